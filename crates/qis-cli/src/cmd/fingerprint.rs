@@ -1,0 +1,113 @@
+//! `qis fingerprint`: the address of a problem.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::ValueEnum;
+use qis::fingerprint::{
+    Context, FieldsFingerprint, Fingerprint, KeysFingerprint, RoutingSchema, Secret,
+};
+
+/// Fingerprint schemes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Scheme {
+    /// Seed-compatible: SHA-256 of the domain and the sorted context keys (values ignored).
+    Keys,
+    /// An expert routing schema (TOML, `--schema`) decides which fields route and how.
+    Fields,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The fingerprint scheme.
+    #[arg(long, value_enum, default_value = "keys")]
+    scheme: Scheme,
+    /// The problem's domain (e.g. `clinical_trial`).
+    #[arg(long)]
+    domain: String,
+    /// The problem's context as a JSON object, e.g. '{"condition": "T2D"}'; `-` reads stdin.
+    #[arg(long)]
+    context: String,
+    /// The routing schema (TOML) for `--scheme fields`.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Name of an environment variable holding the network secret: makes a keyed (HMAC) address.
+    #[arg(long, value_name = "VAR")]
+    secret_env: Option<String>,
+}
+
+/// Parses `--context` (a JSON object, or `-` for stdin).
+pub fn parse_context(text: &str) -> Result<Context> {
+    let text = if text == "-" {
+        std::io::read_to_string(std::io::stdin()).context("--context -: cannot read stdin")?
+    } else {
+        text.to_owned()
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).context("--context: not valid JSON")?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        other => bail!("--context: must be a JSON object, got {}", kind(&other)),
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a bool",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Builds the fingerprint the flags describe.
+pub fn build(
+    scheme: Scheme,
+    schema: Option<&PathBuf>,
+    secret_env: Option<&str>,
+) -> Result<Arc<dyn Fingerprint>> {
+    let secret = match secret_env {
+        Some(var) => {
+            let value = std::env::var(var)
+                .with_context(|| format!("--secret-env: environment variable {var} is not set"))?;
+            Some(Secret::new(value.into_bytes()).with_context(|| format!("--secret-env {var}"))?)
+        }
+        None => None,
+    };
+    Ok(match scheme {
+        Scheme::Keys => match secret {
+            Some(s) => Arc::new(KeysFingerprint::keyed(s)),
+            None => Arc::new(KeysFingerprint::new()),
+        },
+        Scheme::Fields => {
+            let path =
+                schema.context("--scheme fields needs --schema FILE (a TOML routing schema)")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--schema: cannot read {}", path.display()))?;
+            let schema = RoutingSchema::from_toml(&text)
+                .with_context(|| format!("--schema {}", path.display()))?;
+            match secret {
+                Some(s) => Arc::new(FieldsFingerprint::keyed(schema, s)),
+                None => Arc::new(FieldsFingerprint::new(schema)),
+            }
+        }
+    })
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if matches!(args.scheme, Scheme::Keys) && args.schema.is_some() {
+        bail!("--schema only applies to --scheme fields");
+    }
+    let context = parse_context(&args.context)?;
+    let fingerprint = build(
+        args.scheme,
+        args.schema.as_ref(),
+        args.secret_env.as_deref(),
+    )?;
+    let address = fingerprint.address(&args.domain, &context)?;
+    println!("{address}");
+    Ok(())
+}

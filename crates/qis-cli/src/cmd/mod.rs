@@ -1,0 +1,4 @@
+//! One module per `qis` command.
+
+pub mod demo;
+pub mod fingerprint;

@@ -1,0 +1,623 @@
+//! The conformance suite: the contract of [`Router`], as functions every router's tests call.
+//!
+//! Each `check_*` function deposits into fresh random addresses and a fresh domain, so the checks
+//! can share one router, even a remote one that other tests use at the same time. A check panics
+//! (like an `assert!`) when the router breaks the contract, and skips itself (returning early)
+//! when the router's [`Capabilities`](crate::router::Capabilities) say it cannot do what it tests.
+//!
+//! A router's test file runs the whole suite with one macro call:
+//!
+//! ```ignore
+//! qis::conformance_tests!(async { std::sync::Arc::new(qis::router::memory::MemoryRouter::new()) });
+//! ```
+//!
+//! Durable routers also run [`check_restart`], which reopens the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::error::Error;
+use crate::packet::{Address, Millis, Outcome, Packet, PacketId, now_ms};
+use crate::router::{Filter, Hit, Query, Routed, Router};
+
+/// The vector dimension the checks use (unless the router fixes its own).
+pub const DEFAULT_DIMENSION: usize = 16;
+
+/// A fresh random 16-byte address.
+pub fn random_address() -> Address {
+    Address::from_bytes(&rand::rng().random::<[u8; 16]>()).expect("16 bytes is a valid address")
+}
+
+/// A fresh domain name, unique to one check.
+pub fn random_domain(check: &str) -> String {
+    format!("{check}-{:08x}", rand::rng().random::<u32>())
+}
+
+/// A valid packet at `address` in `domain`, created at `created`.
+pub fn sample_packet(agent: &str, domain: &str, address: Address, created: Millis) -> Packet {
+    Packet::builder(agent, domain, address)
+        .outcome(Outcome::Resolved)
+        .confidence(0.8)
+        .result("dose_mg", 5.0)
+        .result("protocol", "once_weekly")
+        .summary("conformance sample")
+        .created(created)
+        .build()
+        .expect("sample packets are valid")
+}
+
+fn dimension(router: &dyn Router) -> usize {
+    router.capabilities().dimension.unwrap_or(DEFAULT_DIMENSION)
+}
+
+/// A unit basis-like vector: mostly along axis `axis`, tilted by `tilt` toward axis `axis + 1`.
+fn vector(dim: usize, axis: usize, tilt: f32) -> Vec<f32> {
+    let mut v = vec![0.0; dim];
+    v[axis % dim] = 1.0;
+    v[(axis + 1) % dim] = tilt;
+    v
+}
+
+fn ids(hits: &[Hit]) -> Vec<PacketId> {
+    hits.iter().map(|h| h.packet.id()).collect()
+}
+
+async fn exact(router: &dyn Router, address: Address, limit: usize) -> Vec<Hit> {
+    router
+        .query(&Query::exact(address).limit(limit))
+        .await
+        .expect("exact query")
+}
+
+/// A deposited packet comes back whole from an exact query, with score 1.
+pub async fn check_round_trip(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("round-trip"));
+    let packet = Packet::builder("agent-a", &domain, address)
+        .outcome(Outcome::Partial)
+        .confidence(0.61)
+        .result("reduction", 1.19)
+        .result("protocol", "once_weekly")
+        .result("adverse", false)
+        .summary("weekly dosing cut HbA1c; two dropouts")
+        .tags(["t2d", "glp1"])
+        .problem("HbA1c stays high on metformin alone")
+        .ttl_secs(3600)
+        .build()
+        .unwrap();
+    let receipts = router
+        .deposit(&[Routed::new(packet.clone())])
+        .await
+        .unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].id, packet.id());
+    assert_eq!(receipts[0].address, address);
+    assert!(receipts[0].stored, "a new packet is stored");
+    let hits = exact(router, address, 10).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(*hits[0].packet, packet, "the packet comes back unchanged");
+    assert_eq!(hits[0].score, 1.0);
+    assert!(exact(router, random_address(), 10).await.is_empty());
+}
+
+/// Depositing the same packet again stores nothing; the same id with other content is refused.
+pub async fn check_idempotent_ids(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("idempotent"));
+    let packet = sample_packet("agent-a", &domain, address, now_ms());
+    let first = router
+        .deposit(&[Routed::new(packet.clone())])
+        .await
+        .unwrap();
+    assert!(first[0].stored);
+    let again = router
+        .deposit(&[Routed::new(packet.clone()), Routed::new(packet.clone())])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|r| !r.stored && r.id == packet.id()));
+    assert_eq!(exact(router, address, 10).await.len(), 1);
+
+    let changed = Packet::builder("agent-a", &domain, address)
+        .id(packet.id())
+        .confidence(0.1)
+        .created(packet.created())
+        .build()
+        .unwrap();
+    let err = router.deposit(&[Routed::new(changed)]).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "got {err:?}");
+    let hits = exact(router, address, 10).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(*hits[0].packet, packet, "a conflict changes nothing");
+}
+
+/// Exact queries return newest first, and `limit` keeps the newest.
+pub async fn check_exact_order_and_limit(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("order"));
+    let base = now_ms() - 60_000;
+    // Deposited out of order, in two batches; two share a timestamp (id breaks the tie).
+    let offsets = [5u64, 1, 9, 3, 7, 7, 0, 2];
+    let packets: Vec<Packet> = offsets
+        .iter()
+        .map(|o| sample_packet("agent-a", &domain, address, base + o * 1000))
+        .collect();
+    let routed: Vec<Routed> = packets.iter().cloned().map(Routed::new).collect();
+    router.deposit(&routed[..3]).await.unwrap();
+    router.deposit(&routed[3..]).await.unwrap();
+
+    let mut expected = packets.clone();
+    expected.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
+    let expected: Vec<PacketId> = expected.iter().map(Packet::id).collect();
+    assert_eq!(
+        ids(&exact(router, address, 100).await),
+        expected,
+        "newest first"
+    );
+    assert_eq!(
+        ids(&exact(router, address, 3).await),
+        expected[..3],
+        "limit keeps the newest"
+    );
+    assert_eq!(exact(router, address, 1).await.len(), 1);
+
+    for bad in [0, crate::router::MAX_LIMIT + 1] {
+        let err = router
+            .query(&Query::exact(address).limit(bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "limit"),
+            "{err:?}"
+        );
+    }
+}
+
+/// Every filter narrows exact queries, alone and together, before `limit` counts.
+pub async fn check_filters(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("filters"));
+    let other_domain = random_domain("filters-other");
+    let base = now_ms() - 100_000;
+    let make = |agent: &str, domain: &str, outcome, confidence, tags: &[&str], t: u64| {
+        Packet::builder(agent, domain, address)
+            .outcome(outcome)
+            .confidence(confidence)
+            .tags(tags.iter().copied())
+            .created(base + t * 1000)
+            .build()
+            .unwrap()
+    };
+    let packets = [
+        make("a", &domain, Outcome::Resolved, 0.9, &["x"], 1),
+        make("b", &domain, Outcome::Contradicted, 0.4, &["y"], 2),
+        make("c", &domain, Outcome::Partial, 0.7, &["x", "z"], 3),
+        make("a", &other_domain, Outcome::Resolved, 0.95, &[], 4),
+        make("d", &domain, Outcome::Open, 0.2, &[], 5),
+        make("b", &domain, Outcome::Resolved, 0.75, &["z"], 6),
+    ];
+    let routed: Vec<Routed> = packets.iter().cloned().map(Routed::new).collect();
+    router.deposit(&routed).await.unwrap();
+    let id = |i: usize| packets[i].id();
+
+    let run = |filter: Filter, limit: usize| {
+        let query = Query::exact(address).filter(filter).limit(limit);
+        async move { ids(&router.query(&query).await.expect("filtered query")) }
+    };
+    let cases: Vec<(&str, Filter, Vec<PacketId>)> = vec![
+        (
+            "no filter",
+            Filter::default(),
+            vec![id(5), id(4), id(3), id(2), id(1), id(0)],
+        ),
+        (
+            "domain",
+            Filter {
+                domain: Some(other_domain.clone()),
+                ..Filter::default()
+            },
+            vec![id(3)],
+        ),
+        (
+            "tags_any",
+            Filter {
+                tags_any: vec!["z".into(), "y".into()],
+                ..Filter::default()
+            },
+            vec![id(5), id(2), id(1)],
+        ),
+        (
+            "min_confidence",
+            Filter {
+                min_confidence: Some(0.75),
+                ..Filter::default()
+            },
+            vec![id(5), id(3), id(0)],
+        ),
+        (
+            "outcomes",
+            Filter {
+                outcomes: vec![Outcome::Partial, Outcome::Open],
+                ..Filter::default()
+            },
+            vec![id(4), id(2)],
+        ),
+        (
+            "since",
+            Filter {
+                since: Some(base + 3000),
+                ..Filter::default()
+            },
+            vec![id(5), id(4), id(3), id(2)],
+        ),
+        (
+            "exclude_agents",
+            Filter {
+                exclude_agents: vec!["a".into(), "d".into()],
+                ..Filter::default()
+            },
+            vec![id(5), id(2), id(1)],
+        ),
+        (
+            "all together",
+            Filter {
+                domain: Some(domain.clone()),
+                tags_any: vec!["x".into(), "z".into()],
+                min_confidence: Some(0.5),
+                outcomes: vec![Outcome::Resolved, Outcome::Partial],
+                since: Some(base + 2000),
+                exclude_agents: vec!["c".into()],
+            },
+            vec![id(5)],
+        ),
+    ];
+    for (name, filter, expected) in cases {
+        assert_eq!(run(filter, 100).await, expected, "filter: {name}");
+    }
+    // Filters apply before the limit: the two newest *matching* packets.
+    let filter = Filter {
+        min_confidence: Some(0.75),
+        ..Filter::default()
+    };
+    assert_eq!(
+        run(filter, 2).await,
+        vec![id(5), id(3)],
+        "filter before limit"
+    );
+
+    let bad = Filter {
+        min_confidence: Some(1.5),
+        ..Filter::default()
+    };
+    let err = router
+        .query(&Query::exact(address).filter(bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "min_confidence"),
+        "{err:?}"
+    );
+}
+
+/// Expired packets are never returned; depositing one is refused; a purge removes them.
+pub async fn check_ttl(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("ttl"));
+    let now = now_ms();
+    let lasting = sample_packet("agent-a", &domain, address, now);
+    // Created 900 ms ago with a 1 s TTL: it expires 100 ms from now.
+    let brief = Packet::builder("agent-b", &domain, address)
+        .confidence(0.5)
+        .created(now - 900)
+        .ttl_secs(1)
+        .build()
+        .unwrap();
+    router
+        .deposit(&[Routed::new(lasting.clone()), Routed::new(brief.clone())])
+        .await
+        .unwrap();
+    let before = exact(router, address, 10).await;
+    assert_eq!(before.len(), 2, "both are live at first");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        ids(&exact(router, address, 10).await),
+        vec![lasting.id()],
+        "an expired packet is never returned, purged or not"
+    );
+
+    let stale = Packet::builder("agent-c", &domain, address)
+        .created(now - 10_000)
+        .ttl_secs(1)
+        .build()
+        .unwrap();
+    let err = router.deposit(&[Routed::new(stale)]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "ttl"),
+        "{err:?}"
+    );
+
+    let future = Packet::builder("agent-c", &domain, address)
+        .created(now + 3_600_000)
+        .build()
+        .unwrap();
+    let err = router.deposit(&[Routed::new(future)]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "created"),
+        "{err:?}"
+    );
+
+    let purged = router.purge_expired().await.unwrap();
+    assert!(
+        purged >= 1,
+        "the purge removed the expired packet (removed {purged})"
+    );
+    assert_eq!(ids(&exact(router, address, 10).await), vec![lasting.id()]);
+}
+
+/// A batch is all or nothing: one bad packet (here, one already expired) stores none of it.
+pub async fn check_batch_is_atomic(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("atomic"));
+    let now = now_ms();
+    let good = sample_packet("agent-a", &domain, address, now);
+    let expired = Packet::builder("agent-b", &domain, address)
+        .created(now - 10_000)
+        .ttl_secs(1)
+        .build()
+        .unwrap();
+    let err = router
+        .deposit(&[Routed::new(good.clone()), Routed::new(expired)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(
+        exact(router, address, 10).await.is_empty(),
+        "nothing of the batch was stored"
+    );
+    // The good packet alone is then accepted as new.
+    assert!(router.deposit(&[Routed::new(good)]).await.unwrap()[0].stored);
+}
+
+/// Vector queries return the best cosine first, honour `limit`, `min_score` and filters, and
+/// leave out packets without vectors.
+pub async fn check_vector_order(router: &dyn Router) {
+    if !router.capabilities().vector {
+        return;
+    }
+    let dim = dimension(router);
+    let (address, domain) = (random_address(), random_domain("vector"));
+    let now = now_ms();
+    let tilts = [0.9f32, 0.1, 2.0, 0.4, 0.0];
+    let mut routed = Vec::new();
+    for (i, tilt) in tilts.iter().enumerate() {
+        let p = sample_packet(
+            &format!("agent-{i}"),
+            &domain,
+            address,
+            now - 1000 + i as u64,
+        );
+        routed.push(Routed::with_vector(p, &vector(dim, 0, *tilt)).unwrap());
+    }
+    // No vector: found by address, never by vector.
+    routed.push(Routed::new(sample_packet("agent-x", &domain, address, now)));
+    // Another domain, nearest of all: the domain filter leaves it out.
+    let elsewhere = sample_packet("agent-y", &random_domain("vector-other"), address, now);
+    routed.push(Routed::with_vector(elsewhere, &vector(dim, 0, 0.0)).unwrap());
+    router.deposit(&routed).await.unwrap();
+
+    let filter = Filter {
+        domain: Some(domain.clone()),
+        ..Filter::default()
+    };
+    let query = Query::nearest(&vector(dim, 0, 0.0), 10)
+        .unwrap()
+        .filter(filter.clone());
+    let hits = router.query(&query).await.unwrap();
+    // Best first: tilt 0.0, 0.1, 0.4, 0.9, 2.0.
+    let order = [4usize, 1, 3, 0, 2];
+    assert_eq!(
+        ids(&hits),
+        order
+            .iter()
+            .map(|&i| routed[i].packet.id())
+            .collect::<Vec<_>>(),
+        "best score first"
+    );
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score);
+    }
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-4,
+        "cosine of equal directions is 1"
+    );
+    let expected = 1.0 / (1.0f32 + 0.1 * 0.1).sqrt();
+    assert!(
+        (hits[1].score - expected).abs() < 1e-3,
+        "scores are cosine similarities"
+    );
+
+    let top2 = router.query(&query.clone().limit(2)).await.unwrap();
+    assert_eq!(ids(&top2), ids(&hits[..2]), "top k");
+    let close = router.query(&query.clone().min_score(0.9)).await.unwrap();
+    // cos for tilt 0.4 is 0.928, for 0.9 it is 0.743.
+    assert_eq!(ids(&close), ids(&hits[..3]), "min_score");
+    let confident = router
+        .query(&query.clone().filter(Filter {
+            exclude_agents: vec!["agent-4".into()],
+            ..filter.clone()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&confident),
+        ids(&hits[1..]),
+        "filters apply to vector queries"
+    );
+}
+
+/// A vector of another dimension is refused, on deposit (storing nothing of the batch) and query.
+pub async fn check_dimension_mismatch(router: &dyn Router) {
+    if !router.capabilities().vector {
+        return;
+    }
+    let dim = dimension(router);
+    let (address, domain) = (random_address(), random_domain("dimension"));
+    let now = now_ms();
+    let fits = Routed::with_vector(
+        sample_packet("a", &domain, address, now),
+        &vector(dim, 1, 0.0),
+    )
+    .unwrap();
+    router.deposit(std::slice::from_ref(&fits)).await.unwrap();
+
+    let other = sample_packet("b", &domain, address, now);
+    let good = sample_packet("c", &domain, address, now);
+    let wrong = Routed::with_vector(other, &vector(dim + 3, 1, 0.0)).unwrap();
+    let err = router
+        .deposit(&[Routed::new(good.clone()), wrong])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Dimension { expected, got } if expected == dim && got == dim + 3),
+        "{err:?}"
+    );
+    assert_eq!(
+        exact(router, address, 10).await.len(),
+        1,
+        "nothing of the batch was stored"
+    );
+
+    let query = Query::nearest(&vector(dim + 3, 1, 0.0), 5).unwrap();
+    let err = router.query(&query).await.unwrap_err();
+    assert!(matches!(err, Error::Dimension { .. }), "{err:?}");
+
+    for bad in [vec![f32::NAN; dim], vec![0.0; dim], vec![]] {
+        assert!(matches!(
+            Routed::with_vector(good.clone(), &bad),
+            Err(Error::Invalid { .. })
+        ));
+    }
+}
+
+/// Many concurrent deposits lose nothing and store nothing twice.
+pub async fn check_concurrent_deposits(router: Arc<dyn Router>) {
+    let (address, domain) = (random_address(), random_domain("concurrent"));
+    let tasks = 8;
+    let per_task = 40;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let router = router.clone();
+        let domain = domain.clone();
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..per_task {
+                let p = sample_packet(&format!("agent-{t}"), &domain, address, now_ms() - i);
+                ids.push(p.id());
+                let routed = Routed::new(p);
+                // Every packet twice: the repeat must not count.
+                router
+                    .deposit(std::slice::from_ref(&routed))
+                    .await
+                    .expect("deposit");
+                router.deposit(&[routed]).await.expect("repeat deposit");
+            }
+            ids
+        }));
+    }
+    let mut expected = Vec::new();
+    for h in handles {
+        expected.extend(h.await.expect("task"));
+    }
+    let mut got = ids(&exact(&*router, address, 1000).await);
+    expected.sort();
+    got.sort();
+    assert_eq!(got.len(), tasks * per_task as usize, "every packet once");
+    assert_eq!(got, expected);
+}
+
+/// `stats` counts what was deposited.
+pub async fn check_stats(router: &dyn Router) {
+    let before = router.stats().await.unwrap();
+    let (address, domain) = (random_address(), random_domain("stats"));
+    let now = now_ms();
+    let routed: Vec<Routed> = (0..5)
+        .map(|i| Routed::new(sample_packet("a", &domain, address, now - i)))
+        .collect();
+    router.deposit(&routed).await.unwrap();
+    let after = router.stats().await.unwrap();
+    assert!(
+        after.packets >= before.packets + 5,
+        "{before:?} → {after:?}"
+    );
+    assert!(after.addresses > before.addresses || after.addresses >= 1);
+}
+
+/// Durable routers: everything acknowledged is there after the store is reopened.
+///
+/// `reopen` drops nothing itself: the caller's closure must close the old router (it receives it)
+/// and open the same store again.
+pub async fn check_restart<F, Fut>(router: Arc<dyn Router>, reopen: F)
+where
+    F: FnOnce(Arc<dyn Router>) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Router>>,
+{
+    let (address, domain) = (random_address(), random_domain("restart"));
+    let now = now_ms();
+    let packets: Vec<Packet> = (0..20)
+        .map(|i| sample_packet(&format!("agent-{i}"), &domain, address, now - i))
+        .collect();
+    let routed: Vec<Routed> = packets.iter().cloned().map(Routed::new).collect();
+    router.deposit(&routed).await.unwrap();
+    let router = reopen(router).await;
+    let mut got = ids(&exact(&*router, address, 100).await);
+    let mut expected: Vec<PacketId> = packets.iter().map(Packet::id).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(
+        got, expected,
+        "every acknowledged packet survives a restart"
+    );
+}
+
+/// Runs every check (but [`check_restart`]) on one router.
+pub async fn check_all(router: Arc<dyn Router>) {
+    check_round_trip(&*router).await;
+    check_idempotent_ids(&*router).await;
+    check_exact_order_and_limit(&*router).await;
+    check_filters(&*router).await;
+    check_ttl(&*router).await;
+    check_batch_is_atomic(&*router).await;
+    check_vector_order(&*router).await;
+    check_dimension_mismatch(&*router).await;
+    check_stats(&*router).await;
+    check_concurrent_deposits(router).await;
+}
+
+/// Expands to one `#[tokio::test]` per check, each on a router made by `$make` (an expression of
+/// type `impl Future<Output = Arc<dyn Router>>`, evaluated once per test).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@one $make, check_round_trip, ref);
+        $crate::conformance_tests!(@one $make, check_idempotent_ids, ref);
+        $crate::conformance_tests!(@one $make, check_exact_order_and_limit, ref);
+        $crate::conformance_tests!(@one $make, check_filters, ref);
+        $crate::conformance_tests!(@one $make, check_ttl, ref);
+        $crate::conformance_tests!(@one $make, check_batch_is_atomic, ref);
+        $crate::conformance_tests!(@one $make, check_vector_order, ref);
+        $crate::conformance_tests!(@one $make, check_dimension_mismatch, ref);
+        $crate::conformance_tests!(@one $make, check_stats, ref);
+        $crate::conformance_tests!(@one $make, check_concurrent_deposits, arc);
+    };
+    (@one $make:expr, $check:ident, ref) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let router: ::std::sync::Arc<dyn $crate::router::Router> = $make.await;
+            $crate::conformance::$check(&*router).await;
+        }
+    };
+    (@one $make:expr, $check:ident, arc) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let router: ::std::sync::Arc<dyn $crate::router::Router> = $make.await;
+            $crate::conformance::$check(router).await;
+        }
+    };
+}

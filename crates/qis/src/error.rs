@@ -1,0 +1,123 @@
+//! The crate's one error type.
+//!
+//! Variants are named by meaning, not by the component that failed, so that callers (the CLI, the
+//! server's HTTP mapping, a retrying wrapper) can decide what to do without knowing which router or
+//! fingerprint they talk to. Every input error names the field and the rule it broke.
+
+use std::fmt;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `qis`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field broke one of its rules (at construction, decoding, or deposit).
+    #[error("invalid `{field}`: {rule}")]
+    Invalid {
+        /// The field's name as it appears on the wire (`confidence`, `result.protocol`, …).
+        field: String,
+        /// The rule, said so that a person can fix the input.
+        rule: String,
+    },
+
+    /// The packet's MessagePack encoding is over the size budget.
+    #[error(
+        "packet encodes to {size} bytes of MessagePack, over the {limit}-byte budget; largest fields: {}",
+        FieldSizes(largest)
+    )]
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The budget in bytes.
+        limit: usize,
+        /// The largest fields with their encoded sizes (name and value), largest first.
+        largest: Vec<(String, usize)>,
+    },
+
+    /// Bytes or text that are not a packet at all (bad JSON / MessagePack, unknown field, wrong type).
+    #[error("cannot decode {format}: {message}")]
+    Decode {
+        /// `JSON` or `MessagePack`.
+        format: &'static str,
+        /// What the decoder said.
+        message: String,
+    },
+
+    /// A vector whose dimension differs from the one the router holds.
+    #[error("vector has {got} dimensions but this router holds {expected}-dimensional vectors")]
+    Dimension {
+        /// The router's dimension.
+        expected: usize,
+        /// The offending vector's dimension.
+        got: usize,
+    },
+
+    /// A packet id that was already deposited with different content.
+    #[error("packet {id} was already deposited with different content; ids are immutable")]
+    Conflict {
+        /// The packet id.
+        id: String,
+    },
+
+    /// A routing schema, secret or other configuration that cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// The router cannot do this (see its [`Capabilities`](crate::router::Capabilities)).
+    #[error("the {router} router does not support {what}")]
+    NotSupported {
+        /// The router's name.
+        router: &'static str,
+        /// What was asked.
+        what: String,
+    },
+
+    /// A failure inside a router's engine (I/O, a remote server, …).
+    #[error("{router} router: {source}")]
+    Backend {
+        /// The router's name.
+        router: &'static str,
+        /// Whether trying again later may succeed (a timeout, a server that is restarting).
+        retryable: bool,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// An [`Error::Invalid`] for `field` breaking `rule`.
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Backend {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+struct FieldSizes<'a>(&'a [(String, usize)]);
+
+impl fmt::Display for FieldSizes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, size)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name} ({size} B)")?;
+        }
+        Ok(())
+    }
+}

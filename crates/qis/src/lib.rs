@@ -1,0 +1,60 @@
+//! # qis — outcome routing
+//!
+//! Many independent agents learn from each other's outcomes without sharing raw data. An agent
+//! distils a local outcome into a small [`Packet`](packet::Packet) (what worked, for what kind of
+//! problem, how confident). A [`Fingerprint`](fingerprint::Fingerprint) maps the problem to an
+//! [`Address`](packet::Address). Packets are deposited at that address in a
+//! [`Router`](router::Router); peers facing the same problem query the address and
+//! [synthesize](synth) locally. A [`Node`](node::Node) runs that loop for one agent, including the
+//! feedback loop that re-deposits what it synthesized without ever counting an outcome twice.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use qis::fingerprint::{Context, KeysFingerprint};
+//! use qis::node::{Node, Observation};
+//! use qis::packet::Outcome;
+//! use qis::router::memory::MemoryRouter;
+//! use qis::synth::{Frequency, Options};
+//!
+//! let router = Arc::new(MemoryRouter::new());
+//! let fingerprint = Arc::new(KeysFingerprint::new());
+//! let synth = Arc::new(Frequency(Options::default()));
+//! let context: Context = serde_json::from_str(r#"{"condition": "T2D", "intervention_type": "GLP1"}"#)?;
+//!
+//! for (i, protocol) in ["once_weekly", "once_weekly", "twice_weekly"].iter().enumerate() {
+//!     let site = Node::new(format!("site_{i:02}"), fingerprint.clone(), router.clone(), synth.clone())?;
+//!     site.deposit("clinical_trial", &context,
+//!                  Observation::new(Outcome::Resolved, 0.8).result("protocol", *protocol)).await?;
+//! }
+//! let newcomer = Node::new("site_99", fingerprint, router, synth)?;
+//! let insight = newcomer.consult("clinical_trial", &context).await?;
+//! assert_eq!(insight.sample_size, 3);
+//! assert_eq!(insight.best.unwrap()["protocol"].to_string(), "\"once_weekly\"");
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+//!
+//! # Layout
+//! - [`packet`] — the outcome packet, its rules and encodings (JSON, MessagePack ≤ 512 bytes).
+//! - [`fingerprint`] — problem → address: the seed-compatible `keys` scheme, the expert `fields`
+//!   scheme, and keyed (HMAC) variants of both.
+//! - [`router`] — the [`Router`](router::Router) trait, queries, capabilities, and backends:
+//!   [`router::memory`] always.
+//! - [`synth`] — frequency, weighted and Bayesian synthesis.
+//! - [`node`] — one agent's loop.
+//! - `conformance` (feature `conformance`) — the suite every router passes.
+//! - [`error`] — the one [`Error`] type.
+
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+pub mod error;
+pub mod fingerprint;
+pub mod node;
+pub mod packet;
+pub mod router;
+pub mod synth;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{Error, Result};

@@ -1,0 +1,321 @@
+//! One agent's side of the loop: fingerprint → deposit → query → synthesize → (re-deposit).
+//!
+//! A [`Node`] binds an agent id, a [`Fingerprint`], a [`Router`] and a [`Synthesizer`]. Raw
+//! context never leaves it: only the address (and, if the agent chooses, a problem text) does.
+//!
+//! ```
+//! # tokio_test_block(async {
+//! use std::sync::Arc;
+//! use qis::{fingerprint::{Context, KeysFingerprint}, node::{Node, Observation},
+//!           packet::Outcome, router::memory::MemoryRouter, synth::{Frequency, Options}};
+//!
+//! let router = Arc::new(MemoryRouter::new());
+//! let fingerprint = Arc::new(KeysFingerprint::new());
+//! let synth = Arc::new(Frequency(Options::default()));
+//! let context: Context = serde_json::from_str(r#"{"condition": "T2D", "intervention_type": "GLP1"}"#)?;
+//!
+//! let site = Node::new("site_01", fingerprint.clone(), router.clone(), synth.clone())?;
+//! site.deposit("clinical_trial", &context,
+//!     Observation::new(Outcome::Resolved, 0.9).result("protocol", "once_weekly")).await?;
+//!
+//! let newcomer = Node::new("site_99", fingerprint, router, synth)?;
+//! let insight = newcomer.consult("clinical_trial", &context).await?;
+//! assert_eq!(insight.agents, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::fingerprint::{Context, Fingerprint};
+use crate::packet::{
+    Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
+};
+use crate::router::{DEFAULT_LIMIT, Filter, Hit, Query, Receipt, Routed, Router};
+use crate::synth::{Insight, Synthesizer};
+
+/// What an agent observed, before it becomes a packet.
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct Observation {
+    outcome: Outcome,
+    confidence: f32,
+    result: ResultMap,
+    summary: String,
+    tags: Vec<String>,
+    problem: Option<String>,
+    ttl: Option<Duration>,
+}
+
+impl Observation {
+    /// An outcome and how confident the agent is in it (0–1).
+    pub fn new(outcome: Outcome, confidence: f32) -> Self {
+        Observation {
+            outcome,
+            confidence,
+            result: ResultMap::new(),
+            summary: String::new(),
+            tags: Vec::new(),
+            problem: None,
+            ttl: None,
+        }
+    }
+    /// Adds a `result` entry.
+    pub fn result(mut self, key: impl Into<String>, value: impl Into<ResultValue>) -> Self {
+        self.result.insert(key.into(), value.into());
+        self
+    }
+    /// Replaces the whole result.
+    pub fn results(mut self, result: ResultMap) -> Self {
+        self.result = result;
+        self
+    }
+    /// What changed (≤ 200 characters).
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = summary.into();
+        self
+    }
+    /// Adds a tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+    /// Shares the problem text along with the packet.
+    pub fn problem(mut self, problem: impl Into<String>) -> Self {
+        self.problem = Some(problem.into());
+        self
+    }
+    /// Lets the packet expire after `ttl`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// One agent's side of the loop.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Every packet this node deposits carries this agent id.
+    agent: String,
+    /// Turns a problem into its address; raw context stops here.
+    fingerprint: Arc<dyn Fingerprint>,
+    /// Where packets are deposited and queried.
+    router: Arc<dyn Router>,
+    /// How pulled packets become an insight.
+    synthesizer: Arc<dyn Synthesizer>,
+    /// How many packets a consultation pulls.
+    limit: usize,
+    /// Whether consultations leave out this node's own packets.
+    exclude_self: bool,
+}
+
+impl Node {
+    /// A node for `agent` (1–64 bytes).
+    pub fn new(
+        agent: impl Into<String>,
+        fingerprint: Arc<dyn Fingerprint>,
+        router: Arc<dyn Router>,
+        synthesizer: Arc<dyn Synthesizer>,
+    ) -> Result<Self> {
+        let agent = agent.into();
+        if agent.is_empty() || agent.len() > MAX_NAME_BYTES {
+            return Err(Error::invalid(
+                "agent",
+                format!("must be 1 to {MAX_NAME_BYTES} bytes, got {}", agent.len()),
+            ));
+        }
+        Ok(Node {
+            agent,
+            fingerprint,
+            router,
+            synthesizer,
+            limit: DEFAULT_LIMIT,
+            exclude_self: false,
+        })
+    }
+
+    /// Pull at most `limit` packets per consultation (default 50, the seed's).
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Leave this node's own packets out of its consultations (default: they count).
+    #[must_use]
+    pub fn excluding_self(mut self, exclude: bool) -> Self {
+        self.exclude_self = exclude;
+        self
+    }
+
+    /// The agent id.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Arc<dyn Router> {
+        &self.router
+    }
+
+    /// The address of a problem.
+    pub fn address(&self, domain: &str, context: &Context) -> Result<Address> {
+        self.fingerprint.address(domain, context)
+    }
+
+    /// Distils an observation into a packet at the problem's address and deposits it.
+    pub async fn deposit(
+        &self,
+        domain: &str,
+        context: &Context,
+        observation: Observation,
+    ) -> Result<Receipt> {
+        let address = self.address(domain, context)?;
+        let packet = self.packet(domain, address, observation)?.build()?;
+        self.deposit_packet(packet).await
+    }
+
+    fn packet(
+        &self,
+        domain: &str,
+        address: Address,
+        o: Observation,
+    ) -> Result<crate::packet::PacketBuilder> {
+        let mut b = Packet::builder(self.agent.clone(), domain, address)
+            .outcome(o.outcome)
+            .confidence(o.confidence)
+            .results(o.result)
+            .summary(o.summary)
+            .tags(o.tags);
+        if let Some(p) = o.problem {
+            b = b.problem(p);
+        }
+        if let Some(ttl) = o.ttl {
+            b = b.ttl(ttl);
+        }
+        Ok(b)
+    }
+
+    async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
+        let mut receipts = self.router.deposit(&[Routed::new(packet)]).await?;
+        receipts.pop().ok_or_else(|| Error::Backend {
+            router: self.router.capabilities().name,
+            retryable: false,
+            source: "a deposit of one packet returned no receipt".into(),
+        })
+    }
+
+    /// The packets at the problem's address, newest first, and what they say.
+    pub async fn consult(&self, domain: &str, context: &Context) -> Result<Insight> {
+        let hits = self.pull(domain, context, self.limit).await?;
+        Ok(self.synthesizer.synthesize(&hits))
+    }
+
+    async fn pull(&self, domain: &str, context: &Context, limit: usize) -> Result<Vec<Hit>> {
+        let address = self.address(domain, context)?;
+        let mut filter = Filter {
+            domain: Some(domain.to_owned()),
+            ..Filter::default()
+        };
+        if self.exclude_self {
+            filter.exclude_agents.push(self.agent.clone());
+        }
+        self.router
+            .query(&Query::exact(address).filter(filter).limit(limit))
+            .await
+    }
+
+    /// The feedback loop: consults, then re-deposits the insight as a derived packet whose
+    /// `derived_from` lists the original packets it rests on.
+    ///
+    /// A packet can cite at most [`MAX_DERIVED_FROM`] originals, so the insight re-deposited is
+    /// synthesized from the newest packets whose originals fit in that list, all of them cited.
+    /// Returns `None` when there is nothing to synthesize.
+    pub async fn close_loop(
+        &self,
+        domain: &str,
+        context: &Context,
+    ) -> Result<Option<(Insight, Receipt)>> {
+        let address = self.address(domain, context)?;
+        let hits = self.pull(domain, context, self.limit).await?;
+        // Keep the newest hits whose lineage (the originals behind them) fits in one packet.
+        let mut cited_sources: BTreeSet<PacketId> = BTreeSet::new();
+        let mut cited = Vec::new();
+        for hit in hits {
+            let sources = lineage(&hit);
+            let new = sources
+                .iter()
+                .filter(|s| !cited_sources.contains(s))
+                .count();
+            if cited_sources.len() + new > MAX_DERIVED_FROM {
+                break;
+            }
+            cited_sources.extend(sources);
+            cited.push(hit);
+        }
+        // The derived packet must also fit the size budget: cite fewer (the oldest go first)
+        // until it does.
+        loop {
+            let insight = self.synthesizer.synthesize(&cited);
+            let Some(best) = insight.best.clone() else {
+                return Ok(None);
+            };
+            match self.derived_packet(domain, address, &insight, best, &cited) {
+                Err(Error::TooLarge { .. }) if cited.len() > 1 => {
+                    cited.pop();
+                }
+                Err(e) => return Err(e),
+                Ok(packet) => {
+                    let receipt = self.deposit_packet(packet).await?;
+                    return Ok(Some((insight, receipt)));
+                }
+            }
+        }
+    }
+
+    fn derived_packet(
+        &self,
+        domain: &str,
+        address: Address,
+        insight: &Insight,
+        best: ResultMap,
+        cited: &[Hit],
+    ) -> Result<Packet> {
+        // Cite exactly the lineage of the packets the synthesis used.
+        let used: BTreeSet<PacketId> = insight.used.iter().copied().collect();
+        let mut derived_from: Vec<PacketId> = Vec::new();
+        for hit in cited.iter().filter(|h| used.contains(&h.packet.id())) {
+            for s in lineage(hit) {
+                if !derived_from.contains(&s) {
+                    derived_from.push(s);
+                }
+            }
+        }
+        let observation = Observation::new(
+            insight.outcome.unwrap_or(Outcome::Open),
+            insight.confidence as f32,
+        )
+        .results(best)
+        .summary(format!(
+            "{} synthesis of {} packets from {} agents",
+            insight.method, insight.sample_size, insight.agents
+        ));
+        self.packet(domain, address, observation)?
+            .derived_from(derived_from)
+            .build()
+    }
+}
+
+/// The original packets behind a hit: its sources if derived, else itself.
+fn lineage(hit: &Hit) -> Vec<PacketId> {
+    if hit.packet.is_derived() {
+        hit.packet.derived_from().to_vec()
+    } else {
+        vec![hit.packet.id()]
+    }
+}

@@ -1,0 +1,297 @@
+//! The in-memory router: for tests, simulations and embedding `qis` in another program.
+//!
+//! Packets live in one map from address to a list kept in `(created, id)` order; vectors are
+//! searched exactly (a scan). Nothing survives the process.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector, cosine};
+use crate::error::{Error, Result};
+use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
+
+/// Packets in memory, vectors searched exactly.
+#[derive(Debug, Default)]
+pub struct MemoryRouter {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Packets by address, in ascending `(created, id)` order: exact queries walk it backwards.
+    by_address: HashMap<Address, Vec<Stored>>,
+    /// Every stored id, for idempotency and conflict checks.
+    ids: HashMap<PacketId, Arc<Packet>>,
+    /// The dimension of the vectors held, fixed by the first one.
+    dimension: Option<usize>,
+    vectors: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    packet: Arc<Packet>,
+    vector: Option<Vector>,
+}
+
+fn order_key(p: &Packet) -> (Millis, PacketId) {
+    (p.created(), p.id())
+}
+
+impl MemoryRouter {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated (updates happen after
+        // every check), so a poisoned lock is still consistent.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    /// Checks a whole batch; returns, for each packet, whether it is new.
+    fn check_batch(&self, batch: &[Routed], now: Millis) -> Result<Vec<bool>> {
+        let mut dimension = self.dimension;
+        let mut fresh: HashMap<PacketId, &Routed> = HashMap::new();
+        let mut is_new = Vec::with_capacity(batch.len());
+        for routed in batch {
+            routed.admit(now)?;
+            if let Some(v) = &routed.vector {
+                match dimension {
+                    Some(d) if d != v.len() => {
+                        return Err(Error::Dimension {
+                            expected: d,
+                            got: v.len(),
+                        });
+                    }
+                    _ => dimension = Some(v.len()),
+                }
+            }
+            let id = routed.packet.id();
+            let previous = self
+                .ids
+                .get(&id)
+                .map(|p| (p.as_ref(), self.vector_of(p)))
+                .or_else(|| {
+                    fresh
+                        .get(&id)
+                        .map(|r| (r.packet.as_ref(), r.vector.as_ref()))
+                });
+            match previous {
+                Some((p, v)) if p == routed.packet.as_ref() && v == routed.vector.as_ref() => {
+                    is_new.push(false)
+                }
+                Some(_) => return Err(Error::Conflict { id: id.to_string() }),
+                None => {
+                    fresh.insert(id, routed);
+                    is_new.push(true);
+                }
+            }
+        }
+        Ok(is_new)
+    }
+
+    fn vector_of(&self, packet: &Packet) -> Option<&Vector> {
+        let list = self.by_address.get(packet.address())?;
+        let key = order_key(packet);
+        let i = list
+            .binary_search_by(|s| order_key(&s.packet).cmp(&key))
+            .ok()?;
+        list[i].vector.as_ref()
+    }
+
+    fn insert(&mut self, routed: &Routed) {
+        let packet = &routed.packet;
+        if let Some(v) = &routed.vector {
+            self.dimension = Some(v.len());
+            self.vectors += 1;
+        }
+        self.ids.insert(packet.id(), packet.clone());
+        let list = self.by_address.entry(*packet.address()).or_default();
+        let stored = Stored {
+            packet: packet.clone(),
+            vector: routed.vector.clone(),
+        };
+        let key = order_key(packet);
+        if list.last().is_none_or(|s| order_key(&s.packet) < key) {
+            list.push(stored);
+        } else {
+            let at = list.partition_point(|s| order_key(&s.packet) < key);
+            list.insert(at, stored);
+        }
+    }
+}
+
+/// A vector hit in the top-k heap: the heap keeps the *worst* on top.
+struct Ranked {
+    score: f32,
+    created: Millis,
+    id: PacketId,
+    packet: Arc<Packet>,
+}
+
+impl Ranked {
+    fn key(&self) -> (f32, Millis, PacketId) {
+        (self.score, self.created, self.id)
+    }
+}
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    /// Reversed: a better hit is "less", so a max-heap holds the worst on top.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, b) = (self.key(), other.key());
+        b.0.total_cmp(&a.0)
+            .then_with(|| b.1.cmp(&a.1))
+            .then_with(|| b.2.cmp(&a.2))
+    }
+}
+
+#[async_trait]
+impl Router for MemoryRouter {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            vector: true,
+            ..Capabilities::new("memory")
+        }
+    }
+
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
+        let now = now_ms();
+        let mut inner = self.write();
+        let is_new = inner.check_batch(packets, now)?;
+        let mut receipts = Vec::with_capacity(packets.len());
+        for (routed, new) in packets.iter().zip(is_new) {
+            // A packet repeated inside one batch is new only the first time.
+            let stored = new && !inner.ids.contains_key(&routed.packet.id());
+            if stored {
+                inner.insert(routed);
+            }
+            receipts.push(Receipt {
+                id: routed.packet.id(),
+                address: *routed.packet.address(),
+                stored,
+            });
+        }
+        Ok(receipts)
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+        query.validate()?;
+        let now = now_ms();
+        let inner = self.read();
+        match &query.target {
+            Target::Address(address) => Ok(inner
+                .by_address
+                .get(address)
+                .map(|list| {
+                    list.iter()
+                        .rev()
+                        .filter(|s| query.filter.matches(&s.packet, now))
+                        .take(query.limit)
+                        .map(|s| Hit {
+                            packet: s.packet.clone(),
+                            score: 1.0,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()),
+            Target::Vector(target) => {
+                match inner.dimension {
+                    Some(d) if d != target.len() => {
+                        return Err(Error::Dimension {
+                            expected: d,
+                            got: target.len(),
+                        });
+                    }
+                    None => return Ok(Vec::new()),
+                    Some(_) => {}
+                }
+                let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
+                let mut heap = BinaryHeap::with_capacity(query.limit + 1);
+                for stored in inner.by_address.values().flatten() {
+                    let Some(v) = &stored.vector else { continue };
+                    let score = cosine(target, v);
+                    if score < min_score || !query.filter.matches(&stored.packet, now) {
+                        continue;
+                    }
+                    heap.push(Ranked {
+                        score,
+                        created: stored.packet.created(),
+                        id: stored.packet.id(),
+                        packet: stored.packet.clone(),
+                    });
+                    if heap.len() > query.limit {
+                        heap.pop();
+                    }
+                }
+                Ok(heap
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|r| Hit {
+                        packet: r.packet,
+                        score: r.score,
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = now_ms();
+        let inner = self.read();
+        let expired = inner.ids.values().filter(|p| p.is_expired_at(now)).count() as u64;
+        Ok(Stats {
+            packets: inner.ids.len() as u64,
+            addresses: inner.by_address.len() as u64,
+            vectors: inner.vectors,
+            expired,
+            dimension: inner.dimension,
+        })
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let now = now_ms();
+        let mut inner = self.write();
+        let Inner {
+            by_address,
+            ids,
+            vectors,
+            ..
+        } = &mut *inner;
+        let mut removed = 0u64;
+        by_address.retain(|_, list| {
+            list.retain(|s| {
+                if s.packet.is_expired_at(now) {
+                    ids.remove(&s.packet.id());
+                    if s.vector.is_some() {
+                        *vectors -= 1;
+                    }
+                    removed += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            !list.is_empty()
+        });
+        Ok(removed)
+    }
+}

@@ -1,0 +1,370 @@
+//! The routing layer: a [`Router`] stores packets at addresses and answers queries.
+//!
+//! Every router passes the same conformance suite ([`crate::conformance`]), skipping only what its
+//! [`Capabilities`] say it cannot do. The contract, which the suite pins:
+//!
+//! - **Deposits are idempotent on the packet id.** Depositing the same packet again stores nothing
+//!   and answers a receipt with `stored: false`; the same id with different content is an
+//!   [`Error::Conflict`] and changes nothing.
+//! - **A batch is all or nothing**: if one packet is refused (expired, a vector of the wrong
+//!   dimension, a conflict), the error names it and no packet of the batch is stored.
+//! - **Expired packets are never returned**, whether or not they were purged yet.
+//! - **Exact queries return newest first** (by `created`, then id); **vector queries best score
+//!   first** (cosine similarity, then newest).
+//! - Filters narrow before `limit` counts: a query returns `limit` matching packets when that many
+//!   exist.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
+
+pub mod memory;
+
+/// Longest vector accepted.
+pub const MAX_DIMENSION: usize = 4096;
+/// Largest `limit` of one query.
+pub const MAX_LIMIT: usize = 10_000;
+/// The default `limit`: the seed's.
+pub const DEFAULT_LIMIT: usize = 50;
+/// How far in the future a packet's `created` may be (clock skew between agents).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// A unit-length embedding vector, shared without copying.
+pub type Vector = Arc<[f32]>;
+
+/// Checks a vector (non-empty, at most [`MAX_DIMENSION`], finite, not all zero) and scales it to
+/// unit length, so that a dot product is the cosine similarity.
+pub fn unit_vector(field: &str, values: &[f32]) -> Result<Vector> {
+    if values.is_empty() || values.len() > MAX_DIMENSION {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "must have 1 to {MAX_DIMENSION} dimensions, got {}",
+                values.len()
+            ),
+        ));
+    }
+    if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            field,
+            format!("must be finite, element {i} is {}", values[i]),
+        ));
+    }
+    let norm = values
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(Error::invalid(field, "must not be all zeros"));
+    }
+    Ok(values.iter().map(|&x| (x as f64 / norm) as f32).collect())
+}
+
+/// Cosine similarity of two unit vectors of the same dimension.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A packet on its way into a router: the packet and, for semantic routing, its vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Routed {
+    /// The packet.
+    pub packet: Arc<Packet>,
+    /// Its embedding (unit length), if it is routed semantically too.
+    pub vector: Option<Vector>,
+}
+
+impl Routed {
+    /// A packet routed by its address only.
+    pub fn new(packet: impl Into<Arc<Packet>>) -> Self {
+        Routed {
+            packet: packet.into(),
+            vector: None,
+        }
+    }
+
+    /// A packet routed by its address and a vector (checked and scaled to unit length).
+    pub fn with_vector(packet: impl Into<Arc<Packet>>, vector: &[f32]) -> Result<Self> {
+        Ok(Routed {
+            packet: packet.into(),
+            vector: Some(unit_vector("vector", vector)?),
+        })
+    }
+
+    /// Whether a router may store it at `now`: not expired, not created in the far future.
+    /// Routers call this on every packet of a batch before storing any of them.
+    pub fn admit(&self, now: Millis) -> Result<()> {
+        let p = &self.packet;
+        if let Some(expires) = p.expires_at()
+            && expires <= now
+        {
+            return Err(Error::invalid(
+                "ttl",
+                format!(
+                    "packet {} expired {} ms before it was deposited",
+                    p.id(),
+                    now - expires
+                ),
+            ));
+        }
+        let skew = MAX_CLOCK_SKEW.as_millis() as u64;
+        if p.created() > now.saturating_add(skew) {
+            return Err(Error::invalid(
+                "created",
+                format!(
+                    "packet {} is dated {} ms in the future (at most {} s of clock skew)",
+                    p.id(),
+                    p.created() - now,
+                    MAX_CLOCK_SKEW.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a router says about one deposited packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The packet's id.
+    pub id: PacketId,
+    /// Where it was stored.
+    pub address: Address,
+    /// `false` when the router already held this packet (an idempotent repeat).
+    pub stored: bool,
+}
+
+/// What a query looks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// Every packet at this address, newest first.
+    Address(Address),
+    /// The packets whose vectors are nearest this one (unit length), best first.
+    Vector(Vector),
+}
+
+/// Narrows a query. Every condition set must hold; empty lists and `None` mean "any".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filter {
+    /// Only packets of this domain.
+    pub domain: Option<String>,
+    /// Only packets carrying at least one of these tags.
+    pub tags_any: Vec<String>,
+    /// Only packets at least this confident.
+    pub min_confidence: Option<f32>,
+    /// Only packets with one of these outcomes.
+    pub outcomes: Vec<Outcome>,
+    /// Only packets created at or after this time (ms since the epoch).
+    pub since: Option<Millis>,
+    /// Never packets from these agents.
+    pub exclude_agents: Vec<String>,
+}
+
+impl Filter {
+    /// Whether `packet` passes this filter and is not expired at `now`.
+    pub fn matches(&self, packet: &Packet, now: Millis) -> bool {
+        !packet.is_expired_at(now)
+            && self.domain.as_deref().is_none_or(|d| packet.domain() == d)
+            && (self.tags_any.is_empty() || packet.tags().iter().any(|t| self.tags_any.contains(t)))
+            && self.min_confidence.is_none_or(|c| packet.confidence() >= c)
+            && (self.outcomes.is_empty() || self.outcomes.contains(&packet.outcome()))
+            && self.since.is_none_or(|s| packet.created() >= s)
+            && !self.exclude_agents.iter().any(|a| a == packet.agent())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(c) = self.min_confidence
+            && !(c.is_finite() && (0.0..=1.0).contains(&c))
+        {
+            return Err(Error::invalid(
+                "min_confidence",
+                format!("must be a number from 0 to 1, got {c}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A query: an exact address or a vector, a filter, and a limit (for vectors, the top k).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    /// What to look for.
+    pub target: Target,
+    /// Conditions every returned packet meets.
+    pub filter: Filter,
+    /// At most this many hits (1 to [`MAX_LIMIT`]); for vector queries, the top k.
+    pub limit: usize,
+    /// Vector queries only: no hit scores below this cosine similarity.
+    pub min_score: Option<f32>,
+}
+
+impl Query {
+    /// All packets at `address`, newest first, at most [`DEFAULT_LIMIT`].
+    pub fn exact(address: Address) -> Self {
+        Query {
+            target: Target::Address(address),
+            filter: Filter::default(),
+            limit: DEFAULT_LIMIT,
+            min_score: None,
+        }
+    }
+
+    /// The `top_k` packets nearest `vector` (checked and scaled to unit length), best first.
+    pub fn nearest(vector: &[f32], top_k: usize) -> Result<Self> {
+        Ok(Query {
+            target: Target::Vector(unit_vector("query vector", vector)?),
+            filter: Filter::default(),
+            limit: top_k,
+            min_score: None,
+        })
+    }
+
+    /// Sets the limit (top k for vector queries).
+    #[must_use]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Replaces the filter.
+    #[must_use]
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Sets the smallest score of a vector hit.
+    #[must_use]
+    pub fn min_score(mut self, min_score: f32) -> Self {
+        self.min_score = Some(min_score);
+        self
+    }
+
+    /// Checks the limit, the filter and `min_score`. Routers call this before anything else.
+    pub fn validate(&self) -> Result<()> {
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be 1 to {MAX_LIMIT}, got {}", self.limit),
+            ));
+        }
+        if let Some(s) = self.min_score {
+            if !(s.is_finite() && (-1.0..=1.0).contains(&s)) {
+                return Err(Error::invalid(
+                    "min_score",
+                    format!("must be a cosine similarity from -1 to 1, got {s}"),
+                ));
+            }
+            if matches!(self.target, Target::Address(_)) {
+                return Err(Error::invalid(
+                    "min_score",
+                    "only applies to vector queries",
+                ));
+            }
+        }
+        self.filter.validate()
+    }
+}
+
+/// One packet a query returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// The packet.
+    pub packet: Arc<Packet>,
+    /// 1.0 for exact-address hits; the cosine similarity for vector hits.
+    pub score: f32,
+}
+
+/// What a router holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Packets stored (including expired ones not yet purged).
+    pub packets: u64,
+    /// Distinct addresses.
+    pub addresses: u64,
+    /// Packets that carry a vector.
+    pub vectors: u64,
+    /// Stored packets already expired (the next purge removes them).
+    pub expired: u64,
+    /// The dimension of the vectors held, once the first vector has been deposited.
+    pub dimension: Option<usize>,
+}
+
+/// What a router can do; the conformance suite skips what a router does not declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The router's name (`memory`, `embedded`, …).
+    pub name: &'static str,
+    /// Nearest-vector queries.
+    pub vector: bool,
+    /// Acknowledged deposits survive a restart.
+    pub durable: bool,
+    /// A fixed vector dimension, for routers configured with one.
+    pub dimension: Option<usize>,
+}
+
+impl Capabilities {
+    /// Capabilities of a router called `name`, with nothing optional.
+    pub fn new(name: &'static str) -> Self {
+        Capabilities {
+            name,
+            vector: false,
+            durable: false,
+            dimension: None,
+        }
+    }
+}
+
+/// The routing layer: stores packets at addresses, answers exact and nearest-vector queries.
+///
+/// See the [module docs](self) for the contract every implementation keeps.
+#[async_trait]
+pub trait Router: Send + Sync + std::fmt::Debug {
+    /// What this router can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Stores a batch of packets, all or nothing, idempotently on their ids.
+    ///
+    /// Errors: [`Error::Invalid`] (an expired packet, one dated too far ahead),
+    /// [`Error::Dimension`], [`Error::Conflict`], [`Error::NotSupported`] (a vector given to a
+    /// router without vector search), [`Error::Backend`].
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>>;
+
+    /// Answers a query. Errors: [`Error::Invalid`] (a bad limit or filter), [`Error::Dimension`],
+    /// [`Error::NotSupported`], [`Error::Backend`].
+    async fn query(&self, query: &Query) -> Result<Vec<Hit>>;
+
+    /// Counts what the router holds.
+    async fn stats(&self) -> Result<Stats>;
+
+    /// Removes expired packets now; returns how many were removed.
+    async fn purge_expired(&self) -> Result<u64>;
+}
+
+#[async_trait]
+impl<R: Router + ?Sized> Router for Arc<R> {
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
+        (**self).deposit(packets).await
+    }
+    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+        (**self).query(query).await
+    }
+    async fn stats(&self) -> Result<Stats> {
+        (**self).stats().await
+    }
+    async fn purge_expired(&self) -> Result<u64> {
+        (**self).purge_expired().await
+    }
+}
