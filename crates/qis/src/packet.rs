@@ -721,10 +721,16 @@ impl Packet {
 
     /// Decodes MessagePack and checks every rule.
     pub fn from_msgpack(bytes: &[u8]) -> Result<Self> {
-        let wire: WirePacket = rmp_serde::from_slice(bytes).map_err(|e| Error::Decode {
-            format: "MessagePack",
-            message: e.to_string(),
-        })?;
+        let mut de = rmp_serde::Deserializer::new(io::Cursor::new(bytes));
+        let wire: WirePacket = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| decode_error("MessagePack", e))?;
+        let read = de.position() as usize;
+        if read != bytes.len() {
+            return Err(Error::Decode {
+                format: "MessagePack",
+                message: format!("{} trailing bytes after the packet", bytes.len() - read),
+            });
+        }
         Packet::try_from(wire)
     }
 
@@ -735,7 +741,10 @@ impl Packet {
 
     /// Decodes JSON and checks every rule.
     pub fn from_json(text: &str) -> Result<Self> {
-        let wire: WirePacket = serde_json::from_str(text).map_err(|e| Error::Decode {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let wire: WirePacket =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| decode_error("JSON", e))?;
+        de.end().map_err(|e| Error::Decode {
             format: "JSON",
             message: e.to_string(),
         })?;
@@ -825,6 +834,17 @@ impl PacketBuilder {
         self.packet.validate()?;
         Ok(self.packet)
     }
+}
+
+/// A decoding error that names the field it happened in (`result.dose: invalid type …`).
+fn decode_error<E: fmt::Display>(format: &'static str, e: serde_path_to_error::Error<E>) -> Error {
+    let path = e.path().to_string();
+    let message = if path == "." || path.is_empty() {
+        e.inner().to_string()
+    } else {
+        format!("{path}: {}", e.inner())
+    };
+    Error::Decode { format, message }
 }
 
 fn check_name(field: &str, value: &str) -> Result<()> {

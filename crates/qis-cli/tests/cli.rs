@@ -1,0 +1,232 @@
+//! The `qis` binary as a user runs it.
+
+use std::process::{Command, Output};
+
+fn qis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qis"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run qis")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn demo_runs_the_whole_loop() {
+    let o = qis(&["demo", "--seed", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for expected in [
+        "address 1dd96c30c27fe860",
+        "20 packets in the bucket",
+        "retrieved 20 peer outcomes from 20 agents",
+        "consensus rate:",
+        "best-supported outcome: {",
+        "weighted view",
+        "bayesian view",
+        "P(resolved)",
+        "credible interval",
+        "Phase 3: feedback loop",
+        "derived from",
+        "nothing counts twice",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // The same seed prints the same numbers (ids and timestamps aside).
+    let again = stdout(&qis(&["demo", "--seed", "7"]));
+    let numbers = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains("mean") || l.contains("consensus"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&out), numbers(&again));
+}
+
+#[test]
+fn fingerprint_prints_the_seed_address() {
+    let o = qis(&[
+        "fingerprint",
+        "--scheme",
+        "keys",
+        "--domain",
+        "clinical_trial",
+        "--context",
+        r#"{"intervention_type": "GLP1", "condition": "T2D"}"#,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "1dd96c30c27fe860");
+}
+
+#[test]
+fn fingerprint_fields_and_keyed() {
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/clinical.toml"
+    );
+    let a = qis(&[
+        "fingerprint",
+        "--scheme",
+        "fields",
+        "--schema",
+        schema,
+        "--domain",
+        "t",
+        "--context",
+        r#"{"condition": " T2D", "age": 47, "bmi": 31.2}"#,
+    ]);
+    let b = qis(&[
+        "fingerprint",
+        "--scheme",
+        "fields",
+        "--schema",
+        schema,
+        "--domain",
+        "t",
+        "--context",
+        r#"{"bmi": 35, "age": "41", "condition": "t2d", "site": "x"}"#,
+    ]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    assert_eq!(stdout(&a).trim().len(), 32);
+
+    let keyed = Command::new(env!("CARGO_BIN_EXE_qis"))
+        .args([
+            "fingerprint",
+            "--secret-env",
+            "QIS_TEST_SECRET",
+            "--domain",
+            "clinical_trial",
+            "--context",
+            r#"{"condition": "T2D", "intervention_type": "GLP1"}"#,
+        ])
+        .env("QIS_TEST_SECRET", "a network secret of enough bytes")
+        .output()
+        .unwrap();
+    assert!(keyed.status.success(), "{}", stderr(&keyed));
+    assert_ne!(stdout(&keyed).trim(), "1dd96c30c27fe860");
+    assert_eq!(stdout(&keyed).trim().len(), 16);
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_a_failing_exit() {
+    let schema = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/clinical.toml"
+    );
+    let bad_schema =
+        std::env::temp_dir().join(format!("qis-bad-schema-{}.toml", std::process::id()));
+    std::fs::write(
+        &bad_schema,
+        "[[field]]\nname = \"age\"\nnormalize = \"bucket\"\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["fingerprint", "--domain", "d", "--context", "{\"a\":"],
+            "--context: not valid JSON",
+        ),
+        (
+            vec!["fingerprint", "--domain", "d", "--context", "[1, 2]"],
+            "must be a JSON object, got an array",
+        ),
+        (
+            vec![
+                "fingerprint",
+                "--scheme",
+                "fields",
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+            ],
+            "needs --schema",
+        ),
+        (
+            vec![
+                "fingerprint",
+                "--scheme",
+                "fields",
+                "--schema",
+                bad_schema.to_str().unwrap(),
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+            ],
+            "field `age` normalize = \"bucket\" needs `width`",
+        ),
+        (
+            vec![
+                "fingerprint",
+                "--scheme",
+                "fields",
+                "--schema",
+                schema,
+                "--domain",
+                "d",
+                "--context",
+                "{\"age\": 3}",
+            ],
+            "context.condition",
+        ),
+        (
+            vec![
+                "fingerprint",
+                "--secret-env",
+                "QIS_SURELY_UNSET",
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+            ],
+            "QIS_SURELY_UNSET is not set",
+        ),
+        (
+            vec![
+                "fingerprint",
+                "--scheme",
+                "nope",
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+            ],
+            "invalid value 'nope'",
+        ),
+        (vec!["demo", "--agents", "0"], "--agents"),
+    ];
+    for (args, expected) in cases {
+        let o = qis(&args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = stderr(&o);
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected {expected:?} in {err:?}"
+        );
+        assert!(
+            !err.contains("stack backtrace") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_file(bad_schema);
+}
+
+#[test]
+fn help_is_everywhere() {
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["fingerprint", "--help"],
+    ] {
+        let o = qis(&args);
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Usage"));
+    }
+}

@@ -1,0 +1,209 @@
+//! The node's loop on the memory router: deposit, consult, close the loop.
+
+use std::sync::Arc;
+
+use qis::fingerprint::{Context, Fingerprint, KeysFingerprint};
+use qis::node::{Node, Observation};
+use qis::packet::{MAX_DERIVED_FROM, MAX_ENCODED_BYTES, Outcome, PacketId};
+use qis::router::memory::MemoryRouter;
+use qis::router::{Query, Router};
+use qis::synth::{Method, Options, Synthesizer};
+use serde_json::json;
+
+struct World {
+    router: Arc<dyn Router>,
+    fingerprint: Arc<dyn Fingerprint>,
+    synth: Arc<dyn Synthesizer>,
+    context: Context,
+}
+
+impl World {
+    fn new(method: Method) -> Self {
+        World {
+            router: Arc::new(MemoryRouter::new()),
+            fingerprint: Arc::new(KeysFingerprint::new()),
+            synth: method.synthesizer(Options::default()).into(),
+            context: serde_json::from_value(json!({
+                "condition": "T2D", "intervention_type": "GLP1", "patient_id": "MRN-0042"
+            }))
+            .unwrap(),
+        }
+    }
+    fn node(&self, agent: &str) -> Node {
+        Node::new(
+            agent,
+            self.fingerprint.clone(),
+            self.router.clone(),
+            self.synth.clone(),
+        )
+        .unwrap()
+    }
+    async fn everything(&self) -> Vec<Arc<qis::packet::Packet>> {
+        let address = self.fingerprint.address("trial", &self.context).unwrap();
+        let hits = self
+            .router
+            .query(&Query::exact(address).limit(10_000))
+            .await
+            .unwrap();
+        hits.into_iter().map(|h| h.packet).collect()
+    }
+    async fn seed_peers(&self, n: usize) {
+        for i in 0..n {
+            let protocol = if i % 3 == 0 { "daily" } else { "weekly" };
+            self.node(&format!("site_{i:02}"))
+                .deposit(
+                    "trial",
+                    &self.context,
+                    Observation::new(Outcome::Resolved, 0.8).result("protocol", protocol),
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn raw_context_never_leaves_the_node() {
+    let w = World::new(Method::Frequency);
+    w.seed_peers(3).await;
+    for packet in w.everything().await {
+        let json = packet.to_json();
+        for secret in ["T2D", "GLP1", "MRN-0042", "patient_id", "condition"] {
+            assert!(!json.contains(secret), "{secret} leaked into {json}");
+        }
+        assert_eq!(
+            packet.problem(),
+            None,
+            "no problem text unless the agent shares it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn consult_synthesizes_peers_and_can_leave_itself_out() {
+    let w = World::new(Method::Frequency);
+    w.seed_peers(9).await;
+    let insight = w
+        .node("newcomer")
+        .consult("trial", &w.context)
+        .await
+        .unwrap();
+    assert_eq!((insight.sample_size, insight.agents), (9, 9));
+    assert_eq!(insight.best.unwrap()["protocol"], "weekly".into());
+    let me = w.node("site_00").excluding_self(true);
+    assert_eq!(me.consult("trial", &w.context).await.unwrap().agents, 8);
+    // Another domain with the same context keys is another problem.
+    assert_eq!(
+        w.node("x")
+            .consult("other", &w.context)
+            .await
+            .unwrap()
+            .sample_size,
+        0
+    );
+}
+
+#[tokio::test]
+async fn close_loop_cites_originals_and_is_never_counted_twice() {
+    let w = World::new(Method::Weighted);
+    w.seed_peers(6).await;
+    let originals: Vec<PacketId> = w.everything().await.iter().map(|p| p.id()).collect();
+    let (insight, receipt) = w
+        .node("synth_a")
+        .close_loop("trial", &w.context)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(insight.sample_size, 6);
+    let all = w.everything().await;
+    let derived = all.iter().find(|p| p.id() == receipt.id).unwrap();
+    let mut cited = derived.derived_from().to_vec();
+    cited.sort();
+    let mut expected = originals.clone();
+    expected.sort();
+    assert_eq!(
+        cited, expected,
+        "the derived packet cites exactly the originals it used"
+    );
+    assert_eq!(derived.agent(), "synth_a");
+
+    // A second loop over originals + the first derived packet still cites only originals.
+    let (again, receipt2) = w
+        .node("synth_b")
+        .close_loop("trial", &w.context)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.skipped_derived, 1);
+    let derived2 = w
+        .everything()
+        .await
+        .into_iter()
+        .find(|p| p.id() == receipt2.id)
+        .unwrap();
+    assert!(
+        derived2
+            .derived_from()
+            .iter()
+            .all(|id| originals.contains(id))
+    );
+
+    // Consulting now: 8 packets stored, but only the 6 originals count.
+    let later = w.node("later").consult("trial", &w.context).await.unwrap();
+    assert_eq!((later.sample_size, later.skipped_derived), (6, 2));
+}
+
+#[tokio::test]
+async fn close_loop_fits_the_citation_and_size_budgets() {
+    let w = World::new(Method::Frequency);
+    w.seed_peers(40).await;
+    let (insight, receipt) = w
+        .node("synth")
+        .close_loop("trial", &w.context)
+        .await
+        .unwrap()
+        .unwrap();
+    let derived = w
+        .everything()
+        .await
+        .into_iter()
+        .find(|p| p.id() == receipt.id)
+        .unwrap();
+    assert!(derived.derived_from().len() <= MAX_DERIVED_FROM);
+    assert_eq!(
+        derived.derived_from().len(),
+        insight.sample_size,
+        "every packet used is cited"
+    );
+    assert!(derived.to_msgpack().len() <= MAX_ENCODED_BYTES);
+}
+
+#[tokio::test]
+async fn close_loop_with_nothing_to_synthesize_deposits_nothing() {
+    let w = World::new(Method::Bayesian);
+    assert!(
+        w.node("alone")
+            .close_loop("trial", &w.context)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(w.router.stats().await.unwrap().packets, 0);
+}
+
+#[tokio::test]
+async fn bad_observations_are_refused_before_anything_is_stored() {
+    let w = World::new(Method::Frequency);
+    let err = w
+        .node("a")
+        .deposit(
+            "trial",
+            &w.context,
+            Observation::new(Outcome::Resolved, 2.0),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("confidence"), "{err}");
+    assert!(Node::new("", w.fingerprint.clone(), w.router.clone(), w.synth.clone()).is_err());
+    assert_eq!(w.router.stats().await.unwrap().packets, 0);
+}
