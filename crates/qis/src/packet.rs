@@ -561,9 +561,7 @@ impl Packet {
 
     /// Checks every wire rule; the one place they are checked.
     pub fn validate(&self) -> Result<()> {
-        if self.id.0.get_version_num() != 7 {
-            PacketId::from_uuid(self.id.0)?;
-        }
+        PacketId::from_uuid(self.id.0)?;
         check_name("agent", &self.agent)?;
         check_name("domain", &self.domain)?;
         if !self.confidence.is_finite() || !(0.0..=1.0).contains(&self.confidence) {
