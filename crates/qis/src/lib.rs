@@ -40,6 +40,8 @@
 //!   scheme, and keyed (HMAC) variants of both.
 //! - [`router`] — the [`Router`](router::Router) trait, queries, capabilities, and backends:
 //!   [`router::memory`] always.
+//! - [`embed`] — problem text → unit vector: a model-free hashed embedder (and MiniLM behind a
+//!   feature).
 //! - [`synth`] — frequency, weighted and Bayesian synthesis.
 //! - [`node`] — one agent's loop.
 //! - `conformance` (feature `conformance`) — the suite every router passes.
@@ -47,6 +49,7 @@
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+pub mod embed;
 pub mod error;
 pub mod fingerprint;
 pub mod node;
