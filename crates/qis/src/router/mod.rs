@@ -25,6 +25,9 @@ use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
 
 pub mod memory;
 
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
 /// Longest vector accepted.
 pub const MAX_DIMENSION: usize = 4096;
 /// Largest `limit` of one query.

@@ -1,0 +1,167 @@
+//! The embedded router against the whole conformance suite, plus what only a store on disk must do.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use qis::conformance::{random_address, sample_packet};
+use qis::packet::now_ms;
+use qis::router::embedded::{DATABASE_FILE, EmbeddedOptions, EmbeddedRouter};
+use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats};
+use tempfile::TempDir;
+
+/// An embedded router that owns its temporary directory (removed when the test ends).
+#[derive(Debug)]
+struct InTempDir {
+    router: EmbeddedRouter,
+    _dir: TempDir,
+}
+
+#[async_trait]
+impl Router for InTempDir {
+    fn capabilities(&self) -> Capabilities {
+        self.router.capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
+        self.router.deposit(packets).await
+    }
+    async fn query(&self, query: &Query) -> qis::Result<Vec<Hit>> {
+        self.router.query(query).await
+    }
+    async fn stats(&self) -> qis::Result<Stats> {
+        self.router.stats().await
+    }
+    async fn purge_expired(&self) -> qis::Result<u64> {
+        self.router.purge_expired().await
+    }
+}
+
+async fn make() -> Arc<dyn Router> {
+    let dir = tempfile::tempdir().unwrap();
+    let router = EmbeddedRouter::open(dir.path()).await.unwrap();
+    Arc::new(InTempDir { router, _dir: dir })
+}
+
+qis::conformance_tests!(make());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_acknowledged_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let router: Arc<dyn Router> = Arc::new(EmbeddedRouter::open(&path).await.unwrap());
+    qis::conformance::check_restart(router, |old| async move {
+        drop(old);
+        Arc::new(EmbeddedRouter::open(&path).await.unwrap()) as Arc<dyn Router>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_and_their_dimension_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (address, now) = (random_address(), now_ms());
+    let a = sample_packet("a", "d", address, now);
+    {
+        let router = EmbeddedRouter::open(dir.path()).await.unwrap();
+        router
+            .deposit(&[Routed::with_vector(a.clone(), &[1.0, 0.0, 0.0]).unwrap()])
+            .await
+            .unwrap();
+    }
+    let router = EmbeddedRouter::open(dir.path()).await.unwrap();
+    let hits = router
+        .query(&Query::nearest(&[0.9, 0.1, 0.0], 5).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(*hits[0].packet, a);
+    let wrong = Routed::with_vector(sample_packet("b", "d", address, now), &[1.0, 0.0]).unwrap();
+    assert!(matches!(
+        router.deposit(&[wrong]).await,
+        Err(qis::Error::Dimension {
+            expected: 3,
+            got: 2
+        })
+    ));
+    assert_eq!(router.stats().await.unwrap().dimension, Some(3));
+}
+
+#[tokio::test]
+async fn a_second_opener_gets_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedRouter::open(dir.path()).await.unwrap();
+    let p = sample_packet("a", "d", random_address(), now_ms());
+    first.deposit(&[Routed::new(p.clone())]).await.unwrap();
+    let err = EmbeddedRouter::open(dir.path()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("in use by another process")
+            && text.contains(&std::process::id().to_string()),
+        "{text}"
+    );
+    assert_eq!(
+        first
+            .query(&Query::exact(*p.address()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(first);
+    // Once the first closes, the store opens again, intact.
+    let again = EmbeddedRouter::open(dir.path()).await.unwrap();
+    assert_eq!(again.stats().await.unwrap().packets, 1);
+}
+
+#[tokio::test]
+async fn unusable_directories_and_files_are_clear_errors() {
+    // A file where the directory should be.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = EmbeddedRouter::open(&file).await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot create the data directory") && err.contains("not-a-dir"),
+        "{err}"
+    );
+
+    // A database file that is not a database: refused, and left as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE);
+    let garbage = vec![0x5a_u8; 8192];
+    std::fs::write(&db, &garbage).unwrap();
+    let err = EmbeddedRouter::open(dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a usable SQLite database") || err.contains("not a database"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        garbage,
+        "a failed open changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_background_purge_removes_expired_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        EmbeddedOptions::default().purge_interval(Some(std::time::Duration::from_millis(50)));
+    let router = EmbeddedRouter::open_with(dir.path(), options)
+        .await
+        .unwrap();
+    let now = now_ms();
+    let brief = qis::packet::Packet::builder("a", "d", random_address())
+        .created(now - 950)
+        .ttl_secs(1)
+        .build()
+        .unwrap();
+    router.deposit(&[Routed::new(brief)]).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while router.stats().await.unwrap().packets > 0 {
+        assert!(std::time::Instant::now() < deadline, "the purge never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
