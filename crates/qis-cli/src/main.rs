@@ -1,25 +1,48 @@
 //! `qis`: the command-line face of the qis library.
 //!
-//! One file per command in `cmd/`; this file only parses arguments and sets up logging.
+//! One file per command in `cmd/`; settings in `config.rs`; opening the store and the embedder in
+//! `store.rs`. This file only parses arguments, sets up logging and runs the command.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod config;
+mod store;
 
 /// QIS outcome routing: agents learn from each other's outcomes without sharing raw data.
+///
+/// Settings come from flags, then `QIS_*` environment variables, then `qis.toml`.
 #[derive(Debug, Parser)]
 #[command(name = "qis", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    global: config::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the seed's 20-agent loop end to end: deposit, consult, synthesize, feed back.
+    /// Run the seed's 20-agent loop end to end on the embedded store.
     Demo(cmd::demo::Args),
+    /// Deposit one outcome packet.
+    Deposit(cmd::deposit::Args),
+    /// Query packets: by problem, address or text, with filters.
+    Query(cmd::query::Args),
+    /// Query, then synthesize locally (frequency, weighted or Bayesian).
+    Synth(cmd::synth::Args),
+    /// What the store holds (the seed's collection stats).
+    Stats(cmd::stats::Args),
+    /// Remove expired packets now.
+    Purge(cmd::stats::PurgeArgs),
+    /// Write every live packet as JSON Lines.
+    Export(cmd::transfer::ExportArgs),
+    /// Read packets from JSON Lines (validated whole before anything is stored).
+    Import(cmd::transfer::ImportArgs),
+    /// Measure the embedded store at scale on this machine (deposits, queries, recall, memory).
+    Bench(cmd::bench::Args),
     /// Print the address of a problem (domain + context) under a fingerprint scheme.
     Fingerprint(cmd::fingerprint::Args),
 }
@@ -33,10 +56,11 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => cmd::demo::run(args),
-        Command::Fingerprint(args) => cmd::fingerprint::run(args),
-    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -45,5 +69,21 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Demo(args) => cmd::demo::run(g, args).await,
+        Command::Deposit(args) => cmd::deposit::run(g, args).await,
+        Command::Query(args) => cmd::query::run(g, args).await,
+        Command::Synth(args) => cmd::synth::run(g, args).await,
+        Command::Stats(args) => cmd::stats::run(g, args).await,
+        Command::Purge(args) => cmd::stats::purge(g, args).await,
+        Command::Export(args) => cmd::transfer::export(g, args).await,
+        Command::Import(args) => cmd::transfer::import(g, args).await,
+        Command::Bench(args) => cmd::bench::run(args).await,
+        Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
     }
 }

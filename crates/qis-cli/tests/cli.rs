@@ -19,7 +19,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn demo_runs_the_whole_loop() {
-    let o = qis(&["demo", "--seed", "7"]);
+    let o = qis(&["demo", "--ephemeral", "--seed", "7"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for expected in [
@@ -28,8 +28,9 @@ fn demo_runs_the_whole_loop() {
         "retrieved 20 peer outcomes from 20 agents",
         "consensus rate:",
         "best-supported outcome: {",
-        "weighted view",
-        "bayesian view",
+        "embedded store",
+        "weighted synthesis",
+        "bayesian synthesis",
         "P(resolved)",
         "credible interval",
         "Phase 3: feedback loop",
@@ -39,7 +40,7 @@ fn demo_runs_the_whole_loop() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
     // The same seed prints the same numbers (ids and timestamps aside).
-    let again = stdout(&qis(&["demo", "--seed", "7"]));
+    let again = stdout(&qis(&["demo", "--ephemeral", "--seed", "7"]));
     let numbers = |s: &str| {
         s.lines()
             .filter(|l| l.contains("mean") || l.contains("consensus"))
@@ -47,6 +48,26 @@ fn demo_runs_the_whole_loop() {
             .collect::<Vec<_>>()
     };
     assert_eq!(numbers(&out), numbers(&again));
+}
+
+#[test]
+fn semantic_demo_shows_the_cold_start_curve() {
+    let o = qis(&["demo", "--ephemeral", "--semantic", "--embedder", "hashed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("[agent_000] deposited. Found 0 related packets"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[agent_019] deposited. Found 4 related packets"),
+        "{out}"
+    );
+    assert!(out.contains("Cold-start curve"));
+    assert!(
+        out.contains("'total_packets': 20, 'indexed_packets': 20"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::fingerprint::{Context, Fingerprint};
 use crate::packet::{
@@ -112,6 +113,8 @@ pub struct Node {
     limit: usize,
     /// Whether consultations leave out this node's own packets.
     exclude_self: bool,
+    /// Turns shared problem texts into vectors, for semantic routing (none: exact only).
+    embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl Node {
@@ -136,6 +139,7 @@ impl Node {
             synthesizer,
             limit: DEFAULT_LIMIT,
             exclude_self: false,
+            embedder: None,
         })
     }
 
@@ -150,6 +154,14 @@ impl Node {
     #[must_use]
     pub fn excluding_self(mut self, exclude: bool) -> Self {
         self.exclude_self = exclude;
+        self
+    }
+
+    /// Routes semantically too: packets whose observation shares a problem text are deposited
+    /// with its vector, and [`Node::related`] finds packets by meaning.
+    #[must_use]
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
         self
     }
 
@@ -202,7 +214,14 @@ impl Node {
     }
 
     async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
-        let mut receipts = self.router.deposit(&[Routed::new(packet)]).await?;
+        let routed = match (&self.embedder, packet.problem()) {
+            (Some(embedder), Some(problem)) => {
+                let vector = embedder.embed(problem)?;
+                Routed::with_vector(packet, &vector)?
+            }
+            _ => Routed::new(packet),
+        };
+        let mut receipts = self.router.deposit(&[routed]).await?;
         receipts.pop().ok_or_else(|| Error::Backend {
             router: self.router.capabilities().name,
             retryable: false,
@@ -228,6 +247,29 @@ impl Node {
         self.router
             .query(&Query::exact(address).filter(filter).limit(limit))
             .await
+    }
+
+    /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first
+    /// (needs [`Node::with_embedder`] and a router with vector search).
+    pub async fn related(&self, text: &str, top_k: usize, filter: Filter) -> Result<Vec<Hit>> {
+        let embedder = self.embedder.as_ref().ok_or_else(|| {
+            Error::Config("semantic queries need an embedder: use Node::with_embedder".into())
+        })?;
+        let vector = embedder.embed(text)?;
+        let mut filter = filter;
+        if self.exclude_self {
+            filter.exclude_agents.push(self.agent.clone());
+        }
+        self.router
+            .query(&Query::nearest(&vector, top_k)?.filter(filter))
+            .await
+    }
+
+    /// What the packets nearest `text` in meaning say (similarity weighs in `weighted` and
+    /// `bayesian` synthesis).
+    pub async fn consult_text(&self, text: &str, top_k: usize, filter: Filter) -> Result<Insight> {
+        let hits = self.related(text, top_k, filter).await?;
+        Ok(self.synthesizer.synthesize(&hits))
     }
 
     /// The feedback loop: consults, then re-deposits the insight as a derived packet whose

@@ -43,6 +43,74 @@ async fn make() -> Arc<dyn Router> {
 
 qis::conformance_tests!(make());
 
+/// The same suite with every vector query on the two-pass (int8 codes, then exact) path.
+mod two_pass {
+    use super::*;
+
+    async fn make() -> Arc<dyn Router> {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default().exact_below(0);
+        let router = EmbeddedRouter::open_with(dir.path(), options)
+            .await
+            .unwrap();
+        Arc::new(InTempDir { router, _dir: dir })
+    }
+
+    qis::conformance_tests!(make());
+
+    /// On random unit vectors (the hardest case: no clusters), the two-pass search finds the
+    /// exact top 10 nearly always.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_pass_recall_matches_exact_search() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let dim = 64;
+        let mut random_vector =
+            || -> Vec<f32> { (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        let dir = tempfile::tempdir().unwrap();
+        let exact_dir = tempfile::tempdir().unwrap();
+        let fast = EmbeddedRouter::open_with(dir.path(), EmbeddedOptions::default().exact_below(0))
+            .await
+            .unwrap();
+        let exact = EmbeddedRouter::open(exact_dir.path()).await.unwrap();
+        let address = random_address();
+        let now = now_ms();
+        let batch: Vec<Routed> = (0..3000)
+            .map(|i| {
+                Routed::with_vector(
+                    sample_packet(&format!("a{i}"), "d", address, now),
+                    &random_vector(),
+                )
+                .unwrap()
+            })
+            .collect();
+        fast.deposit(&batch).await.unwrap();
+        exact.deposit(&batch).await.unwrap();
+        let (mut found, mut total) = (0, 0);
+        for _ in 0..50 {
+            let q = Query::nearest(&random_vector(), 10).unwrap();
+            let truth: Vec<_> = exact
+                .query(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|h| h.packet.id())
+                .collect();
+            let got: Vec<_> = fast
+                .query(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|h| h.packet.id())
+                .collect();
+            total += truth.len();
+            found += got.iter().filter(|id| truth.contains(id)).count();
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.99, "recall@10 {recall}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_acknowledged_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -216,6 +216,10 @@ fn garbage_is_a_decode_error_not_a_panic() {
             Packet::from_msgpack(bytes),
             Err(Error::Decode { .. })
         ));
+        assert!(matches!(
+            Packet::from_own_msgpack(bytes),
+            Err(Error::Decode { .. })
+        ));
     }
     let mut trailing = valid().to_msgpack();
     trailing.push(0xc0);
@@ -266,6 +270,7 @@ proptest! {
             Ok(p) => {
                 prop_assert!(p.to_msgpack().len() <= MAX_ENCODED_BYTES);
                 prop_assert_eq!(Packet::from_msgpack(&p.to_msgpack()).unwrap(), p.clone());
+                prop_assert_eq!(Packet::from_own_msgpack(&p.to_msgpack()).unwrap(), p.clone());
                 prop_assert_eq!(Packet::from_json(&p.to_json()).unwrap(), p);
             }
             Err(Error::TooLarge { size, .. }) => prop_assert!(size > MAX_ENCODED_BYTES),
@@ -277,6 +282,7 @@ proptest! {
     #[test]
     fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = Packet::from_msgpack(&bytes);
+        let _ = Packet::from_own_msgpack(&bytes);
         let _ = Packet::from_json(&String::from_utf8_lossy(&bytes));
     }
 }

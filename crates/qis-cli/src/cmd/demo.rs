@@ -4,15 +4,20 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use qis::embed::Embedder;
 use qis::fingerprint::{Context, Fingerprint, KeysFingerprint};
 use qis::node::{Node, Observation};
-use qis::packet::{Outcome, ResultMap};
-use qis::router::memory::MemoryRouter;
-use qis::router::{Query, Router};
-use qis::synth::{FieldInsight, Insight, Method, Options, Synthesizer};
+use qis::packet::Outcome;
+use qis::router::{Filter, Query, Router};
+use qis::synth::{Method, Options, Synthesizer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
+
+use super::selector::resolve_embedder;
+use super::show;
+use crate::config::Global;
+use crate::store::{self, EmbedderKind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,29 +27,53 @@ pub struct Args {
     /// Random seed (the same seed prints the same numbers); random when left out.
     #[arg(long)]
     seed: Option<u64>,
+    /// Use a throwaway store in a temporary directory instead of the data directory.
+    #[arg(long)]
+    ephemeral: bool,
+    /// Run the seed's semantic loop instead: agents deposit problem texts and find each other
+    /// by meaning (vector search), showing the cold-start curve.
+    #[arg(long)]
+    semantic: bool,
+    /// The embedder for --semantic [default: the best this build has].
+    #[arg(long, value_enum)]
+    embedder: Option<EmbedderKind>,
 }
 
 const DOMAIN: &str = "clinical_trial";
 
-pub fn run(args: Args) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(demo(args))
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    // The temporary directory (for --ephemeral) lives until the demo ends.
+    let (dir, _temp) = if args.ephemeral {
+        let temp = tempfile::tempdir()?;
+        (temp.path().to_owned(), Some(temp))
+    } else {
+        (global.data_dir(&file), None)
+    };
+    let router: Arc<dyn Router> = Arc::new(store::open(&dir).await?);
+    println!(
+        "Routing layer: the embedded store in {}{}",
+        dir.display(),
+        if args.ephemeral {
+            " (temporary)"
+        } else {
+            " (kept; --ephemeral for a throwaway one)"
+        }
+    );
+    if args.semantic {
+        let kind = resolve_embedder(args.embedder, &file)?;
+        let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+        store::bind_embedder(&dir, &*embedder)?;
+        return semantic(router, embedder, args.agents as usize).await;
+    }
+    exact(router, args).await
 }
 
-fn show(result: &ResultMap) -> String {
-    serde_json::to_string(result).unwrap_or_default()
-}
-
-async fn demo(args: Args) -> Result<()> {
+async fn exact(router: Arc<dyn Router>, args: Args) -> Result<()> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
     let n = args.agents as usize;
-
-    println!("=== QIS loop demo (seed {seed}; --seed {seed} repeats it) ===\n");
-    let router: Arc<dyn Router> = Arc::new(MemoryRouter::new());
-    println!("Routing layer: memory (nothing leaves this process)");
+    println!("\n=== QIS loop demo (seed {seed}; --seed {seed} repeats it) ===");
     let fingerprint: Arc<dyn Fingerprint> = Arc::new(KeysFingerprint::new());
     let frequency: Arc<dyn Synthesizer> = Method::Frequency.synthesizer(Options::default()).into();
     let context: Context =
@@ -96,11 +125,18 @@ async fn demo(args: Args) -> Result<()> {
         .query(&Query::exact(address).limit(qis::router::MAX_LIMIT))
         .await?
         .len();
+    let earlier = in_bucket.saturating_sub(n);
     println!(
         "  -> every packet routed to address {address} (scheme: {})",
         fingerprint.scheme()
     );
-    println!("  -> {in_bucket} packets in the bucket");
+    if earlier == 0 {
+        println!("  -> {in_bucket} packets in the bucket");
+    } else {
+        println!(
+            "  -> {in_bucket} packets in the bucket ({n} from this run, {earlier} from earlier runs)"
+        );
+    }
 
     // Phase 2: a new agent consults its peers before acting.
     println!("\nPhase 2: a new agent consults its peers before starting its trial");
@@ -120,7 +156,7 @@ async fn demo(args: Args) -> Result<()> {
         insight.consensus_rate.unwrap_or(0.0) * 100.0
     );
     if let Some(best) = &insight.best {
-        println!("  -> best-supported outcome: {}", show(best));
+        println!("  -> best-supported outcome: {}", show::result(best));
     }
     println!(
         "     (whole results rarely repeat when they hold measured numbers: the per-field views below say more)"
@@ -129,7 +165,8 @@ async fn demo(args: Args) -> Result<()> {
     let hits = router.query(&Query::exact(address)).await?;
     for method in [Method::Weighted, Method::Bayesian] {
         let view = method.synthesizer(Options::default()).synthesize(&hits);
-        print_fields(&view);
+        println!();
+        show::insight(&view);
     }
 
     // Phase 3: the feedback loop. The newcomer re-deposits its synthesis, citing its sources.
@@ -178,38 +215,132 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn print_fields(insight: &Insight) {
+/// Problems in four families; within a family, the texts say the same thing in other words.
+const PROBLEMS: [(&str, &str, [&str; 5]); 4] = [
+    (
+        "llm-inference",
+        "Flash attention + chunked prefill cut p99 latency 62%",
+        [
+            "Transformer attention overhead grows quadratically with sequence length; inference latency unacceptable at 8k+ tokens",
+            "attention cost in transformers scales quadratically as sequences get longer, so latency at 8k tokens is too high",
+            "long prompts: transformer inference latency explodes past 8k tokens because attention is quadratic",
+            "quadratic attention makes transformer inference too slow for sequences above 8k tokens",
+            "inference latency of our transformer becomes unacceptable with 8k token sequences (quadratic attention)",
+        ],
+    ),
+    (
+        "databases",
+        "Pool size tied to cores, statement timeouts, queueing at the edge",
+        [
+            "database connection pool exhausted under peak load, requests time out",
+            "at peak load the pool of database connections is exhausted and requests time out",
+            "requests time out at peak because the database connection pool runs dry",
+            "connection pool to the database exhausted during load peaks",
+            "our service exhausts its database connection pool at peak traffic",
+        ],
+    ),
+    (
+        "ci",
+        "Quarantined flaky tests, fixed shared temp dirs, retries only on infra errors",
+        [
+            "flaky integration tests fail intermittently on CI runners",
+            "integration tests on the CI runners are flaky and fail intermittently",
+            "intermittent failures of integration tests on CI: flaky runs",
+            "CI integration test suite is flaky, failing intermittently on runners",
+            "our integration tests fail intermittently on the CI runners (flaky)",
+        ],
+    ),
+    (
+        "agriculture",
+        "Soil-moisture-triggered drip irrigation cut water use 30% in sandy plots",
+        [
+            "crop irrigation schedule wastes water in sandy soil",
+            "irrigation schedules for crops in sandy soils waste water",
+            "fixed irrigation timing wastes water on sandy soil crops",
+            "water wasted by the crop irrigation schedule on sandy soil",
+            "sandy soil fields: the irrigation schedule wastes a lot of water",
+        ],
+    ),
+];
+
+/// The seed's semantic loop: each agent deposits its outcome with its problem text, then queries
+/// for related packets; the cold-start curve shows how many peers each agent found.
+async fn semantic(router: Arc<dyn Router>, embedder: Arc<dyn Embedder>, n: usize) -> Result<()> {
     println!(
-        "\n  {} view ({} packets, {} agents, confidence {:.2}):",
-        insight.method, insight.sample_size, insight.agents, insight.confidence
+        "\n=== QIS semantic loop demo: {n} agents, embedder {} ===",
+        embedder.name()
     );
-    for (name, field) in &insight.fields {
-        match field {
-            FieldInsight::Numeric {
-                mean,
-                spread,
-                interval,
-                n,
-            } => match interval {
-                Some((lo, hi)) => println!(
-                    "    {name:<16} mean {mean:.3} ± {spread:.3} (95% credible interval {lo:.3} to {hi:.3}; n={n})"
-                ),
-                None => println!("    {name:<16} mean {mean:.3} ± {spread:.3} (n={n})"),
-            },
-            FieldInsight::Categorical {
-                winner, share, n, ..
-            } => {
-                println!(
-                    "    {name:<16} {winner} with {:.0}% of the weight (n={n})",
-                    share * 100.0
-                )
-            }
-        }
-    }
-    if let Some(s) = &insight.success {
+    // Related means at least this similar; model-free vectors are less similar in absolute terms.
+    let min_score = if embedder.name() == qis::embed::HashedEmbedder::default().name() {
+        0.3
+    } else {
+        0.5
+    };
+    let fingerprint: Arc<dyn Fingerprint> = Arc::new(KeysFingerprint::new());
+    let synth: Arc<dyn Synthesizer> = Method::Weighted.synthesizer(Options::default()).into();
+    let run = format!("{:08x}", rand::random::<u32>());
+    let mut curve = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tag, fix, texts) = &PROBLEMS[i % PROBLEMS.len()];
+        let problem = texts[(i / PROBLEMS.len()) % texts.len()];
+        let agent = format!("agent_{i:03}");
+        let node = Node::new(
+            agent.clone(),
+            fingerprint.clone(),
+            router.clone(),
+            synth.clone(),
+        )?
+        .with_embedder(embedder.clone())
+        .excluding_self(true);
+        let context: Context =
+            serde_json::from_value(serde_json::json!({"family": tag, "run": run}))?;
+        node.deposit(
+            "semantic-demo",
+            &context,
+            Observation::new(Outcome::Resolved, 0.87)
+                .summary(*fix)
+                .tag(*tag)
+                .problem(problem),
+        )
+        .await?;
+        let filter = Filter {
+            domain: Some("semantic-demo".into()),
+            ..Filter::default()
+        };
+        let related: Vec<_> = node
+            .related(problem, 5, filter)
+            .await?
+            .into_iter()
+            .filter(|h| h.score >= min_score)
+            .collect();
         println!(
-            "    {:<16} {:.2} (95% credible interval {:.2} to {:.2}; Beta({:.2}, {:.2}))",
-            "P(resolved)", s.mean, s.interval.0, s.interval.1, s.alpha, s.beta
+            "\n[{agent}] deposited. Found {} related packets:",
+            related.len()
+        );
+        for h in &related {
+            println!(
+                "  score={:.3} | {}: {}",
+                h.score,
+                h.packet.agent(),
+                h.packet.summary()
+            );
+        }
+        curve.push(related.len());
+    }
+    println!("\nCold-start curve (peers found with score >= {min_score}, by agent index):");
+    for (i, found) in curve.iter().enumerate() {
+        println!("  agent {i:>3}: {:<5} {}", found, "#".repeat(*found));
+    }
+    if let Some(first) = curve.iter().position(|&f| f > 0) {
+        println!(
+            "  the first {first} agents found nobody; from agent {first} on, new agents meet peers"
         );
     }
+    let stats = router.stats().await?;
+    println!("\n--- Collection stats ---");
+    println!(
+        "{{'total_packets': {}, 'indexed_packets': {}, 'status': 'green'}}",
+        stats.packets, stats.vectors
+    );
+    Ok(())
 }

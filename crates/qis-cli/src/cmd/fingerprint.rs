@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
+
+use crate::config::{FileConfig, Global};
 use qis::fingerprint::{
     Context, FieldsFingerprint, Fingerprint, KeysFingerprint, RoutingSchema, Secret,
 };
@@ -18,23 +20,52 @@ pub enum Scheme {
     Fields,
 }
 
+/// How a problem maps to its address.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FingerprintArgs {
+    /// The fingerprint scheme [default: keys, or `scheme` in qis.toml].
+    #[arg(long, value_enum)]
+    pub scheme: Option<Scheme>,
+    /// The routing schema (TOML) for `--scheme fields`.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Name of an environment variable holding the network secret: makes keyed (HMAC) addresses.
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+}
+
+impl FingerprintArgs {
+    /// The fingerprint these flags (or `[fingerprint]` in qis.toml) describe.
+    pub fn build(&self, file: &FileConfig) -> Result<Arc<dyn Fingerprint>> {
+        let scheme = match (self.scheme, &file.fingerprint.scheme) {
+            (Some(s), _) => s,
+            (None, Some(name)) => Scheme::from_str(name, true).map_err(|_| {
+                anyhow::anyhow!("qis.toml: fingerprint.scheme must be keys or fields, got {name:?}")
+            })?,
+            (None, None) => Scheme::Keys,
+        };
+        let schema = self.schema.as_ref().or(file.fingerprint.schema.as_ref());
+        if matches!(scheme, Scheme::Keys) && self.schema.is_some() {
+            bail!("--schema only applies to --scheme fields");
+        }
+        let secret_env = self
+            .secret_env
+            .as_deref()
+            .or(file.fingerprint.secret_env.as_deref());
+        build(scheme, schema, secret_env)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The fingerprint scheme.
-    #[arg(long, value_enum, default_value = "keys")]
-    scheme: Scheme,
+    #[command(flatten)]
+    fingerprint: FingerprintArgs,
     /// The problem's domain (e.g. `clinical_trial`).
     #[arg(long)]
     domain: String,
     /// The problem's context as a JSON object, e.g. '{"condition": "T2D"}'; `-` reads stdin.
     #[arg(long)]
     context: String,
-    /// The routing schema (TOML) for `--scheme fields`.
-    #[arg(long)]
-    schema: Option<PathBuf>,
-    /// Name of an environment variable holding the network secret: makes a keyed (HMAC) address.
-    #[arg(long, value_name = "VAR")]
-    secret_env: Option<String>,
 }
 
 /// Parses `--context` (a JSON object, or `-` for stdin).
@@ -64,7 +95,7 @@ fn kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Builds the fingerprint the flags describe.
-pub fn build(
+fn build(
     scheme: Scheme,
     schema: Option<&PathBuf>,
     secret_env: Option<&str>,
@@ -97,16 +128,10 @@ pub fn build(
     })
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if matches!(args.scheme, Scheme::Keys) && args.schema.is_some() {
-        bail!("--schema only applies to --scheme fields");
-    }
+pub fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
     let context = parse_context(&args.context)?;
-    let fingerprint = build(
-        args.scheme,
-        args.schema.as_ref(),
-        args.secret_env.as_deref(),
-    )?;
+    let fingerprint = args.fingerprint.build(&file)?;
     let address = fingerprint.address(&args.domain, &context)?;
     println!("{address}");
     Ok(())

@@ -3,8 +3,9 @@
 //! - [`HashedEmbedder`] — model-free: hashed word, word-pair and character n-gram features.
 //!   Deterministic across machines and versions, nothing to download. Paraphrases land nearer each
 //!   other than unrelated problems, but it knows no synonyms: "car" and "automobile" are strangers.
-//! - `MiniLmEmbedder` (feature `minilm`) — all-MiniLM-L6-v2 run in-process from a local model
-//!   directory: 384 dimensions, mean-pooled, normalised.
+//! - `MiniLmEmbedder` (feature `minilm`) — all-MiniLM-L6-v2 run in-process (candle, CPU) from a
+//!   local model directory (`default_model_dir()`; `scripts/fetch-model` fetches it): 384
+//!   dimensions, mean-pooled, normalised, as sentence-transformers computes them.
 //!
 //! ```
 //! use qis::embed::{Embedder, HashedEmbedder};
@@ -21,8 +22,12 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 mod hashed;
+#[cfg(feature = "minilm")]
+mod minilm;
 
 pub use hashed::HashedEmbedder;
+#[cfg(feature = "minilm")]
+pub use minilm::{MiniLmEmbedder, default_model_dir};
 
 /// Turns texts into unit-length vectors of a fixed dimension.
 pub trait Embedder: Send + Sync + fmt::Debug {

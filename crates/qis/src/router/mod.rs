@@ -66,6 +66,11 @@ pub fn unit_vector(field: &str, values: &[f32]) -> Result<Vector> {
     if norm == 0.0 || !norm.is_finite() {
         return Err(Error::invalid(field, "must not be all zeros"));
     }
+    // Already unit length (to f32 precision): keep the values bit for bit, so that a vector
+    // exported and imported again is unchanged.
+    if (norm - 1.0).abs() < 1e-6 {
+        return Ok(values.into());
+    }
     Ok(values.iter().map(|&x| (x as f64 / norm) as f32).collect())
 }
 

@@ -196,6 +196,13 @@ impl EmbeddedRouter {
         &self.shared.dir
     }
 
+    /// A page of the live (unexpired) packets with their vectors, in storage order: up to `limit`
+    /// packets stored after `cursor` (start at 0), and the cursor of the next page (`None` at the
+    /// end). Used by `qis export`; deposits made meanwhile appear in later pages.
+    pub async fn scan(&self, cursor: i64, limit: usize) -> Result<(Vec<Routed>, Option<i64>)> {
+        self.blocking(move |s| s.scan(cursor, limit)).await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
@@ -456,7 +463,13 @@ impl Shared {
                 Some(_) => {}
             }
             let filter = vectors.compile(&query.filter, now);
-            vectors.exact(target, query.limit, min_score, &filter)
+            vectors.search(
+                target,
+                query.limit,
+                min_score,
+                &filter,
+                self.options.exact_below,
+            )
         };
         let conn = self.reader();
         let mut stmt = conn
@@ -481,6 +494,34 @@ impl Shared {
             }
         }
         Ok(hits)
+    }
+
+    fn scan(&self, cursor: i64, limit: usize) -> Result<(Vec<Routed>, Option<i64>)> {
+        let now = now_ms() as i64;
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, body, vector FROM packets \
+                 WHERE seq > ?1 AND (expires IS NULL OR expires > ?2) ORDER BY seq LIMIT ?3",
+            )
+            .map_err(sqlite)?;
+        let mut rows = stmt
+            .query(params![cursor, now, limit.min(i64::MAX as usize) as i64])
+            .map_err(sqlite)?;
+        let mut out = Vec::new();
+        let mut last = cursor;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            last = row.get(0).map_err(sqlite)?;
+            let body: Vec<u8> = row.get(1).map_err(sqlite)?;
+            let vector: Option<Vec<u8>> = row.get(2).map_err(sqlite)?;
+            let packet = Arc::new(decode_stored(&body)?);
+            out.push(Routed {
+                packet,
+                vector: vector.map(|v| vector_from_bytes(&v).into()),
+            });
+        }
+        let next = (out.len() == limit && limit > 0).then_some(last);
+        Ok((out, next))
     }
 
     fn stats(&self) -> Result<Stats> {
@@ -533,7 +574,7 @@ impl Shared {
 }
 
 fn decode_stored(body: &[u8]) -> Result<Packet> {
-    Packet::from_msgpack(body).map_err(|e| Error::Backend {
+    Packet::from_own_msgpack(body).map_err(|e| Error::Backend {
         router: ROUTER,
         retryable: false,
         source: format!("a stored packet no longer decodes (is the database damaged?): {e}").into(),

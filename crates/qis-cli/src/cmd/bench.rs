@@ -1,0 +1,217 @@
+//! `qis bench`: measure the embedded store at scale on this machine.
+//!
+//! Random unit vectors (the worst case for vector search: no clusters) on packet-like metadata.
+//! Deposits go in batches; exact-address queries ask for 50 packets; vector queries ask for the top
+//! 10 under a filter, and their recall@10 is measured against exact search in the same run.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use qis::packet::{Address, Outcome, Packet, now_ms};
+use qis::router::embedded::{EmbeddedOptions, EmbeddedRouter};
+use qis::router::memory::MemoryRouter;
+use qis::router::{Filter, Query, Routed, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How many packets to deposit.
+    #[arg(long, default_value_t = 100_000)]
+    packets: usize,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    /// Packets per deposit batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// How many queries of each kind.
+    #[arg(long, default_value_t = 500)]
+    queries: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the results as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+const DOMAINS: usize = 10;
+const ADDRESSES: usize = 2_000;
+
+fn unit(rng: &mut StdRng, dim: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let dir = tempfile::tempdir()?;
+    let store =
+        EmbeddedRouter::open_with(dir.path(), EmbeddedOptions::default().purge_interval(None))
+            .await?;
+    // The ground truth: the memory router searches exactly.
+    let truth = MemoryRouter::new();
+    let addresses: Vec<Address> = (0..ADDRESSES)
+        .map(|i| Address::from_bytes(&(i as u64).to_be_bytes()).expect("8 bytes"))
+        .collect();
+    let rss_before = resident_mb();
+
+    let now = now_ms();
+    let mut deposit_secs = 0.0;
+    let bar = progress(args.packets, "depositing");
+    let mut made = 0;
+    while made < args.packets {
+        let n = args.batch.min(args.packets - made);
+        let batch: Vec<Routed> = (0..n)
+            .map(|j| {
+                let i = made + j;
+                let packet = Packet::builder(
+                    format!("agent-{}", i % 5_000),
+                    format!("domain-{}", i % DOMAINS),
+                    addresses[i % ADDRESSES],
+                )
+                .outcome(Outcome::ALL[i % 3])
+                .confidence(rng.random_range(0.0..1.0))
+                .result("effect", rng.random_range(0.0..2.0))
+                .result("protocol", if i % 2 == 0 { "weekly" } else { "daily" })
+                .tag(format!("tag-{}", i % 7))
+                .summary("benchmark packet")
+                .created(now - (args.packets - i) as u64)
+                .build()?;
+                Ok(Routed::with_vector(packet, &unit(&mut rng, args.dim))?)
+            })
+            .collect::<Result<_>>()?;
+        let start = Instant::now();
+        store.deposit(&batch).await?;
+        deposit_secs += start.elapsed().as_secs_f64();
+        truth.deposit(&batch).await?;
+        made += n;
+        bar.set_position(made as u64);
+    }
+    bar.finish_and_clear();
+    let rss_after = resident_mb();
+
+    // Exact-address queries, limit 50.
+    let start = Instant::now();
+    let mut returned = 0;
+    for i in 0..args.queries * 10 {
+        let q = Query::exact(addresses[(i * 7919) % ADDRESSES]).limit(50);
+        returned += store.query(&q).await?.len();
+    }
+    let exact_secs = start.elapsed().as_secs_f64();
+    let exact_n = args.queries * 10;
+
+    // Vector queries: unfiltered, and filtered (one domain of ten, confidence ≥ 0.5: ~5 %).
+    let filters = [
+        ("top-10, no filter", Filter::default()),
+        (
+            "top-10, domain (10 %)",
+            Filter {
+                domain: Some("domain-3".into()),
+                ..Filter::default()
+            },
+        ),
+        (
+            "top-10, domain + confidence ≥ 0.5 (5 %)",
+            Filter {
+                domain: Some("domain-3".into()),
+                min_confidence: Some(0.5),
+                ..Filter::default()
+            },
+        ),
+    ];
+    let mut vector_rows = Vec::new();
+    for (name, filter) in filters {
+        let queries: Vec<Query> = (0..args.queries)
+            .map(|_| {
+                Query::nearest(&unit(&mut rng, args.dim), 10).map(|q| q.filter(filter.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        let start = Instant::now();
+        let mut answers = Vec::with_capacity(queries.len());
+        for q in &queries {
+            answers.push(store.query(q).await?);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let (mut found, mut total) = (0usize, 0usize);
+        for (q, got) in queries.iter().zip(&answers) {
+            let want = truth.query(q).await?;
+            total += want.len();
+            found += got
+                .iter()
+                .filter(|h| want.iter().any(|w| w.packet.id() == h.packet.id()))
+                .count();
+        }
+        vector_rows.push((
+            name,
+            queries.len() as f64 / secs,
+            found as f64 / total.max(1) as f64,
+        ));
+    }
+    drop(truth);
+
+    let deposit_rate = args.packets as f64 / deposit_secs;
+    let exact_rate = exact_n as f64 / exact_secs;
+    println!(
+        "qis bench: embedded store, {} packets × {}-d random unit vectors (seed {})",
+        args.packets, args.dim, args.seed
+    );
+    println!("| operation | rate | notes |");
+    println!("|---|---|---|");
+    println!(
+        "| deposit (batches of {}) | {:.0} packets/s | durable: one fsync'd transaction per batch |",
+        args.batch, deposit_rate
+    );
+    println!(
+        "| exact-address query, limit 50 | {:.0} queries/s | {:.1} packets per answer, {} addresses |",
+        exact_rate,
+        returned as f64 / exact_n as f64,
+        ADDRESSES
+    );
+    for (name, rate, recall) in &vector_rows {
+        println!(
+            "| vector {name} | {rate:.0} queries/s | recall@10 {recall:.3} against exact search |"
+        );
+    }
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        println!(
+            "resident memory: {after:.0} MB after the deposits ({:.0} MB more than before; includes the exact-search memory router used as ground truth)",
+            after - before
+        );
+    }
+    if args.json {
+        let rows: Vec<_> = vector_rows
+            .iter()
+            .map(|(n, r, rc)| serde_json::json!({"query": n, "per_sec": r, "recall_at_10": rc}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"packets": args.packets, "dim": args.dim, "deposit_per_sec": deposit_rate,
+                               "exact_query_per_sec": exact_rate, "vector": rows,
+                               "rss_mb": rss_after})
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `qis deposit`: distil an outcome into a packet and deposit it in the store.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use qis::node::{Node, Observation};
+use qis::packet::{Outcome, ResultValue};
+use qis::synth::{Method, Options};
+
+use super::fingerprint::{FingerprintArgs, parse_context};
+use super::selector::{parse_span, resolve_embedder};
+use crate::config::Global;
+use crate::store::{self, EmbedderKind};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The problem's domain.
+    #[arg(long)]
+    domain: String,
+    /// The problem's context (JSON object); it never leaves this process, only its address does.
+    #[arg(long)]
+    context: String,
+    #[command(flatten)]
+    fingerprint: FingerprintArgs,
+    /// What happened: resolved, partial, contradicted or open.
+    #[arg(long, value_parser = parse_outcome)]
+    outcome: Outcome,
+    /// How confident you are, 0–1.
+    #[arg(long)]
+    confidence: f32,
+    /// A result entry NAME=VALUE (number, true/false, or text); repeat for more.
+    #[arg(long = "result", value_name = "NAME=VALUE", value_parser = parse_result)]
+    results: Vec<(String, ResultValue)>,
+    /// What changed, at most 200 characters.
+    #[arg(long, default_value = "")]
+    summary: String,
+    /// A tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Share the problem text: it is embedded, so peers find the packet by meaning.
+    #[arg(long)]
+    problem: Option<String>,
+    /// Expire after this long: 90s, 30m, 12h, 7d.
+    #[arg(long, value_parser = parse_span)]
+    ttl: Option<u64>,
+    /// Your agent id [default: `agent` in qis.toml].
+    #[arg(long, env = "QIS_AGENT")]
+    agent: Option<String>,
+    /// The embedder for --problem [default: the best this build has].
+    #[arg(long, value_enum)]
+    embedder: Option<EmbedderKind>,
+    /// Print the receipt as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, String> {
+    s.parse().map_err(|e: qis::Error| e.to_string())
+}
+
+/// `name=1.5` → number, `name=true` → flag, anything else → text.
+fn parse_result(s: &str) -> Result<(String, ResultValue), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+    let value = if let Ok(x) = value
+        .parse::<f64>()
+        .map_err(|_| ())
+        .and_then(|x| if x.is_finite() { Ok(x) } else { Err(()) })
+    {
+        ResultValue::Number(x)
+    } else if let Ok(b) = value.parse::<bool>() {
+        ResultValue::Bool(b)
+    } else {
+        ResultValue::Text(value.to_owned())
+    };
+    Ok((name.to_owned(), value))
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    let Some(agent) = args.agent.clone().or(file.agent.clone()) else {
+        bail!("say who you are: --agent ID, QIS_AGENT, or `agent` in qis.toml");
+    };
+    let dir = global.data_dir(&file);
+    let context = parse_context(&args.context)?;
+    let fingerprint = args.fingerprint.build(&file)?;
+    let router = store::open(&dir).await?;
+    let synth = Method::Frequency.synthesizer(Options::default()).into();
+    let mut node = Node::new(agent, fingerprint, std::sync::Arc::new(router), synth)?;
+    let mut observation = Observation::new(args.outcome, args.confidence)
+        .summary(args.summary)
+        .results(args.results.into_iter().collect());
+    for tag in args.tags {
+        observation = observation.tag(tag);
+    }
+    if let Some(ttl) = args.ttl {
+        observation = observation.ttl(Duration::from_millis(ttl));
+    }
+    if let Some(problem) = args.problem {
+        let kind = resolve_embedder(args.embedder, &file)?;
+        let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+        store::bind_embedder(&dir, &*embedder)?;
+        node = node.with_embedder(embedder);
+        observation = observation.problem(problem);
+    }
+    let receipt = node
+        .deposit(&args.domain, &context, observation)
+        .await
+        .context("deposit refused")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&receipt)?);
+    } else if receipt.stored {
+        println!("stored {} at {}", receipt.id, receipt.address);
+    } else {
+        println!("already stored: {} at {}", receipt.id, receipt.address);
+    }
+    Ok(())
+}

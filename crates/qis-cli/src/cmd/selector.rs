@@ -1,0 +1,161 @@
+//! What `qis query` and `qis synth` select: an address (given, or from a problem), or a text's
+//! nearest neighbours, narrowed by filters.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use qis::packet::{Address, Millis, Outcome, now_ms};
+use qis::router::{Filter, Query};
+
+use super::fingerprint::{FingerprintArgs, parse_context};
+use crate::config::FileConfig;
+use crate::store::{self, EmbedderKind};
+
+/// Filters shared by every query.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
+    /// Only packets carrying one of these tags (repeat the flag for more).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only packets at least this confident (0–1).
+    #[arg(long, value_name = "C")]
+    pub min_confidence: Option<f32>,
+    /// Only these outcomes: resolved, partial, contradicted, open (repeatable).
+    #[arg(long = "outcome", value_name = "OUTCOME", value_parser = parse_outcome)]
+    pub outcomes: Vec<Outcome>,
+    /// Only packets created since: ms since the epoch, or a span ago such as 30m, 12h, 7d.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<Millis>,
+    /// Never packets from this agent (repeatable).
+    #[arg(long = "exclude-agent", value_name = "AGENT")]
+    pub exclude_agents: Vec<String>,
+}
+
+impl FilterArgs {
+    /// The filter, with an optional domain.
+    pub fn filter(&self, domain: Option<&str>) -> Filter {
+        Filter {
+            domain: domain.map(str::to_owned),
+            tags_any: self.tags.clone(),
+            min_confidence: self.min_confidence,
+            outcomes: self.outcomes.clone(),
+            since: self.since,
+            exclude_agents: self.exclude_agents.clone(),
+        }
+    }
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, String> {
+    s.parse().map_err(|e: qis::Error| e.to_string())
+}
+
+/// `1795600000000` (ms since the epoch) or a span ago: `90s`, `30m`, `12h`, `7d`.
+pub fn parse_since(s: &str) -> Result<Millis, String> {
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(ms);
+    }
+    let ago = parse_span(s)?;
+    Ok(now_ms().saturating_sub(ago))
+}
+
+/// A span such as `90s`, `30m`, `12h`, `7d`, in ms.
+pub fn parse_span(s: &str) -> Result<u64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("expected a number with a unit (s, m, h, d), got {s:?}"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "expected a unit of s, m, h or d after the number, got {s:?}"
+            ));
+        }
+    };
+    Ok(n.saturating_mul(unit_ms))
+}
+
+/// What to look for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selector {
+    /// The problem's domain: with --context it names the problem; always a filter.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// The problem's context (JSON object): query the address it fingerprints to.
+    #[arg(long, conflicts_with_all = ["address", "text"])]
+    pub context: Option<String>,
+    /// Query this address (hex) directly.
+    #[arg(long, conflicts_with = "text")]
+    pub address: Option<String>,
+    /// A problem text: the packets nearest it in meaning.
+    #[arg(long)]
+    pub text: Option<String>,
+    #[command(flatten)]
+    pub fingerprint: FingerprintArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// At most this many packets (the top k for --text).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// --text only: no packet less similar than this (cosine, -1 to 1).
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    /// The embedder for --text [default: the best this build has].
+    #[arg(long, value_enum)]
+    pub embedder: Option<EmbedderKind>,
+}
+
+impl Selector {
+    /// The query these flags describe (`dir` is the store, whose embedder --text must match).
+    pub fn query(&self, file: &FileConfig, dir: &Path) -> Result<Query> {
+        let filter = self.filters.filter(self.domain.as_deref());
+        let query = if let Some(text) = &self.text {
+            let kind = resolve_embedder(self.embedder, file)?;
+            let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+            store::bind_embedder(dir, &*embedder)?;
+            let vector = embedder.embed(text).context("--text")?;
+            let mut q = Query::nearest(&vector, self.limit)?;
+            if let Some(s) = self.min_score {
+                q = q.min_score(s);
+            }
+            q
+        } else {
+            if self.min_score.is_some() {
+                bail!("--min-score only applies to --text queries");
+            }
+            let address = match (&self.address, &self.context) {
+                (Some(hex), _) => Address::from_hex(hex).context("--address")?,
+                (None, Some(context)) => {
+                    let Some(domain) = &self.domain else {
+                        bail!("--context needs --domain: a problem is a domain and a context");
+                    };
+                    let context = parse_context(context)?;
+                    self.fingerprint.build(file)?.address(domain, &context)?
+                }
+                (None, None) => {
+                    bail!("say what to query: --context (with --domain), --address or --text")
+                }
+            };
+            Query::exact(address).limit(self.limit)
+        };
+        let query = query.limit(self.limit).filter(filter);
+        query.validate()?;
+        Ok(query)
+    }
+}
+
+/// `--embedder`, else `embedder` in qis.toml, else the best this build has.
+pub fn resolve_embedder(flag: Option<EmbedderKind>, file: &FileConfig) -> Result<EmbedderKind> {
+    if let Some(kind) = flag {
+        return Ok(kind);
+    }
+    match file.embedder.as_deref() {
+        Some("hashed") => Ok(EmbedderKind::Hashed),
+        Some("minilm") => Ok(EmbedderKind::Minilm),
+        Some(other) => bail!("qis.toml: embedder must be hashed or minilm, got {other:?}"),
+        None => Ok(store::best_available(file.model_dir.as_deref())),
+    }
+}

@@ -1,0 +1,63 @@
+//! `qis stats` and `qis purge`.
+
+use anyhow::Result;
+use qis::router::Router;
+
+use crate::config::Global;
+use crate::store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the numbers as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    let dir = global.data_dir(&file);
+    let router = store::open(&dir).await?;
+    let stats = router.stats().await?;
+    let status = if stats.expired > 0 {
+        "green (expired packets await the purge)"
+    } else {
+        "green"
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "total_packets": stats.packets,
+                "indexed_packets": stats.vectors,
+                "status": "green",
+                "addresses": stats.addresses,
+                "expired": stats.expired,
+                "dimension": stats.dimension,
+                "data": dir,
+            })
+        );
+    } else {
+        println!("store:           {}", dir.display());
+        println!("total packets:   {}", stats.packets);
+        println!("indexed packets: {} (with a vector)", stats.vectors);
+        println!("status:          {status}");
+        println!("addresses:       {}", stats.addresses);
+        println!("expired:         {}", stats.expired);
+        match stats.dimension {
+            Some(d) => println!("dimension:       {d}"),
+            None => println!("dimension:       none yet"),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PurgeArgs {}
+
+pub async fn purge(global: &Global, _args: PurgeArgs) -> Result<()> {
+    let file = global.file()?;
+    let router = store::open(&global.data_dir(&file)).await?;
+    let removed = router.purge_expired().await?;
+    println!("removed {removed} expired packets");
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `qis synth`: query, then synthesize locally.
+
+use anyhow::Result;
+use qis::router::Router;
+use qis::synth::{Method, Options, PerAgent};
+
+use super::selector::Selector;
+use super::show;
+use crate::config::Global;
+use crate::store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    selector: Selector,
+    /// frequency (the seed's), weighted, or bayesian.
+    #[arg(long, default_value = "weighted", value_parser = parse_method)]
+    method: Method,
+    /// How an agent's several packets count: split (one vote shared), newest, or all.
+    #[arg(long, default_value = "split", value_parser = parse_per_agent)]
+    per_agent: PerAgent,
+    /// Print the insight as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: qis::Error| e.to_string())
+}
+
+fn parse_per_agent(s: &str) -> Result<PerAgent, String> {
+    match s {
+        "split" => Ok(PerAgent::Split),
+        "newest" => Ok(PerAgent::Newest),
+        "all" => Ok(PerAgent::All),
+        _ => Err(format!("expected split, newest or all, got {s:?}")),
+    }
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    let dir = global.data_dir(&file);
+    let query = args.selector.query(&file, &dir)?;
+    let router = store::open(&dir).await?;
+    let hits = router.query(&query).await?;
+    let options = Options {
+        per_agent: args.per_agent,
+        ..Options::default()
+    };
+    let insight = args.method.synthesizer(options).synthesize(&hits);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&insight)?);
+    } else {
+        show::insight(&insight);
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Settings from flags, `QIS_*` environment variables and `qis.toml`, in that order of precedence.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+/// `qis.toml`: every key optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The data directory of the embedded store.
+    pub data: Option<PathBuf>,
+    /// The agent id used by `qis deposit` and `qis synth --close-loop`.
+    pub agent: Option<String>,
+    /// `hashed` or `minilm`.
+    pub embedder: Option<String>,
+    /// The MiniLM model directory.
+    pub model_dir: Option<PathBuf>,
+    /// How problems map to addresses.
+    #[serde(default)]
+    pub fingerprint: FingerprintConfig,
+}
+
+/// `[fingerprint]` in `qis.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintConfig {
+    /// `keys` or `fields`.
+    pub scheme: Option<String>,
+    /// The routing schema for `fields`.
+    pub schema: Option<PathBuf>,
+    /// The environment variable holding the network secret.
+    pub secret_env: Option<String>,
+}
+
+/// Global flags shared by every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Data directory of the embedded store [default: ./qis-data].
+    #[arg(long, global = true, env = "QIS_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Settings file [default: ./qis.toml when it exists].
+    #[arg(long, global = true, env = "QIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl Global {
+    /// Reads `qis.toml` (the named file must exist; the default one may not).
+    pub fn file(&self) -> Result<FileConfig> {
+        let (path, required) = match &self.config {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from("qis.toml"), false),
+        };
+        if !required && !path.exists() {
+            return Ok(FileConfig::default());
+        }
+        read(&path)
+    }
+
+    /// The data directory: `--data`, `QIS_DATA`, `data` in `qis.toml`, or `./qis-data`.
+    pub fn data_dir(&self, file: &FileConfig) -> PathBuf {
+        self.data
+            .clone()
+            .or_else(|| file.data.clone())
+            .unwrap_or_else(|| PathBuf::from("qis-data"))
+    }
+}
+
+fn read(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the settings file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("settings file {}", path.display()))
+}
