@@ -48,6 +48,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `qis query | head` should end quietly when `head` has read enough, as other Unix tools do,
+    // not panic on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

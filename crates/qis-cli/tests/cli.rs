@@ -251,3 +251,22 @@ fn help_is_everywhere() {
         assert!(stdout(&o).contains("Usage"));
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qis"))
+        .args(["demo", "--ephemeral", "--agents", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the next write hits a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.contains("Routing layer"), "{first}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
