@@ -43,13 +43,15 @@ async fn make() -> Arc<dyn Router> {
 
 qis::conformance_tests!(make());
 
-/// The same suite with every vector query on the two-pass (int8 codes, then exact) path.
+/// The same suite with every vector query on the two-pass (int8 codes, then exact) path, and
+/// every packet decoded from SQLite on every read.
 mod two_pass {
     use super::*;
 
     async fn make() -> Arc<dyn Router> {
         let dir = tempfile::tempdir().unwrap();
-        let options = EmbeddedOptions::default().exact_below(0);
+        // And without the packet cache, so both read paths run the suite.
+        let options = EmbeddedOptions::default().exact_below(0).cached_packets(0);
         let router = EmbeddedRouter::open_with(dir.path(), options)
             .await
             .unwrap();

@@ -57,6 +57,9 @@ pub struct EmbeddedOptions {
     pub purge_interval: Option<Duration>,
     /// How many read connections serve queries in parallel (default 2).
     pub readers: usize,
+    /// How many decoded packets to keep in memory for queries (default 100,000, roughly 100 MB at
+    /// most; 0 turns the cache off). Packets are immutable, so the cache is never stale.
+    pub cached_packets: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -65,6 +68,7 @@ impl Default for EmbeddedOptions {
             exact_below: 20_000,
             purge_interval: Some(Duration::from_secs(60)),
             readers: 2,
+            cached_packets: 100_000,
         }
     }
 }
@@ -74,6 +78,12 @@ impl EmbeddedOptions {
     #[must_use]
     pub fn exact_below(mut self, n: usize) -> Self {
         self.exact_below = n;
+        self
+    }
+    /// Sets [`EmbeddedOptions::cached_packets`].
+    #[must_use]
+    pub fn cached_packets(mut self, n: usize) -> Self {
+        self.cached_packets = n;
         self
     }
     /// Sets [`EmbeddedOptions::purge_interval`].
@@ -112,6 +122,8 @@ struct Shared {
     next_reader: AtomicUsize,
     /// Every live vector, for search; rebuilt from SQLite at open.
     vectors: RwLock<VectorStore>,
+    /// Decoded packets by `seq`, so hot addresses are not decoded again on every query.
+    cache: Option<quick_cache::sync::Cache<i64, Arc<Packet>>>,
     /// Held (locked) for as long as the store is open.
     _lock: File,
 }
@@ -252,6 +264,8 @@ impl Shared {
             readers.push(Mutex::new(r));
         }
         let vectors = load_vectors(&writer)?;
+        let cache = (options.cached_packets > 0)
+            .then(|| quick_cache::sync::Cache::new(options.cached_packets));
         Ok(Shared {
             dir,
             options,
@@ -259,8 +273,25 @@ impl Shared {
             readers,
             next_reader: AtomicUsize::new(0),
             vectors: RwLock::new(vectors),
+            cache,
             _lock: lock,
         })
+    }
+
+    /// The packet stored as `seq`, from the cache or decoded from `body` (read only on a miss).
+    fn packet(
+        &self,
+        seq: i64,
+        body: impl FnOnce() -> rusqlite::Result<Vec<u8>>,
+    ) -> Result<Arc<Packet>> {
+        if let Some(p) = self.cache.as_ref().and_then(|c| c.get(&seq)) {
+            return Ok(p);
+        }
+        let packet = Arc::new(decode_stored(&body().map_err(sqlite)?)?);
+        if let Some(c) = &self.cache {
+            c.insert(seq, packet.clone());
+        }
+        Ok(packet)
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -391,7 +422,7 @@ impl Shared {
     fn query_exact(&self, address: &[u8], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let f = &query.filter;
         let mut sql = String::from(
-            "SELECT body FROM packets WHERE address = ?1 AND (expires IS NULL OR expires > ?2)",
+            "SELECT seq, body FROM packets WHERE address = ?1 AND (expires IS NULL OR expires > ?2)",
         );
         let mut args: Vec<rusqlite::types::Value> =
             vec![address.to_vec().into(), (now as i64).into()];
@@ -433,13 +464,10 @@ impl Shared {
         let mut rows = stmt.query(params_from_iter(args)).map_err(sqlite)?;
         let mut hits = Vec::with_capacity(query.limit.min(64));
         while let Some(row) = rows.next().map_err(sqlite)? {
-            let body: Vec<u8> = row.get(0).map_err(sqlite)?;
-            let packet = decode_stored(&body)?;
+            let seq: i64 = row.get(0).map_err(sqlite)?;
+            let packet = self.packet(seq, || row.get(1))?;
             if f.matches(&packet, now) {
-                hits.push(Hit {
-                    packet: Arc::new(packet),
-                    score: 1.0,
-                });
+                hits.push(Hit { packet, score: 1.0 });
                 if hits.len() == query.limit {
                     break;
                 }
@@ -477,18 +505,24 @@ impl Shared {
             .map_err(sqlite)?;
         let mut hits = Vec::with_capacity(scored.len());
         for s in scored {
-            // A purge may have removed it since the search: then it has expired anyway.
-            let Some(body) = stmt
-                .query_row([s.seq], |r| r.get::<_, Vec<u8>>(0))
-                .optional()
-                .map_err(sqlite)?
-            else {
-                continue;
+            let cached = self.cache.as_ref().and_then(|c| c.get(&s.seq));
+            let packet = match cached {
+                Some(p) => p,
+                None => {
+                    // A purge may have removed it since the search: then it has expired anyway.
+                    let Some(body) = stmt
+                        .query_row([s.seq], |r| r.get::<_, Vec<u8>>(0))
+                        .optional()
+                        .map_err(sqlite)?
+                    else {
+                        continue;
+                    };
+                    self.packet(s.seq, || Ok(body))?
+                }
             };
-            let packet = decode_stored(&body)?;
             if query.filter.matches(&packet, now) {
                 hits.push(Hit {
-                    packet: Arc::new(packet),
+                    packet,
                     score: s.score,
                 });
             }
@@ -568,6 +602,9 @@ impl Shared {
             if *had_vector {
                 vectors.remove(*seq);
             }
+            if let Some(c) = &self.cache {
+                c.remove(seq);
+            }
         }
         Ok(removed.len() as u64)
     }
@@ -645,7 +682,7 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
          CREATE TABLE IF NOT EXISTS packets (
-             seq        INTEGER PRIMARY KEY,
+             seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: caches key by it
              id         BLOB NOT NULL UNIQUE,
              address    BLOB NOT NULL,
              domain     TEXT NOT NULL,
