@@ -42,6 +42,8 @@ use vectors::{Scored, VectorStore};
 
 const ROUTER: &str = "embedded";
 const SCHEMA_VERSION: i64 = 1;
+/// Exact queries up to this limit run on the calling task (see `Router::query` below).
+const INLINE_QUERY_LIMIT: usize = 200;
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "qis.sqlite3";
 /// The lock file inside the data directory.
@@ -767,6 +769,12 @@ impl Router for EmbeddedRouter {
     }
 
     async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+        // A small exact query is an index range read of tens of microseconds: run it here, which
+        // costs less than handing it to a blocking thread and waiting for the answer. Scans
+        // (vector queries) and large reads go to the blocking pool, off the async workers.
+        if matches!(query.target, Target::Address(_)) && query.limit <= INLINE_QUERY_LIMIT {
+            return self.shared.query(query);
+        }
         let query = query.clone();
         self.blocking(move |s| s.query(&query)).await
     }
