@@ -19,13 +19,16 @@
 //!
 //! Every insight lists the ids of the packets it used.
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::time::Duration;
 
+// foldhash: several times faster than SipHash on these short keys, and still seeded per process,
+// so peers cannot precompute collisions to slow a node's synthesis down.
+use foldhash::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Beta, ContinuousCDF, StudentsT};
 
@@ -246,11 +249,15 @@ struct Selection {
 /// Applies the two counting rules (module docs) to `hits`, keeping their order.
 fn select(hits: &[Hit], per_agent: PerAgent) -> Selection {
     // Rule 1: originals always count; a derived packet only if none of its sources is counted yet.
-    let mut covered: HashSet<PacketId> = hits
-        .iter()
-        .filter(|h| !h.packet.is_derived())
-        .map(|h| h.packet.id())
-        .collect();
+    let any_derived = hits.iter().any(|h| h.packet.is_derived());
+    let mut covered: HashSet<PacketId> = if any_derived {
+        hits.iter()
+            .filter(|h| !h.packet.is_derived())
+            .map(|h| h.packet.id())
+            .collect()
+    } else {
+        HashSet::default()
+    };
     let mut kept = Vec::with_capacity(hits.len());
     let mut skipped_derived = 0;
     for (index, hit) in hits.iter().enumerate() {
@@ -266,7 +273,9 @@ fn select(hits: &[Hit], per_agent: PerAgent) -> Selection {
     }
 
     // Rule 2: one vote per agent.
-    let mut per: HashMap<&str, (usize, usize)> = HashMap::new(); // agent → (count, newest index)
+    // agent → (count, newest index)
+    let mut per: HashMap<&str, (usize, usize)> =
+        HashMap::with_capacity_and_hasher(kept.len(), Default::default());
     for &i in &kept {
         let p = &hits[i].packet;
         match per.entry(p.agent()) {
@@ -383,7 +392,7 @@ impl Synthesizer for Frequency {
         }
         // result → (votes, first position); ties go to the first seen, as in the seed.
         let mut counts: HashMap<ResultKey<'_>, (f64, usize)> =
-            HashMap::with_capacity(sel.votes.len());
+            HashMap::with_capacity_and_hasher(sel.votes.len(), Default::default());
         let mut total = 0.0;
         for (order, v) in sel.votes.iter().enumerate() {
             total += v.share;
@@ -454,7 +463,7 @@ fn field_insights(
             Some(xs) => numeric_insight(&xs, with_interval),
             None => {
                 let mut votes: BTreeMap<String, f64> = BTreeMap::new();
-                let mut first: HashMap<String, &ResultValue> = HashMap::new();
+                let mut first: HashMap<String, &ResultValue> = HashMap::default();
                 let mut order: Vec<String> = Vec::new();
                 for (value, w) in &values {
                     let label = match value {
