@@ -8,7 +8,9 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector, cosine};
+use super::{
+    Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector, cosine,
+};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
 
@@ -198,21 +200,30 @@ impl Router for MemoryRouter {
         let now = now_ms();
         let inner = self.read();
         match &query.target {
-            Target::Address(address) => Ok(inner
-                .by_address
-                .get(address)
-                .map(|list| {
-                    list.iter()
-                        .rev()
-                        .filter(|s| query.filter.matches(&s.packet, now))
-                        .take(query.limit)
-                        .map(|s| Hit {
+            Target::Address(address) => {
+                let Some(list) = inner.by_address.get(address) else {
+                    return Ok(Vec::new());
+                };
+                let mut hits = Vec::with_capacity(query.limit.min(list.len()));
+                let unfiltered = query.filter == Filter::default();
+                for s in list.iter().rev() {
+                    let keep = if unfiltered {
+                        !s.packet.is_expired_at(now)
+                    } else {
+                        query.filter.matches(&s.packet, now)
+                    };
+                    if keep {
+                        hits.push(Hit {
                             packet: s.packet.clone(),
                             score: 1.0,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()),
+                        });
+                        if hits.len() == query.limit {
+                            break;
+                        }
+                    }
+                }
+                Ok(hits)
+            }
             Target::Vector(target) => {
                 match inner.dimension {
                     Some(d) if d != target.len() => {
