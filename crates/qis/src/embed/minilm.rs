@@ -19,11 +19,12 @@ const DIMENSION: usize = 384;
 /// sentence-transformers' `max_seq_length` for this model: word-pieces per text, counting the
 /// `[CLS]` and `[SEP]` the tokenizer adds. Longer texts are cut (only their start is embedded).
 const MAX_TOKENS: usize = 256;
-/// Texts per forward pass. `embed_batch` sorts its texts by length and runs them in chunks of this
-/// many, so that each chunk pads little.
+/// At most this many texts per forward pass. `embed_batch` sorts its texts by length and cuts the
+/// sorted list into passes (see [`chunks`]).
 const CHUNK: usize = 64;
 /// How much shorter than a forward pass's longest text (as a fraction) a text may be and still
-/// join that pass, padded.
+/// join that pass, padded. Passes of nearly equal lengths pad little: on 64 sentences of 15 to 21
+/// word-pieces this ran 1.3 to 1.5 times faster than one pass padded to the longest.
 const SLACK: f32 = 0.1;
 /// Where [`default_model_dir`] looks when `QIS_MODEL_DIR` is not set.
 const DEFAULT_DIR: &str = "models/all-MiniLM-L6-v2";
@@ -58,15 +59,15 @@ pub fn default_model_dir() -> PathBuf {
 /// The same pipeline as sentence-transformers: the uncased BERT word-piece tokenizer with texts cut
 /// at 256 word-pieces (`[CLS]` and `[SEP]` included), the 6-layer MiniLM encoder, the mean of the
 /// token vectors over the attention mask, then L2 normalisation. The vectors match
-/// sentence-transformers' to a cosine of 0.999 or better (`tests/embed_minilm.rs` checks them
+/// sentence-transformers' to a cosine above 0.99999 (`tests/embed_minilm.rs` checks them
 /// against a reference made by sentence-transformers itself).
 ///
 /// Load it from a model directory ([`from_dir`](Self::from_dir)); `scripts/fetch-model` makes one
 /// from PyPI. No network access happens at run time.
 ///
-/// Batches are padded per chunk of up to 64 texts of similar length; padding does not change a
-/// text's vector beyond rounding. The model is about 90 MB in memory; forward passes use candle's
-/// CPU threads (rayon: `RAYON_NUM_THREADS`).
+/// A batch runs as forward passes of up to 64 texts of nearly equal length, each padded to its
+/// longest; padding does not change a text's vector beyond rounding. The model takes about 90 MB
+/// of memory. Forward passes use candle's CPU threads (`RAYON_NUM_THREADS`, else one per core).
 pub struct MiniLmEmbedder {
     model: BertModel,
     tokenizer: Tokenizer,
@@ -245,11 +246,9 @@ impl MiniLmEmbedder {
 fn chunks(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
     let mut out = Vec::new();
     let mut start = 0;
-    let chunk_max: usize = std::env::var("XX_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK); // TEMP
-    let slack: f32 = std::env::var("XX_SLACK").ok().and_then(|v| v.parse().ok()).unwrap_or(SLACK); // TEMP
     for (k, &i) in order.iter().enumerate() {
         let longest = len(order[start]);
-        if k > start && (k - start == chunk_max || (len(i) as f32) < longest as f32 * (1.0 - slack)) {
+        if k > start && (k - start == CHUNK || (len(i) as f32) < longest as f32 * (1.0 - SLACK)) {
             out.push(&order[start..k]);
             start = k;
         }
