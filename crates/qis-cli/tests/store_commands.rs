@@ -381,26 +381,26 @@ fn a_second_process_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let file = write_packets(dir.path(), 20_000);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qis"))
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "import",
-            "--ack",
-            "--batch",
-            "100",
-            file.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_import(data, &file, 100);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     lines.next().unwrap().unwrap(); // the store is open and importing
     let err = failed(qis(data, &["stats"]));
     assert!(err.contains("in use by another process"), "{err}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `qis import --ack` of `file` into `data` in batches of `batch`, running in the background.
+fn spawn_import(data: &Path, file: &Path, batch: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_qis"))
+        .arg("--data")
+        .arg(data)
+        .args(["import", "--ack", "--batch", &batch.to_string()])
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// `n` valid packet lines (distinct ids and agents) in a JSON Lines file.
@@ -430,20 +430,7 @@ fn sigkill_during_import_loses_nothing_acknowledged() {
     let data = dir.path().join("store");
     let n = 30_000;
     let file = write_packets(dir.path(), n);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qis"))
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "import",
-            "--ack",
-            "--batch",
-            "200",
-            file.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_import(&data, &file, 200);
     let mut acknowledged = 0usize;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
