@@ -63,16 +63,10 @@ fn parse_result(s: &str) -> Result<(String, ResultValue), String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
-    let value = if let Ok(x) = value
-        .parse::<f64>()
-        .map_err(|_| ())
-        .and_then(|x| if x.is_finite() { Ok(x) } else { Err(()) })
-    {
-        ResultValue::Number(x)
-    } else if let Ok(b) = value.parse::<bool>() {
-        ResultValue::Bool(b)
-    } else {
-        ResultValue::Text(value.to_owned())
+    let value = match (value.parse::<f64>(), value.parse::<bool>()) {
+        (Ok(x), _) if x.is_finite() => ResultValue::Number(x),
+        (_, Ok(b)) => ResultValue::Bool(b),
+        _ => ResultValue::Text(value.to_owned()),
     };
     Ok((name.to_owned(), value))
 }

@@ -1,12 +1,10 @@
 //! `qis query`: the packets at a problem's address, or nearest a text, with filters.
 
 use anyhow::Result;
-use qis::router::Router;
 
 use super::selector::Selector;
 use super::show;
 use crate::config::Global;
-use crate::store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,11 +16,7 @@ pub struct Args {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let file = global.file()?;
-    let dir = global.data_dir(&file);
-    let query = args.selector.query(&file, &dir)?;
-    let router = store::open(&dir).await?;
-    let hits = router.query(&query).await?;
+    let hits = args.selector.hits(global).await?;
     if args.json {
         for h in &hits {
             println!(

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use qis::packet::{Address, Millis, Outcome, now_ms};
-use qis::router::{Filter, Query};
+use qis::router::{Filter, Hit, Query, Router};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
-use crate::config::FileConfig;
+use crate::config::{FileConfig, Global};
 use crate::store::{self, EmbedderKind};
 
 /// Filters shared by every query.
@@ -109,6 +109,15 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// Opens the store the global flags name and answers the query these flags describe.
+    pub async fn hits(&self, global: &Global) -> Result<Vec<Hit>> {
+        let file = global.file()?;
+        let dir = global.data_dir(&file);
+        let query = self.query(&file, &dir)?;
+        let router = store::open(&dir).await?;
+        Ok(router.query(&query).await?)
+    }
+
     /// The query these flags describe (`dir` is the store, whose embedder --text must match).
     pub fn query(&self, file: &FileConfig, dir: &Path) -> Result<Query> {
         let filter = self.filters.filter(self.domain.as_deref());

@@ -1,13 +1,11 @@
 //! `qis synth`: query, then synthesize locally.
 
 use anyhow::Result;
-use qis::router::Router;
 use qis::synth::{Method, Options, PerAgent};
 
 use super::selector::Selector;
 use super::show;
 use crate::config::Global;
-use crate::store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,11 +36,7 @@ fn parse_per_agent(s: &str) -> Result<PerAgent, String> {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let file = global.file()?;
-    let dir = global.data_dir(&file);
-    let query = args.selector.query(&file, &dir)?;
-    let router = store::open(&dir).await?;
-    let hits = router.query(&query).await?;
+    let hits = args.selector.hits(global).await?;
     let options = Options {
         per_agent: args.per_agent,
         ..Options::default()

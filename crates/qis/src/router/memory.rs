@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use super::{
-    Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector, cosine,
+    Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector,
+    batch_dimension, cosine,
 };
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
@@ -61,22 +62,11 @@ impl MemoryRouter {
 impl Inner {
     /// Checks a whole batch; returns, for each packet, whether it is new.
     fn check_batch(&self, batch: &[Routed], now: Millis) -> Result<Vec<bool>> {
-        let mut dimension = self.dimension;
+        batch_dimension(batch, self.dimension)?;
         let mut fresh: HashMap<PacketId, &Routed> = HashMap::new();
         let mut is_new = Vec::with_capacity(batch.len());
         for routed in batch {
             routed.admit(now)?;
-            if let Some(v) = &routed.vector {
-                match dimension {
-                    Some(d) if d != v.len() => {
-                        return Err(Error::Dimension {
-                            expected: d,
-                            got: v.len(),
-                        });
-                    }
-                    _ => dimension = Some(v.len()),
-                }
-            }
             let id = routed.packet.id();
             let previous = self
                 .ids

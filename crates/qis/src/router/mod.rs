@@ -137,6 +137,25 @@ impl Routed {
     }
 }
 
+/// The vector dimension a batch leaves the router with: every vector in `batch` must have the
+/// router's dimension `held` (or, when it holds none yet, the first vector's). Routers call this
+/// on the whole batch before storing any of it.
+pub fn batch_dimension(batch: &[Routed], held: Option<usize>) -> Result<Option<usize>> {
+    let mut dimension = held;
+    for v in batch.iter().filter_map(|r| r.vector.as_ref()) {
+        match dimension {
+            Some(d) if d != v.len() => {
+                return Err(Error::Dimension {
+                    expected: d,
+                    got: v.len(),
+                });
+            }
+            _ => dimension = Some(v.len()),
+        }
+    }
+    Ok(dimension)
+}
+
 /// What a router says about one deposited packet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {

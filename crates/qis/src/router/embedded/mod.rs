@@ -32,7 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 
-use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, batch_dimension};
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, PacketId, now_ms};
 
@@ -318,20 +318,7 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .dimension();
-        let mut dimension = stored_dimension;
-        for routed in batch {
-            if let Some(v) = &routed.vector {
-                match dimension {
-                    Some(d) if d != v.len() => {
-                        return Err(Error::Dimension {
-                            expected: d,
-                            got: v.len(),
-                        });
-                    }
-                    _ => dimension = Some(v.len()),
-                }
-            }
-        }
+        let dimension = batch_dimension(batch, stored_dimension)?;
         let tx = conn.transaction().map_err(sqlite)?;
         let mut receipts = Vec::with_capacity(batch.len());
         let mut inserted: Vec<(i64, usize)> = Vec::new();
