@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, batch_dimension};
 use crate::error::{Error, Result};
@@ -44,6 +44,8 @@ const ROUTER: &str = "embedded";
 const SCHEMA_VERSION: i64 = 1;
 /// Exact queries up to this limit run on the calling task (see `Router::query` below).
 const INLINE_QUERY_LIMIT: usize = 200;
+/// Read connections map up to 1 GiB of the database and cache 32 MiB of pages each.
+const READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;";
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "qis.sqlite3";
 /// The lock file inside the data directory.
@@ -263,6 +265,9 @@ impl Shared {
             )
             .map_err(sqlite)?;
             r.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
+            // Reads through a memory map and a larger page cache: an index range read then costs
+            // no system call once its pages are resident.
+            r.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
             readers.push(Mutex::new(r));
         }
         let vectors = load_vectors(&writer)?;
@@ -408,53 +413,31 @@ impl Shared {
         }
     }
 
+    /// Exact queries read only the covering index `packets_at_address` (address, newest first,
+    /// expiry) for the packets' `seq`s, take the decoded packets from the cache (reading a body
+    /// only on a miss), and apply the filter to the packets themselves: a 50-packet answer touches
+    /// a few index pages instead of 50 table rows that each carry a vector.
     fn query_exact(&self, address: &[u8], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let f = &query.filter;
-        let mut sql = String::from(
-            "SELECT seq, body FROM packets WHERE address = ?1 AND (expires IS NULL OR expires > ?2)",
-        );
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![address.to_vec().into(), (now as i64).into()];
-        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(d) = &f.domain {
-            arg(&mut sql, " AND domain = ?", d.clone().into());
-        }
-        if let Some(c) = f.min_confidence {
-            arg(&mut sql, " AND confidence >= ?", (c as f64).into());
-        }
-        if let Some(s) = f.since {
-            arg(
-                &mut sql,
-                " AND created >= ?",
-                (s.min(i64::MAX as u64) as i64).into(),
-            );
-        }
-        if !f.outcomes.is_empty() {
-            let list: Vec<String> = f
-                .outcomes
-                .iter()
-                .map(|o| format!("'{}'", o.as_str()))
-                .collect();
-            sql.push_str(&format!(" AND outcome IN ({})", list.join(",")));
-        }
-        for agent in &f.exclude_agents {
-            arg(&mut sql, " AND agent <> ?", agent.clone().into());
-        }
-        sql.push_str(" ORDER BY created DESC, id DESC");
-        // Tags are checked on the decoded packet, so the SQL limit only applies without them.
-        if f.tags_any.is_empty() {
-            sql.push_str(&format!(" LIMIT {}", query.limit));
-        }
+        let since = f.since.map_or(0, |s| s.min(i64::MAX as u64) as i64);
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
-        let mut rows = stmt.query(params_from_iter(args)).map_err(sqlite)?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq FROM packets INDEXED BY packets_at_address \
+                 WHERE address = ?1 AND (expires IS NULL OR expires > ?2) AND created >= ?3 \
+                 ORDER BY created DESC, id DESC",
+            )
+            .map_err(sqlite)?;
+        let mut body = conn
+            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
+            .map_err(sqlite)?;
+        let mut rows = stmt
+            .query(params![address, now.min(i64::MAX as u64) as i64, since])
+            .map_err(sqlite)?;
         let mut hits = Vec::with_capacity(query.limit.min(64));
         while let Some(row) = rows.next().map_err(sqlite)? {
             let seq: i64 = row.get(0).map_err(sqlite)?;
-            let packet = self.packet(seq, || row.get(1))?;
+            let packet = self.packet(seq, || body.query_row([seq], |r| r.get(0)))?;
             if f.matches(&packet, now) {
                 hits.push(Hit { packet, score: 1.0 });
                 if hits.len() == query.limit {
@@ -683,7 +666,9 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
              body       BLOB NOT NULL,
              vector     BLOB
          );
-         CREATE INDEX IF NOT EXISTS packets_by_address ON packets (address, created DESC, id DESC);
+         -- Covers exact queries (see `query_exact`); replaces an earlier index without `expires`.
+         DROP INDEX IF EXISTS packets_by_address;
+         CREATE INDEX IF NOT EXISTS packets_at_address ON packets (address, created DESC, id DESC, expires);
          CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
          CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
          CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
