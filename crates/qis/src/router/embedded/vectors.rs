@@ -27,11 +27,10 @@ impl Interner {
     }
 }
 
-/// What a filter needs to know about one packet.
+/// What a filter needs to know about one packet (its domain is its segment's).
 #[derive(Debug, Clone)]
 struct Meta {
     seq: i64,
-    domain: u32,
     agent: u32,
     tags: Box<[u32]>,
     outcome: Outcome,
@@ -56,9 +55,9 @@ pub(super) struct CompiledFilter {
 }
 
 impl CompiledFilter {
+    /// Everything but the domain, which picks the segments searched.
     fn matches(&self, m: &Meta) -> bool {
         m.expires > self.now
-            && self.domain.is_none_or(|d| d == Some(m.domain))
             && self
                 .tags_any
                 .as_ref()
@@ -70,10 +69,10 @@ impl CompiledFilter {
     }
 }
 
-/// Every vector, contiguous, with its packet's filter fields.
+/// The vectors of one domain, contiguous, with their packets' filter fields. Queries almost
+/// always name their domain, so a search reads only that domain's memory.
 #[derive(Debug, Default)]
-pub(super) struct VectorStore {
-    dimension: Option<usize>,
+struct Segment {
     /// The vectors, `dimension` floats each, in the order of `metas`.
     data: Vec<f32>,
     /// The same vectors as int8 codes (`round(x / scale)`), a quarter of the bytes: the fast
@@ -82,7 +81,16 @@ pub(super) struct VectorStore {
     /// Each vector's code scale: `max |x| / 127`.
     scales: Vec<f32>,
     metas: Vec<Meta>,
-    position: HashMap<i64, usize>,
+}
+
+/// Every vector, partitioned by domain.
+#[derive(Debug, Default)]
+pub(super) struct VectorStore {
+    dimension: Option<usize>,
+    /// Indexed by interned domain.
+    segments: Vec<Segment>,
+    /// Packet `seq` → (domain, position in its segment).
+    position: HashMap<i64, (u32, usize)>,
     domains: Interner,
     agents: Interner,
     tags: Interner,
@@ -113,6 +121,31 @@ impl Ord for Scored {
     }
 }
 
+/// The best `k` of what it is offered, worst on top; offering costs one comparison once full.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<Scored>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    fn offer(&mut self, s: Scored) {
+        if self.heap.len() < self.k {
+            self.heap.push(s);
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && s < *worst
+        {
+            *worst = s;
+        }
+    }
+}
+
 impl VectorStore {
     pub(super) fn dimension(&self) -> Option<usize> {
         self.dimension
@@ -126,9 +159,9 @@ impl VectorStore {
     pub(super) fn insert(&mut self, seq: i64, packet: &Packet, vector: &[f32]) {
         debug_assert!(self.dimension.is_none_or(|d| d == vector.len()));
         self.dimension = Some(vector.len());
+        let domain = self.domains.intern(packet.domain());
         let meta = Meta {
             seq,
-            domain: self.domains.intern(packet.domain()),
             agent: self.agents.intern(packet.agent()),
             tags: packet.tags().iter().map(|t| self.tags.intern(t)).collect(),
             outcome: packet.outcome(),
@@ -136,31 +169,37 @@ impl VectorStore {
             created: packet.created(),
             expires: packet.expires_at().unwrap_or(Millis::MAX),
         };
-        self.position.insert(seq, self.metas.len());
-        self.metas.push(meta);
-        self.data.extend_from_slice(vector);
-        let scale = quantize_into(vector, &mut self.codes);
-        self.scales.push(scale);
+        if self.segments.len() <= domain as usize {
+            self.segments
+                .resize_with(domain as usize + 1, Segment::default);
+        }
+        let segment = &mut self.segments[domain as usize];
+        self.position.insert(seq, (domain, segment.metas.len()));
+        segment.metas.push(meta);
+        segment.data.extend_from_slice(vector);
+        let scale = quantize_into(vector, &mut segment.codes);
+        segment.scales.push(scale);
     }
 
     /// Removes the vector of packet `seq` (if held).
     pub(super) fn remove(&mut self, seq: i64) {
-        let Some(i) = self.position.remove(&seq) else {
+        let Some((domain, i)) = self.position.remove(&seq) else {
             return;
         };
         let d = self.dimension.unwrap_or(0);
-        let last = self.metas.len() - 1;
-        self.metas.swap_remove(i);
-        self.scales.swap_remove(i);
+        let segment = &mut self.segments[domain as usize];
+        let last = segment.metas.len() - 1;
+        segment.metas.swap_remove(i);
+        segment.scales.swap_remove(i);
         if i != last {
-            let (head, tail) = self.data.split_at_mut(last * d);
+            let (head, tail) = segment.data.split_at_mut(last * d);
             head[i * d..(i + 1) * d].copy_from_slice(&tail[..d]);
-            let (head, tail) = self.codes.split_at_mut(last * d);
+            let (head, tail) = segment.codes.split_at_mut(last * d);
             head[i * d..(i + 1) * d].copy_from_slice(&tail[..d]);
-            self.position.insert(self.metas[i].seq, i);
+            self.position.insert(segment.metas[i].seq, (domain, i));
         }
-        self.data.truncate(last * d);
-        self.codes.truncate(last * d);
+        segment.data.truncate(last * d);
+        segment.codes.truncate(last * d);
     }
 
     pub(super) fn compile(&self, filter: &Filter, now: Millis) -> CompiledFilter {
@@ -185,6 +224,18 @@ impl VectorStore {
         }
     }
 
+    /// The segments a filter's domain allows.
+    fn segments<'a>(&'a self, filter: &CompiledFilter) -> &'a [Segment] {
+        match filter.domain {
+            None => &self.segments,
+            Some(None) => &[],
+            Some(Some(d)) => self
+                .segments
+                .get(d as usize..=d as usize)
+                .unwrap_or_default(),
+        }
+    }
+
     /// Exact search: the `k` best of the vectors passing `filter` with a score ≥ `min_score`.
     pub(super) fn exact(
         &self,
@@ -196,34 +247,33 @@ impl VectorStore {
         let Some(d) = self.dimension else {
             return Vec::new();
         };
-        let mut heap = BinaryHeap::with_capacity(k + 1);
-        for (meta, v) in self.metas.iter().zip(self.data.chunks_exact(d)) {
-            if !filter.matches(meta) {
-                continue;
-            }
-            let score = dot(query, v);
-            if score < min_score {
-                continue;
-            }
-            heap.push(Scored {
-                seq: meta.seq,
-                score,
-                created: meta.created,
-            });
-            if heap.len() > k {
-                heap.pop();
+        let mut top = TopK::new(k);
+        for segment in self.segments(filter) {
+            for (meta, v) in segment.metas.iter().zip(segment.data.chunks_exact(d)) {
+                if !filter.matches(meta) {
+                    continue;
+                }
+                let score = dot(query, v);
+                if score >= min_score {
+                    top.offer(Scored {
+                        seq: meta.seq,
+                        score,
+                        created: meta.created,
+                    });
+                }
             }
         }
-        heap.into_sorted_vec()
+        top.heap.into_sorted_vec()
     }
 
     /// The `k` best vectors passing `filter` with a score ≥ `min_score`, best first.
     ///
-    /// Up to `exact_below` vectors: an exact scan. Past it, two passes: int8 codes score every
-    /// vector passing the filter (a quarter of the memory traffic), then the best
-    /// `max(8k, 64)` candidates are scored again exactly, so that the answer is the exact top k
-    /// unless a true top-k vector ranked below that many others by its code, which int8 codes'
-    /// error (about 1 % of a score) makes rare; `qis bench` measures the recall.
+    /// When the segments the filter's domain allows hold up to `exact_below` vectors: an exact
+    /// scan. Past it, two passes: int8 codes score every vector passing the filter (a quarter of
+    /// the memory traffic), then the best `max(8k, 64)` candidates are scored again exactly, so
+    /// that the answer is the exact top k unless a true top-k vector ranked below that many
+    /// others by its code, which int8 codes' error (about 1 % of a score) makes rare; `qis bench`
+    /// measures the recall.
     pub(super) fn search(
         &self,
         query: &[f32],
@@ -235,41 +285,42 @@ impl VectorStore {
         let Some(d) = self.dimension else {
             return Vec::new();
         };
-        if self.metas.len() <= exact_below {
+        let segments = self.segments(filter);
+        if segments.iter().map(|s| s.metas.len()).sum::<usize>() <= exact_below {
             return self.exact(query, k, min_score, filter);
         }
         let mut q_codes = Vec::with_capacity(d);
         let q_scale = quantize_into(query, &mut q_codes);
-        let candidates = (8 * k).max(64);
         // The codes' score can be off by a little: keep candidates a margin below `min_score`.
         let floor = min_score - 0.05;
-        let mut heap = BinaryHeap::with_capacity(candidates + 1);
-        for (i, meta) in self.metas.iter().enumerate() {
-            if !filter.matches(meta) {
-                continue;
-            }
-            let approx =
-                q_scale * self.scales[i] * dot_i8(&q_codes, &self.codes[i * d..(i + 1) * d]) as f32;
-            if approx < floor {
-                continue;
-            }
-            heap.push(Scored {
-                seq: i as i64,
-                score: approx,
-                created: meta.created,
-            });
-            if heap.len() > candidates {
-                heap.pop();
+        let mut top = TopK::new((8 * k).max(64));
+        // A candidate's `seq` holds its place: segment index in the high bits, position below.
+        for (si, segment) in segments.iter().enumerate() {
+            for (i, meta) in segment.metas.iter().enumerate() {
+                if !filter.matches(meta) {
+                    continue;
+                }
+                let code = &segment.codes[i * d..(i + 1) * d];
+                let approx = q_scale * segment.scales[i] * dot_i8(&q_codes, code) as f32;
+                if approx >= floor {
+                    top.offer(Scored {
+                        seq: ((si as i64) << 32) | i as i64,
+                        score: approx,
+                        created: meta.created,
+                    });
+                }
             }
         }
-        // Rescore exactly (`seq` above holds the position).
-        let mut exact: Vec<Scored> = heap
+        // Rescore exactly.
+        let mut exact: Vec<Scored> = top
+            .heap
             .into_iter()
             .filter_map(|c| {
-                let i = c.seq as usize;
-                let score = dot(query, &self.data[i * d..(i + 1) * d]);
+                let segment = &segments[(c.seq >> 32) as usize];
+                let i = (c.seq & 0xffff_ffff) as usize;
+                let score = dot(query, &segment.data[i * d..(i + 1) * d]);
                 (score >= min_score).then_some(Scored {
-                    seq: self.metas[i].seq,
+                    seq: segment.metas[i].seq,
                     score,
                     created: c.created,
                 })
@@ -304,11 +355,32 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     dot_i8_portable(a, b)
 }
 
+/// AVX2: 32 codes a step. `maddubs` multiplies unsigned by signed bytes, so the query's codes
+/// go in as their absolute values and their signs move onto the stored codes (`sign`); codes lie
+/// in −127..=127, so each pair sum (at most 2 × 127²) fits the 16-bit lanes without saturating.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
-    // The same loop, compiled with AVX2 enabled so that it vectorises 32 lanes wide.
-    dot_i8_portable(a, b)
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let steps = n / 32;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_si256();
+    for i in 0..steps {
+        // SAFETY: i * 32 + 32 <= n, within both slices; loads are unaligned.
+        let (va, vb) = unsafe {
+            (
+                _mm256_loadu_si256(a.as_ptr().add(i * 32).cast()),
+                _mm256_loadu_si256(b.as_ptr().add(i * 32).cast()),
+            )
+        };
+        let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(va), _mm256_sign_epi8(vb, va));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+    }
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` is 32 bytes.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    lanes.iter().sum::<i32>() + dot_i8_portable(&a[steps * 32..n], &b[steps * 32..n])
 }
 
 #[inline(always)]
@@ -352,4 +424,29 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_dot_matches_the_portable_loop_at_every_length_and_extreme() {
+        // Lengths around the 32-code step, codes at both ends of their range and at zero.
+        let pattern = [127i8, -127, 0, 1, -1, 64, -100, 127];
+        for n in [0usize, 1, 31, 32, 33, 64, 383, 384, 385] {
+            let a: Vec<i8> = (0..n).map(|i| pattern[i % 8]).collect();
+            let b: Vec<i8> = (0..n).map(|i| pattern[(i * 5 + 3) % 8]).collect();
+            let all_max = vec![127i8; n];
+            let all_min = vec![-127i8; n];
+            for (x, y) in [
+                (&a, &b),
+                (&all_max, &all_max),
+                (&all_max, &all_min),
+                (&a, &a),
+            ] {
+                assert_eq!(dot_i8(x, y), dot_i8_portable(x, y), "length {n}");
+            }
+        }
+    }
 }
