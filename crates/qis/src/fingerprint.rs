@@ -117,17 +117,21 @@ impl KeysFingerprint {
 
     /// The exact text the seed hashes: `{"context_keys": [...], "domain": "..."}` as Python's
     /// `json.dumps(..., sort_keys=True)` writes it (ASCII only, `\uXXXX` escapes).
-    pub fn canonical_text<'a>(domain: &str, keys: impl IntoIterator<Item = &'a str>) -> String {
-        let mut keys: Vec<&str> = keys.into_iter().collect();
-        // Python sorts str by code point; UTF-8 byte order is the same order.
-        keys.sort_unstable();
-        let mut out = String::with_capacity(40 + domain.len() + keys.len() * 16);
+    pub fn canonical_text<'a>(
+        domain: &str,
+        keys: impl IntoIterator<Item = &'a str, IntoIter: Clone>,
+    ) -> String {
+        let keys = keys.into_iter();
+        let mut out = String::with_capacity(48 + domain.len() + keys.clone().count() * 16);
         out.push_str("{\"context_keys\": [");
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            push_python_json_str(&mut out, key);
+        // Python sorts str by code point; UTF-8 byte order is the same order. A context map
+        // usually iterates in that order already; only otherwise are the keys collected and sorted.
+        if keys.clone().is_sorted() {
+            push_python_json_list(&mut out, keys);
+        } else {
+            let mut sorted: Vec<&str> = keys.collect();
+            sorted.sort_unstable();
+            push_python_json_list(&mut out, sorted);
         }
         out.push_str("], \"domain\": ");
         push_python_json_str(&mut out, domain);
@@ -157,9 +161,27 @@ impl Fingerprint for KeysFingerprint {
     }
 }
 
+/// Appends `items` as the inside of a Python JSON list: `"a", "b"`.
+fn push_python_json_list<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_python_json_str(out, item);
+    }
+}
+
 /// Appends `s` as Python's `json.dumps` (with `ensure_ascii=True`) writes a string.
 fn push_python_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Printable ASCII other than the quote and backslash is written as it is, in one copy.
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

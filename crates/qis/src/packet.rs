@@ -65,6 +65,12 @@ impl PacketId {
         PacketId(Uuid::now_v7())
     }
 
+    /// The milliseconds since the epoch a v7 id carries in its first 48 bits.
+    fn unix_ms(&self) -> Millis {
+        let b = self.0.as_bytes();
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
     /// Wraps a UUID; it must be version 7.
     pub fn from_uuid(uuid: Uuid) -> Result<Self> {
         if uuid.get_version_num() != 7 {
@@ -481,9 +487,11 @@ impl Packet {
         domain: impl Into<String>,
         address: Address,
     ) -> PacketBuilder {
+        // The new id's timestamp is "now": one clock read serves both.
+        let id = PacketId::new();
         PacketBuilder {
             packet: Packet {
-                id: PacketId::new(),
+                id,
                 agent: agent.into(),
                 domain: domain.into(),
                 address,
@@ -493,7 +501,7 @@ impl Packet {
                 summary: String::new(),
                 tags: Vec::new(),
                 problem: None,
-                created: now_ms(),
+                created: id.unix_ms(),
                 ttl: None,
                 derived_from: Vec::new(),
             },
@@ -569,7 +577,41 @@ impl Packet {
     /// Checks every wire rule; the one place they are checked.
     pub fn validate(&self) -> Result<()> {
         self.validate_fields()?;
+        // Most packets are far below the budget: a cheap upper bound of the size settles them;
+        // only a packet whose bound exceeds the budget is encoded (into a counter) to measure it.
+        if self.encoded_len_bound() <= MAX_ENCODED_BYTES {
+            return Ok(());
+        }
         self.check_size(self.encoded_len())
+    }
+
+    /// An upper bound of [`Packet::encoded_len`], by arithmetic: every field name and value at
+    /// the widest MessagePack form its type can take (strings and binaries with a 5-byte header,
+    /// numbers as 9 bytes).
+    fn encoded_len_bound(&self) -> usize {
+        const STR: usize = 5; // the widest string, binary, array or map header
+        const NUM: usize = 9; // the widest number
+        let text = |s: &str| STR + s.len();
+        // The map header, then the 13 field names (109 bytes with their headers, at most).
+        let mut n = STR + 109;
+        n +=
+            STR + 16 + text(&self.agent) + text(&self.domain) + STR + self.address.as_bytes().len();
+        n += text(self.outcome.as_str()) + NUM;
+        n += STR;
+        for (key, value) in &self.result {
+            n += text(key)
+                + match value {
+                    ResultValue::Number(_) => NUM,
+                    ResultValue::Text(t) => text(t),
+                    ResultValue::Bool(_) => 1,
+                };
+        }
+        n += text(&self.summary);
+        n += STR + self.tags.iter().map(|t| text(t)).sum::<usize>();
+        n += self.problem.as_deref().map_or(1, text);
+        n += NUM + NUM;
+        n += STR + self.derived_from.len() * (STR + 16);
+        n
     }
 
     fn check_size(&self, size: usize) -> Result<()> {
@@ -616,11 +658,18 @@ impl Packet {
                     format!("numbers must be finite, got {x}"),
                 ));
             }
-            if let ResultValue::Text(t) = value {
-                check_text(&format!("result.{key}"), t, false)?;
+            if let ResultValue::Text(t) = value
+                && let Some(c) = control_char(t, false)
+            {
+                return Err(control_error(&format!("result.{key}"), c));
             }
         }
-        let chars = self.summary.chars().count();
+        // A character is at least one byte: only a long summary needs counting.
+        let chars = if self.summary.len() <= MAX_SUMMARY_CHARS {
+            0
+        } else {
+            self.summary.chars().count()
+        };
         if chars > MAX_SUMMARY_CHARS {
             return Err(Error::invalid(
                 "summary",
@@ -901,19 +950,31 @@ fn check_label(field: &str, value: &str) -> Result<()> {
 
 /// Control characters are refused (newlines and tabs only where `multiline`).
 fn check_text(field: &str, value: &str, multiline: bool) -> Result<()> {
-    if let Some(c) = value
+    match control_char(value, multiline) {
+        None => Ok(()),
+        Some(c) => Err(control_error(field, c)),
+    }
+}
+
+/// The first control character in `value` (newlines and tabs allowed where `multiline`).
+fn control_char(value: &str, multiline: bool) -> Option<char> {
+    // Printable ASCII, by far the common case, is one range test per byte.
+    if value.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return None;
+    }
+    value
         .chars()
         .find(|&c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
-    {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "must not contain control characters, found U+{:04X}",
-                c as u32
-            ),
-        ));
-    }
-    Ok(())
+}
+
+fn control_error(field: &str, c: char) -> Error {
+    Error::invalid(
+        field,
+        format!(
+            "must not contain control characters, found U+{:04X}",
+            c as u32
+        ),
+    )
 }
 
 struct CountingWriter(usize);
@@ -925,5 +986,71 @@ impl io::Write for CountingWriter {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packets of every shape, from empty to every field at its widest.
+    fn shapes() -> Vec<Packet> {
+        let wide = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
+        let mut out = Vec::new();
+        for n in [0usize, 1, 8, 31, 32, 33, 64, 200, 255, 256, 300] {
+            let mut p = Packet::builder(
+                wide(n.clamp(1, 64), 'a'),
+                wide(n.clamp(1, 32), 'é'),
+                Address::from_bytes(&[7; 32]).unwrap(),
+            )
+            .build()
+            .expect("a valid base packet");
+            p.summary = wide(n.min(200), '√');
+            p.problem = (n > 0).then(|| wide(n, 'x'));
+            p.ttl = (n > 0).then_some(u64::MAX);
+            p.created = u64::MAX;
+            p.confidence = 0.123_456_79;
+            for i in 0..n.min(MAX_RESULT_ENTRIES) {
+                let value = match i % 3 {
+                    0 => ResultValue::Number(f64::MAX),
+                    1 => ResultValue::Text(wide(n.min(64), '𝄞')),
+                    _ => ResultValue::Bool(true),
+                };
+                p.result
+                    .insert(format!("{}{i}", wide(n.min(60), 'k')), value);
+            }
+            p.tags = (0..n.min(MAX_TAGS))
+                .map(|i| format!("{}{i}", wide(n.min(60), 't')))
+                .collect();
+            p.derived_from = (0..n.min(MAX_DERIVED_FROM))
+                .map(|_| PacketId::new())
+                .collect();
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn a_new_packet_is_created_when_its_id_was_made() {
+        let before = now_ms();
+        let p = Packet::builder("a", "d", Address::from_bytes(&[1]).unwrap())
+            .build()
+            .unwrap();
+        assert!(before <= p.created() && p.created() <= now_ms());
+        assert_eq!(p.created(), p.id().unix_ms());
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_encoded_size() {
+        for p in shapes() {
+            let (exact, bound) = (p.encoded_len(), p.encoded_len_bound());
+            assert_eq!(exact, p.to_msgpack().len());
+            assert!(bound >= exact, "bound {bound} < encoded {exact}");
+            // The shortcut never accepts what the exact count refuses.
+            assert_eq!(
+                p.validate().is_ok(),
+                p.validate_fields().is_ok() && exact <= MAX_ENCODED_BYTES
+            );
+        }
     }
 }

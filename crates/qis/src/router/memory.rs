@@ -3,10 +3,12 @@
 //! Packets live in one map from address to a list kept in `(created, id)` order; vectors are
 //! searched exactly (a scan). Nothing survives the process.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+// Seeded per process like SipHash, and several times faster on 16- and 33-byte keys.
+use foldhash::HashMap;
 
 use super::{
     Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector,
@@ -60,11 +62,12 @@ impl MemoryRouter {
 }
 
 impl Inner {
-    /// Checks a whole batch; returns, for each packet, whether it is new.
-    fn check_batch(&self, batch: &[Routed], now: Millis) -> Result<Vec<bool>> {
+    /// Checks a whole batch; returns, for each packet, its receipt (`stored`: it is new, and not
+    /// a repeat of an earlier packet of the batch).
+    fn check_batch(&self, batch: &[Routed], now: Millis) -> Result<Vec<Receipt>> {
         batch_dimension(batch, self.dimension)?;
-        let mut fresh: HashMap<PacketId, &Routed> = HashMap::new();
-        let mut is_new = Vec::with_capacity(batch.len());
+        let mut fresh: HashMap<PacketId, &Routed> = HashMap::default();
+        let mut receipts = Vec::with_capacity(batch.len());
         for routed in batch {
             routed.admit(now)?;
             let id = routed.packet.id();
@@ -77,18 +80,24 @@ impl Inner {
                         .get(&id)
                         .map(|r| (r.packet.as_ref(), r.vector.as_ref()))
                 });
-            match previous {
-                Some((p, v)) if p == routed.packet.as_ref() && v == routed.vector.as_ref() => {
-                    is_new.push(false)
-                }
+            let stored = match previous {
+                Some((p, v)) if p == routed.packet.as_ref() && v == routed.vector.as_ref() => false,
                 Some(_) => return Err(Error::Conflict { id: id.to_string() }),
                 None => {
-                    fresh.insert(id, routed);
-                    is_new.push(true);
+                    // A batch of one has no other packet to repeat it.
+                    if batch.len() > 1 {
+                        fresh.insert(id, routed);
+                    }
+                    true
                 }
-            }
+            };
+            receipts.push(Receipt {
+                id,
+                address: *routed.packet.address(),
+                stored,
+            });
         }
-        Ok(is_new)
+        Ok(receipts)
     }
 
     fn vector_of(&self, packet: &Packet) -> Option<&Vector> {
@@ -168,19 +177,11 @@ impl Router for MemoryRouter {
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
         let now = now_ms();
         let mut inner = self.write();
-        let is_new = inner.check_batch(packets, now)?;
-        let mut receipts = Vec::with_capacity(packets.len());
-        for (routed, new) in packets.iter().zip(is_new) {
-            // A packet repeated inside one batch is new only the first time.
-            let stored = new && !inner.ids.contains_key(&routed.packet.id());
-            if stored {
+        let receipts = inner.check_batch(packets, now)?;
+        for (routed, receipt) in packets.iter().zip(&receipts) {
+            if receipt.stored {
                 inner.insert(routed);
             }
-            receipts.push(Receipt {
-                id: routed.packet.id(),
-                address: *routed.packet.address(),
-                stored,
-            });
         }
         Ok(receipts)
     }
