@@ -38,6 +38,9 @@ struct Inner {
 struct Stored {
     packet: Arc<Packet>,
     vector: Option<Vector>,
+    /// When the packet expires (`Millis::MAX`: never), beside it so that an exact query checks
+    /// expiry in the list it walks instead of in each packet's own memory.
+    expires: Millis,
 }
 
 fn order_key(p: &Packet) -> (Millis, PacketId) {
@@ -120,6 +123,7 @@ impl Inner {
         let stored = Stored {
             packet: packet.clone(),
             vector: routed.vector.clone(),
+            expires: packet.expires_at().unwrap_or(Millis::MAX),
         };
         let key = order_key(packet);
         if list.last().is_none_or(|s| order_key(&s.packet) < key) {
@@ -199,7 +203,7 @@ impl Router for MemoryRouter {
                 let unfiltered = query.filter == Filter::default();
                 for s in list.iter().rev() {
                     let keep = if unfiltered {
-                        !s.packet.is_expired_at(now)
+                        s.expires > now
                     } else {
                         query.filter.matches(&s.packet, now)
                     };
