@@ -653,8 +653,12 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     // FULL: a commit returns only once the WAL is synced, so an acknowledged deposit is on disk.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(damaged)?;
-    // Index updates find their pages in memory rather than reading them back one by one.
+    // Index updates find their pages in memory rather than reading them back one by one; the
+    // write-ahead log is copied back into the database every 8,192 pages (32 MiB) rather than
+    // 1,000, so a page that many deposits touch (an index's) is written back once, not each time.
     conn.execute_batch(READER_PRAGMAS).map_err(damaged)?;
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 8192;")
+        .map_err(damaged)?;
     Ok(())
 }
 
