@@ -30,6 +30,10 @@ struct Chart {
     y_log: bool,
     /// Whether the y axis starts at zero (linear axes only).
     y_zero: bool,
+    /// Categories: x values are their indices, labelled with these (linear x axis).
+    x_labels: Option<Vec<String>>,
+    /// Where the legend goes.
+    legend: SeriesLabelPosition,
     series: Vec<Series>,
 }
 
@@ -110,6 +114,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             x_log: true,
             y_log: false,
             y_zero: true,
+            x_labels: None,
+            legend: SeriesLabelPosition::LowerLeft,
             series: regret_series,
         }],
     )?;
@@ -159,6 +165,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             x_log: true,
             y_log: true,
             y_zero: false,
+            x_labels: None,
+            legend: SeriesLabelPosition::UpperLeft,
             series: peers,
         }],
     )?;
@@ -204,6 +212,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             x_log: false,
             y_log: false,
             y_zero: true,
+            x_labels: None,
+            legend: SeriesLabelPosition::UpperRight,
             series: cold,
         }],
     )?;
@@ -257,6 +267,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
                 x_log: true,
                 y_log: true,
                 y_zero: false,
+                x_labels: None,
+                legend: SeriesLabelPosition::UpperLeft,
                 series: cost,
             },
             Chart {
@@ -266,6 +278,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
                 x_log: true,
                 y_log: true,
                 y_zero: false,
+                x_labels: None,
+                legend: SeriesLabelPosition::UpperLeft,
                 series: bytes,
             },
         ],
@@ -291,6 +305,13 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             color: policy_color(p, m),
         })
         .collect();
+    let mut volumes: Vec<usize> = Vec::new();
+    for r in &report.flood {
+        if !volumes.contains(&r.flood) {
+            volumes.push(r.flood);
+        }
+    }
+    let flood_labels: Vec<String> = volumes.iter().map(|v| v.to_string()).collect();
     let floods = [PerAgent::Split, PerAgent::All]
         .iter()
         .enumerate()
@@ -300,7 +321,10 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
                 .flood
                 .iter()
                 .filter(|r| r.per_agent == per_agent)
-                .map(|r| ((r.flood + 1) as f64, r.flooded_best_late.mean))
+                .map(|r| {
+                    let at = volumes.iter().position(|&v| v == r.flood).unwrap_or(0);
+                    (at as f64, r.flooded_best_late.mean)
+                })
                 .collect(),
             color: COLORS[i * 3],
         })
@@ -326,15 +350,19 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
                 x_log: false,
                 y_log: false,
                 y_zero: true,
+                x_labels: None,
+                legend: SeriesLabelPosition::UpperLeft,
                 series: liars,
             },
             Chart {
                 title: "One flooding agent: best option kept in the flooded context".into(),
-                x_desc: "flood packets per round per address + 1 (log)".into(),
+                x_desc: "flood packets per round at each option's address".into(),
                 y_desc: "share choosing the best option (late rounds)".into(),
-                x_log: true,
+                x_log: false,
                 y_log: false,
                 y_zero: true,
+                x_labels: Some(flood_labels),
+                legend: SeriesLabelPosition::LowerLeft,
                 series: floods,
             },
         ],
@@ -376,6 +404,8 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             x_log: true,
             y_log: false,
             y_zero: true,
+            x_labels: None,
+            legend: SeriesLabelPosition::UpperRight,
             series: fb,
         }],
     )?;
@@ -389,7 +419,10 @@ fn draw(path: &Path, charts: &[Chart]) -> std::result::Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let areas = root.split_evenly((1, charts.len()));
     for (area, chart) in areas.iter().zip(charts) {
-        let (x0, x1) = bounds(chart, |p| p.0, chart.x_log, false);
+        let (x0, x1) = match &chart.x_labels {
+            Some(labels) => (-0.5, labels.len() as f64 - 0.5),
+            None => bounds(chart, |p| p.0, chart.x_log, false),
+        };
         let (y0, y1) = bounds(chart, |p| p.1, chart.y_log, chart.y_zero);
         match (chart.x_log, chart.y_log) {
             (true, true) => panel(area, chart, (x0..x1).log_scale(), (y0..y1).log_scale()),
@@ -444,6 +477,18 @@ where
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let err = |e: &dyn std::fmt::Display| e.to_string();
+    let x_format = |v: &f64| match &chart.x_labels {
+        Some(labels) => {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        }
+        None => number(*v),
+    };
+    let y_format = |v: &f64| number(*v);
     let mut c = ChartBuilder::on(area)
         .caption(&chart.title, ("sans-serif", 18))
         .margin(12)
@@ -454,6 +499,9 @@ where
     c.configure_mesh()
         .x_desc(chart.x_desc.as_str())
         .y_desc(chart.y_desc.as_str())
+        .x_label_formatter(&x_format)
+        .y_label_formatter(&y_format)
+        .x_labels(chart.x_labels.as_ref().map_or(10, |l| l.len() * 2 + 1))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| err(&e))?;
@@ -482,8 +530,18 @@ where
     c.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(chart.legend.clone())
         .draw()
         .map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// An axis label: integers without decimals, small numbers with as few as they need.
+fn number(v: f64) -> String {
+    if v.abs() >= 1000.0 || (v.fract().abs() < 1e-9 && v.abs() >= 1.0) {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
 }
