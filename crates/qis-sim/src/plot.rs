@@ -257,6 +257,24 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         bytes.push(s);
     }
     let cost_rounds = report.config.cost_rounds;
+    let mut regret = routing_series(&|r| r.regret, "qis (bayesian)");
+    if report.config.main_method() != Method::Bayesian {
+        for s in &mut regret {
+            s.name = s
+                .name
+                .replace("bayesian", report.config.main_method().as_str());
+        }
+    }
+    regret.push(Series {
+        name: "central".into(),
+        points: report
+            .routing
+            .iter()
+            .filter(|r| r.routing == Routing::Exact)
+            .map(|r| (r.agents as f64, r.central_regret))
+            .collect(),
+        color: COLORS[7],
+    });
     save(
         "routing_cost.svg",
         vec![
@@ -281,6 +299,17 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
                 x_labels: None,
                 legend: SeriesLabelPosition::UpperLeft,
                 series: bytes,
+            },
+            Chart {
+                title: format!("Regret per decision ({cost_rounds} rounds)"),
+                x_desc: "agents N".into(),
+                y_desc: "expected regret per decision".into(),
+                x_log: true,
+                y_log: false,
+                y_zero: true,
+                x_labels: None,
+                legend: SeriesLabelPosition::UpperRight,
+                series: regret,
             },
         ],
     )?;

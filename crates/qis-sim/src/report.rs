@@ -96,6 +96,8 @@ pub struct RoutingRow {
     pub received_per_agent: f64,
     /// Regret per decision of these `qis` agents.
     pub regret: f64,
+    /// Regret per decision of the central oracle in the same worlds and rounds.
+    pub central_regret: f64,
     /// Wall-clock nanoseconds per query (not deterministic).
     pub nanos_per_query: f64,
 }
@@ -257,7 +259,22 @@ impl Report {
             }
         }
 
-        let routing = groups(&pairs, Experiment::Routing, |j| {
+        let central_regret = |agents: usize| {
+            pairs
+                .iter()
+                .find(|(j, _)| {
+                    j.experiment == Experiment::Routing
+                        && j.policy == Policy::Central
+                        && j.scenario.agents == agents
+                })
+                .map_or(f64::NAN, |(_, r)| r.regret.mean())
+        };
+        let routing_pairs: Vec<(&Job, &RunResult)> = pairs
+            .iter()
+            .copied()
+            .filter(|(j, _)| j.policy == Policy::Qis)
+            .collect();
+        let routing = groups(&routing_pairs, Experiment::Routing, |j| {
             (j.scenario.qis.routing, j.scenario.agents)
         })
         .into_iter()
@@ -278,6 +295,7 @@ impl Report {
                 deposited_per_agent: meter.bytes_deposited as f64 / agents as f64,
                 received_per_agent: meter.bytes_returned as f64 / agents as f64,
                 regret: r.regret.mean(),
+                central_regret: central_regret(agents),
                 nanos_per_query: meter.query_nanos as f64 / q,
             }
         })
@@ -446,7 +464,7 @@ impl Report {
         );
         let _ = writeln!(
             w,
-            "{:<7}  {:>6}  {:>9}  {:>10}  {:>14}  {:>11}  {:>9}  {:>13}  {:>12}  {:>8}",
+            "{:<7}  {:>6}  {:>9}  {:>10}  {:>14}  {:>11}  {:>9}  {:>13}  {:>12}  {:>8}  {:>8}",
             "routing",
             "agents",
             "hits/query",
@@ -456,12 +474,13 @@ impl Report {
             "stored",
             "sent B/agent",
             "recv B/agent",
-            "regret"
+            "regret",
+            "central"
         );
         for r in &self.routing {
             let _ = writeln!(
                 w,
-                "{:<7}  {:>6}  {:>9}  {:>10}  {:>14}  {:>11}  {:>9}  {:>13}  {:>12}  {:>8}",
+                "{:<7}  {:>6}  {:>9}  {:>10}  {:>14}  {:>11}  {:>9}  {:>13}  {:>12}  {:>8}  {:>8}",
                 r.routing.as_str(),
                 r.agents,
                 f1(r.hits_per_query),
@@ -471,7 +490,8 @@ impl Report {
                 r.packets_stored,
                 f0(r.deposited_per_agent),
                 f0(r.received_per_agent),
-                f4(r.regret)
+                f4(r.regret),
+                f4(r.central_regret)
             );
         }
 
@@ -599,7 +619,7 @@ impl Report {
         file("cold_start.csv", t)?;
 
         let mut t = String::from(
-            "routing,agents,rounds,queries_per_decision,hits_per_query,bytes_per_query,examined_per_query,packets_stored,bytes_deposited_per_agent,bytes_received_per_agent,regret_per_decision\n",
+            "routing,agents,rounds,queries_per_decision,hits_per_query,bytes_per_query,examined_per_query,packets_stored,bytes_deposited_per_agent,bytes_received_per_agent,regret_per_decision,central_regret_per_decision\n",
         );
         let mut timing = String::from(
             "# wall-clock time inside MemoryRouter::query; NOT deterministic (machine, load)\nrouting,agents,rounds,ns_per_query,ns_per_examined_packet\n",
@@ -607,7 +627,7 @@ impl Report {
         for r in &self.routing {
             let _ = writeln!(
                 t,
-                "{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.routing,
                 r.agents,
                 r.rounds,
@@ -618,7 +638,8 @@ impl Report {
                 r.packets_stored,
                 c6(r.deposited_per_agent),
                 c6(r.received_per_agent),
-                c6(r.regret)
+                c6(r.regret),
+                c6(r.central_regret)
             );
             let _ = writeln!(
                 timing,

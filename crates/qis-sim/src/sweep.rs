@@ -201,7 +201,17 @@ impl SweepConfig {
             }
         }
 
-        // Routing cost, one replicate: the counts hardly vary between worlds.
+        // Routing cost, one replicate: the counts hardly vary between worlds. The central oracle
+        // of the same worlds and rounds is the reference for the regret column.
+        for &n in &self.agents {
+            let s = Scenario {
+                agents: n,
+                rounds: self.cost_rounds,
+                qis: self.qis(main),
+                ..Scenario::default()
+            };
+            push(Experiment::Routing, s, Policy::Central, 0);
+        }
         for &routing in &self.routing {
             for &n in &self.agents {
                 if routing == Routing::Vector && n > self.vector_max_agents {
