@@ -213,7 +213,7 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             y_log: false,
             y_zero: true,
             x_labels: None,
-            legend: SeriesLabelPosition::UpperRight,
+            legend: SeriesLabelPosition::MiddleRight,
             series: cold,
         }],
     )?;
