@@ -45,6 +45,9 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print the address of a problem (domain + context) under a fingerprint scheme.
     Fingerprint(cmd::fingerprint::Args),
+    /// Measure the claim: isolated vs qis vs a central oracle in a simulated world (regret vs N,
+    /// cold start, routing cost, dishonest and flooding agents, the feedback loop), with plots.
+    Simulate(cmd::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +95,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => cmd::transfer::import(g, args).await,
         Command::Bench(args) => cmd::bench::run(args).await,
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
+        Command::Simulate(args) => cmd::simulate::run(args),
     }
 }

@@ -270,3 +270,90 @@ fn a_closed_pipe_ends_quietly() {
     assert!(first.contains("Routing layer"), "{first}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn simulate_quick_is_deterministic_and_names_the_three_policies() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let spawn = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_qis"))
+            .args(["simulate", "--quick", "--seed", "7", "--out"])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run qis simulate")
+    };
+    // Both at once: each takes a few seconds in a debug build.
+    let (pa, pb) = (spawn(a.path()), spawn(b.path()));
+    let (oa, ob) = (
+        pa.wait_with_output().unwrap(),
+        pb.wait_with_output().unwrap(),
+    );
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    let out = stdout(&oa);
+    assert_eq!(out, stdout(&ob), "same seed, different stdout");
+    for expected in [
+        "policies: isolated, qis, central",
+        "## Regret per decision versus N",
+        "## Cold start",
+        "## Routing cost",
+        "## Dishonest agents",
+        "## One flooding agent",
+        "## Feedback loop",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    for policy in ["isolated", "qis", "central"] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(policy)),
+            "no row for {policy} in:\n{out}"
+        );
+    }
+    for csv in [
+        "regret_vs_n.csv",
+        "cold_start.csv",
+        "routing_cost.csv",
+        "dishonest.csv",
+        "flood.csv",
+        "feedback.csv",
+    ] {
+        let x = std::fs::read(a.path().join(csv)).unwrap();
+        let y = std::fs::read(b.path().join(csv)).unwrap();
+        assert!(x == y, "{csv} differs between two runs of the same seed");
+    }
+    assert!(a.path().join("regret_vs_n.svg").exists());
+    // Progress bars stay off a stderr that is not a terminal: it holds only the closing line.
+    assert_eq!(stderr(&oa).lines().count(), 1, "{}", stderr(&oa));
+}
+
+#[test]
+fn simulate_refuses_bad_settings() {
+    let o = qis(&[
+        "simulate",
+        "--quick",
+        "--dishonest",
+        "1.5",
+        "--out",
+        "/nonexistent/x",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("dishonest"), "{}", stderr(&o));
+    let o = qis(&["simulate", "--help"]);
+    let help = stdout(&o);
+    for flag in [
+        "--seed",
+        "--quick",
+        "--agents",
+        "--rounds",
+        "--synth",
+        "--routing",
+        "--dishonest",
+        "--flood",
+        "--feedback",
+        "--out",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}

@@ -7,6 +7,7 @@ pub mod fingerprint;
 pub mod query;
 pub mod selector;
 pub mod show;
+pub mod simulate;
 pub mod stats;
 pub mod synth;
 pub mod transfer;

@@ -1,0 +1,175 @@
+//! The simulator's invariants, on fixed seeds and enough replicates to hold by a margin.
+
+use qis::synth::{Method, PerAgent};
+use qis_sim::policy::{Policy, QisConfig, Routing};
+use qis_sim::run::{RunResult, Scenario, run};
+use qis_sim::world::{K, World};
+
+const SEEDS: [u64; 4] = [11, 12, 13, 14];
+
+fn mean_regret(scenario: &Scenario, policy: Policy) -> f64 {
+    let total: f64 = SEEDS
+        .iter()
+        .map(|&seed| run(scenario, policy, seed).unwrap().regret.mean())
+        .sum();
+    total / SEEDS.len() as f64
+}
+
+/// A world where sharing helps: 30 agents, 16 rounds, 24 contexts, so an agent meets even the
+/// most common context only a few times on its own.
+#[test]
+fn central_beats_qis_beats_isolated_where_sharing_helps() {
+    for method in Method::ALL {
+        let scenario = Scenario {
+            agents: 30,
+            rounds: 16,
+            qis: QisConfig {
+                method,
+                ..QisConfig::default()
+            },
+            ..Scenario::default()
+        };
+        let isolated = mean_regret(&scenario, Policy::Isolated);
+        let qis = mean_regret(&scenario, Policy::Qis);
+        let central = mean_regret(&scenario, Policy::Central);
+        assert!(
+            central < qis && qis < isolated,
+            "{method}: central {central:.4}, qis {qis:.4}, isolated {isolated:.4}"
+        );
+        // Not by a hair: qis closes most of the gap between isolated and central.
+        assert!(
+            (isolated - qis) > 2.0 * (qis - central),
+            "{method}: central {central:.4}, qis {qis:.4}, isolated {isolated:.4}"
+        );
+    }
+}
+
+/// With no peers, qis is isolated exactly: the same decisions, the same regret.
+#[test]
+fn qis_without_peers_is_isolated() {
+    for routing in Routing::ALL {
+        for method in Method::ALL {
+            for seed in SEEDS {
+                let scenario = Scenario {
+                    agents: 1,
+                    rounds: 40,
+                    qis: QisConfig {
+                        method,
+                        routing,
+                        ..QisConfig::default()
+                    },
+                    ..Scenario::default()
+                };
+                let isolated = run(&scenario, Policy::Isolated, seed).unwrap();
+                let qis = run(&scenario, Policy::Qis, seed).unwrap();
+                assert_eq!(qis.choices, isolated.choices, "{routing} {method} {seed}");
+                assert_eq!(qis.regret, isolated.regret, "{routing} {method} {seed}");
+                // It did consult (one query per option and decision) and found nobody.
+                assert_eq!(qis.meter.queries, 40 * K as u64);
+                assert_eq!(qis.peer_agents.sum, 0.0);
+            }
+        }
+    }
+}
+
+fn majority(r: &RunResult) -> usize {
+    let c = &r.flooded_choices_late;
+    (0..K).fold(0, |best, k| if c[k] > c[best] { k } else { best })
+}
+
+/// One agent floods the most common context's addresses with packets that push its worst option.
+/// With one vote per agent the flood does not win the honest agents' majority (nor more of their
+/// choices than without it); when every packet is a vote, it takes the majority over.
+///
+/// Agents pull every packet at the address here (limit 10,000): with the default window of the 50
+/// newest, a flood larger than the honest traffic pushes honest packets out of the window, and
+/// one vote per agent cannot help with what was never retrieved (the sweep measures that).
+#[test]
+fn a_flood_from_one_agent_does_not_change_the_majority() {
+    for seed in SEEDS {
+        let world = World::new(seed);
+        let target = world.problem(world.most_common());
+        let scenario = |flood, per_agent| Scenario {
+            agents: 30,
+            rounds: 14,
+            flood,
+            qis: QisConfig {
+                per_agent,
+                limit: qis::router::MAX_LIMIT,
+                ..QisConfig::default()
+            },
+            ..Scenario::default()
+        };
+        let quiet = run(&scenario(0, PerAgent::Split), Policy::Qis, seed).unwrap();
+        let flooded = run(&scenario(10, PerAgent::Split), Policy::Qis, seed).unwrap();
+        let counted = run(&scenario(10, PerAgent::All), Policy::Qis, seed).unwrap();
+        eprintln!(
+            "seed {seed}: best {} worst {} quiet {:?} split {:?} all {:?}",
+            target.best,
+            target.worst,
+            quiet.flooded_choices_late,
+            flooded.flooded_choices_late,
+            counted.flooded_choices_late
+        );
+        let share = |r: &RunResult, k: usize| {
+            r.flooded_choices_late[k] as f64 / r.flooded_choices_late.iter().sum::<u64>() as f64
+        };
+        assert_ne!(majority(&flooded), target.worst, "seed {seed}");
+        assert!(
+            share(&flooded, target.worst) <= share(&quiet, target.worst) + 0.05,
+            "seed {seed}"
+        );
+        // The flood did reach the agents: when every packet is a vote, it wins.
+        assert_eq!(majority(&counted), target.worst, "seed {seed}");
+        assert!(share(&counted, target.worst) > 0.5, "seed {seed}");
+        // And the flooder's packets were stored and returned.
+        assert!(flooded.meter.deposits >= quiet.meter.deposits + 10 * 4 * 14);
+    }
+}
+
+/// The same seed gives the same run, down to every decision; another seed does not.
+#[test]
+fn runs_are_reproducible() {
+    let scenario = Scenario {
+        agents: 12,
+        rounds: 8,
+        dishonest: 0.25,
+        flood: 3,
+        qis: QisConfig {
+            feedback: true,
+            ..QisConfig::default()
+        },
+        ..Scenario::default()
+    };
+    let a = run(&scenario, Policy::Qis, 5).unwrap();
+    let b = run(&scenario, Policy::Qis, 5).unwrap();
+    let c = run(&scenario, Policy::Qis, 6).unwrap();
+    assert_eq!(
+        RunResult {
+            meter: Default::default(),
+            ..a.clone()
+        },
+        RunResult {
+            meter: Default::default(),
+            ..b.clone()
+        }
+    );
+    // Everything the meter counts is deterministic except wall-clock time.
+    assert_eq!(
+        (
+            a.meter.queries,
+            a.meter.hits,
+            a.meter.bytes_returned,
+            a.meter.examined
+        ),
+        (
+            b.meter.queries,
+            b.meter.hits,
+            b.meter.bytes_returned,
+            b.meter.examined
+        )
+    );
+    assert_eq!(a.meter.bytes_deposited, b.meter.bytes_deposited);
+    assert_ne!(a.choices, c.choices);
+    assert!(a.derived_deposited > 0);
+}
