@@ -226,7 +226,16 @@ async fn every_bad_input_answers_a_stable_code_naming_the_field() {
     let mut big = good.clone();
     big["summary"] = json!("x".repeat(200));
     big["problem"] = json!("y".repeat(400));
-    let cases: Vec<(&str, Vec<u8>, &str, StatusCode, &str, Option<&str>)> = vec![
+    // (case, body, content type, status, code, field)
+    type Case<'a> = (
+        &'a str,
+        Vec<u8>,
+        &'a str,
+        StatusCode,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case<'_>> = vec![
         ("not json", b"{nope".to_vec(), "application/json", StatusCode::BAD_REQUEST, "decode_error", None),
         (
             "unknown envelope field",
