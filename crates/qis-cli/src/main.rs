@@ -45,6 +45,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print the address of a problem (domain + context) under a fingerprint scheme.
     Fingerprint(cmd::fingerprint::Args),
+    /// Run a qis node: the routing layer over HTTP, with tokens, limits, metrics and a dashboard.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,9 +65,17 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    // The server uses every core; the other commands are one short conversation with a store.
+    let runtime = if matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let result = runtime
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run(cli)));
     match result {
@@ -92,5 +102,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => cmd::transfer::import(g, args).await,
         Command::Bench(args) => cmd::bench::run(args).await,
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
+        Command::Serve(args) => cmd::serve::run(g, args).await,
     }
 }
