@@ -295,14 +295,7 @@ impl HttpRouter {
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
                         Ok(bytes) => {
-                            let transient = matches!(
-                                status,
-                                StatusCode::TOO_MANY_REQUESTS
-                                    | StatusCode::BAD_GATEWAY
-                                    | StatusCode::SERVICE_UNAVAILABLE
-                                    | StatusCode::GATEWAY_TIMEOUT
-                            );
-                            if !transient || attempt >= self.retries {
+                            if !transient(status) || attempt >= self.retries {
                                 return Err(refused(status, &bytes));
                             }
                             retry_after
@@ -340,6 +333,17 @@ impl HttpRouter {
     }
 }
 
+/// The answers worth retrying: over the rate, or a node (or proxy) that is briefly unavailable.
+fn transient(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
 fn transport(what: String, e: reqwest::Error) -> Error {
     Error::Backend {
         router: NAME,
@@ -369,7 +373,7 @@ fn refused(status: StatusCode, bytes: &[u8]) -> Error {
     let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) else {
         return Error::Backend {
             router: NAME,
-            retryable: status.is_server_error(),
+            retryable: transient(status),
             source: Box::new(Refused {
                 status,
                 code: "unknown".into(),
