@@ -20,6 +20,24 @@ pub struct FileConfig {
     /// How problems map to addresses.
     #[serde(default)]
     pub fingerprint: FingerprintConfig,
+    /// `qis serve`.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `[serve]` in `qis.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where to listen (`127.0.0.1:7878`).
+    pub listen: Option<String>,
+    /// The router behind the node (`embedded`, `embedded:DIR`, `memory:`, `http://…`).
+    pub router: Option<String>,
+    /// A tokens file (TOML, `"token" = "agent"` per line).
+    pub tokens_file: Option<PathBuf>,
+    /// Tokens inline: `[serve.tokens]` with `"token" = "agent"` lines (or `"sha256:<hex>"`).
+    #[serde(default)]
+    pub tokens: std::collections::BTreeMap<String, String>,
 }
 
 /// `[fingerprint]` in `qis.toml`.

@@ -48,6 +48,8 @@ enum Command {
     /// Measure the claim: isolated vs qis vs a central oracle in a simulated world (regret vs N,
     /// cold start, routing cost, dishonest and flooding agents, the feedback loop), with plots.
     Simulate(cmd::simulate::Args),
+    /// Run a qis node: the routing layer over HTTP, with tokens, limits, metrics and a dashboard.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,9 +68,17 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    // The server uses every core; the other commands are one short conversation with a store.
+    let runtime = if matches!(cli.command, Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let result = runtime
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run(cli)));
     match result {
@@ -96,5 +106,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => cmd::bench::run(args).await,
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Serve(args) => cmd::serve::run(g, args).await,
     }
 }

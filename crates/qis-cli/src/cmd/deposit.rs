@@ -8,6 +8,7 @@ use qis::packet::{Outcome, ResultValue};
 use qis::synth::{Method, Options};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
+use super::remote::RemoteArgs;
 use super::selector::{parse_span, resolve_embedder};
 use crate::config::Global;
 use crate::store::{self, EmbedderKind};
@@ -52,6 +53,8 @@ pub struct Args {
     /// Print the receipt as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 fn parse_outcome(s: &str) -> Result<Outcome, String> {
@@ -79,9 +82,13 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let dir = global.data_dir(&file);
     let context = parse_context(&args.context)?;
     let fingerprint = args.fingerprint.build(&file)?;
-    let router = store::open(&dir).await?;
+    let remote = args.remote.connect().await?;
+    let router: std::sync::Arc<dyn qis::router::Router> = match remote.clone() {
+        Some(node) => std::sync::Arc::new(node),
+        None => std::sync::Arc::new(store::open(&dir).await?),
+    };
     let synth = Method::Frequency.synthesizer(Options::default()).into();
-    let mut node = Node::new(agent, fingerprint, std::sync::Arc::new(router), synth)?;
+    let mut node = Node::new(agent, fingerprint, router, synth)?;
     let mut observation = Observation::new(args.outcome, args.confidence)
         .summary(args.summary)
         .results(args.results.into_iter().collect());
@@ -94,7 +101,9 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     if let Some(problem) = args.problem {
         let kind = resolve_embedder(args.embedder, &file)?;
         let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-        store::bind_embedder(&dir, &*embedder)?;
+        if remote.is_none() {
+            store::bind_embedder(&dir, &*embedder)?;
+        }
         node = node.with_embedder(embedder);
         observation = observation.problem(problem);
     }

@@ -6,8 +6,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use qis::packet::{Address, Millis, Outcome, now_ms};
 use qis::router::{Filter, Hit, Query, Router};
+use qis_server::wire::QueryRequest;
 
 use super::fingerprint::{FingerprintArgs, parse_context};
+use super::remote::RemoteArgs;
 use crate::config::{FileConfig, Global};
 use crate::store::{self, EmbedderKind};
 
@@ -103,15 +105,23 @@ pub struct Selector {
     /// --text only: no packet less similar than this (cosine, -1 to 1).
     #[arg(long)]
     pub min_score: Option<f32>,
-    /// The embedder for --text [default: the best this build has].
+    /// The embedder for --text [default: the best this build has]; with --remote, the node
+    /// embeds the text.
     #[arg(long, value_enum)]
     pub embedder: Option<EmbedderKind>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 impl Selector {
-    /// Opens the store the global flags name and answers the query these flags describe.
+    /// Opens the store the global flags name (or reaches the node of `--remote`) and answers
+    /// the query these flags describe.
     pub async fn hits(&self, global: &Global) -> Result<Vec<Hit>> {
         let file = global.file()?;
+        if let Some(node) = self.remote.connect().await? {
+            let request = self.remote_request(&file)?;
+            return Ok(node.query_request(&request).await?);
+        }
         let dir = global.data_dir(&file);
         let query = self.query(&file, &dir)?;
         let router = store::open(&dir).await?;
@@ -135,24 +145,53 @@ impl Selector {
             if self.min_score.is_some() {
                 bail!("--min-score only applies to --text queries");
             }
-            let address = match (&self.address, &self.context) {
-                (Some(hex), _) => Address::from_hex(hex).context("--address")?,
-                (None, Some(context)) => {
-                    let Some(domain) = &self.domain else {
-                        bail!("--context needs --domain: a problem is a domain and a context");
-                    };
-                    let context = parse_context(context)?;
-                    self.fingerprint.build(file)?.address(domain, &context)?
-                }
-                (None, None) => {
-                    bail!("say what to query: --context (with --domain), --address or --text")
-                }
-            };
-            Query::exact(address).limit(self.limit)
+            Query::exact(self.address(file)?).limit(self.limit)
         };
         let query = query.limit(self.limit).filter(filter);
         query.validate()?;
         Ok(query)
+    }
+}
+
+impl Selector {
+    /// The address of `--address`, or of the problem `--domain` + `--context` (fingerprinted
+    /// here: the context never leaves this process).
+    fn address(&self, file: &FileConfig) -> Result<Address> {
+        Ok(match (&self.address, &self.context) {
+            (Some(hex), _) => Address::from_hex(hex).context("--address")?,
+            (None, Some(context)) => {
+                let Some(domain) = &self.domain else {
+                    bail!("--context needs --domain: a problem is a domain and a context");
+                };
+                let context = parse_context(context)?;
+                self.fingerprint.build(file)?.address(domain, &context)?
+            }
+            (None, None) => {
+                bail!("say what to query: --context (with --domain), --address or --text")
+            }
+        })
+    }
+
+    /// The query for a node: `--text` travels as text (the node embeds it).
+    fn remote_request(&self, file: &FileConfig) -> Result<QueryRequest> {
+        let filter = self.filters.filter(self.domain.as_deref());
+        let (address, text) = match &self.text {
+            Some(text) => (None, Some(text.clone())),
+            None => {
+                if self.min_score.is_some() {
+                    bail!("--min-score only applies to --text queries");
+                }
+                (Some(self.address(file)?), None)
+            }
+        };
+        Ok(QueryRequest {
+            address,
+            vector: None,
+            text,
+            filter,
+            limit: Some(self.limit),
+            min_score: self.min_score,
+        })
     }
 }
 

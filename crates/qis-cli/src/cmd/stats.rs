@@ -3,6 +3,7 @@
 use anyhow::Result;
 use qis::router::Router;
 
+use super::remote::RemoteArgs;
 use crate::config::Global;
 use crate::store;
 
@@ -11,9 +12,28 @@ pub struct Args {
     /// Print the numbers as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
+    if let Some(node) = args.remote.connect().await? {
+        let s = node.node_stats().await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&s)?);
+        } else {
+            println!("node:            {} ({} router)", node.url(), s.router);
+            println!("total packets:   {}", s.packets);
+            println!("indexed packets: {} (with a vector)", s.vectors);
+            println!("addresses:       {}", s.addresses);
+            println!("expired:         {}", s.expired);
+            match s.dimension {
+                Some(d) => println!("dimension:       {d}"),
+                None => println!("dimension:       none yet"),
+            }
+        }
+        return Ok(());
+    }
     let file = global.file()?;
     let dir = global.data_dir(&file);
     let router = store::open(&dir).await?;

@@ -1,0 +1,186 @@
+//! `qis serve`: run a qis node over HTTP (see `qis-server`) on the embedded store or any router.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use qis::router::Router;
+use qis::router::memory::MemoryRouter;
+use qis_server::auth::{Auth, Tokens};
+use qis_server::client::HttpRouter;
+use qis_server::config::Limits;
+use qis_server::{AppState, ServerConfig};
+
+use super::selector::{parse_span, resolve_embedder};
+use crate::config::{FileConfig, Global};
+use crate::store::{self, EmbedderKind};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0: the system picks one; the URL is printed)
+    /// [default: `listen` in qis.toml, or 127.0.0.1:7878].
+    #[arg(long, env = "QIS_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// The router behind the node: `embedded` (the data directory, the default),
+    /// `embedded:DIR`, `memory:` (nothing kept), or another node's `http://host:port`.
+    #[arg(long, value_name = "URL")]
+    router: Option<String>,
+    /// With `--router http://…`: the environment variable holding that node's token.
+    #[arg(long, value_name = "VAR")]
+    router_token_env: Option<String>,
+    /// A tokens file (TOML, one `"token" = "agent"` line per caller; `"sha256:<hex>"` keys hold
+    /// a token's digest instead of the token) [also: `tokens_file` and `[serve.tokens]` in qis.toml].
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Serve WITHOUT authentication: anyone who can reach the node deposits as any agent.
+    /// For local development only.
+    #[arg(long)]
+    insecure_open: bool,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    max_body_bytes: usize,
+    /// Most packets per deposit.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    max_batch: usize,
+    /// Longest a request may take: 500ms is not accepted, use 1s, 30s, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_span, value_name = "SPAN")]
+    timeout: u64,
+    /// Requests per second per token (0: no limit).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    rate: u32,
+    /// Requests a token may make at once before the rate applies [default: twice the rate].
+    #[arg(long, value_name = "N")]
+    burst: Option<u32>,
+    /// The embedder of `text` queries [default: the best this build has].
+    #[arg(long, value_enum)]
+    embedder: Option<EmbedderKind>,
+}
+
+/// The tokens from `--tokens`, `tokens_file` and `[serve.tokens]`, or an open node.
+fn auth(args: &Args, file: &FileConfig) -> Result<Auth> {
+    let path = args.tokens.as_ref().or(file.serve.tokens_file.as_ref());
+    let mut tokens = match path {
+        Some(path) => Tokens::from_file(path)?,
+        None => Tokens::new(),
+    };
+    for (token, agent) in &file.serve.tokens {
+        tokens
+            .insert(token, agent)
+            .context("qis.toml [serve.tokens]")?;
+    }
+    match (args.insecure_open, tokens.is_empty()) {
+        (true, true) => Ok(Auth::Open),
+        (true, false) => bail!("--insecure-open with tokens: choose one"),
+        (false, false) => Ok(Auth::Tokens(tokens)),
+        (false, true) => bail!(
+            "no tokens: give --tokens FILE (or `tokens_file` / `[serve.tokens]` in qis.toml), or --insecure-open for local development"
+        ),
+    }
+}
+
+fn warn_open(url: &str) {
+    let bar = "!".repeat(78);
+    eprintln!(
+        "{bar}\n!! WARNING: --insecure-open: this node has NO AUTHENTICATION.\n!! Anyone who can reach {url} can deposit packets AS ANY AGENT and read\n!! everything. Use it for local development only; give --tokens FILE otherwise.\n{bar}"
+    );
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    let auth = auth(&args, &file)?;
+    let dir = global.data_dir(&file);
+    let spec = args
+        .router
+        .clone()
+        .or(file.serve.router.clone())
+        .unwrap_or_else(|| "embedded".to_owned());
+    let (router, store_dir): (Arc<dyn Router>, Option<PathBuf>) = if spec == "embedded" {
+        (Arc::new(store::open(&dir).await?), Some(dir.clone()))
+    } else if let Some(path) = spec.strip_prefix("embedded:") {
+        let path = PathBuf::from(path);
+        (Arc::new(store::open(&path).await?), Some(path))
+    } else if spec == "memory:" || spec == "memory" {
+        (Arc::new(MemoryRouter::new()), None)
+    } else if spec.starts_with("http://") || spec.starts_with("https://") {
+        let token =
+            match &args.router_token_env {
+                Some(var) => Some(std::env::var(var).with_context(|| {
+                    format!("--router-token-env {var}: the variable is not set")
+                })?),
+                None => None,
+            };
+        let remote = HttpRouter::connect(&spec, token)
+            .await
+            .with_context(|| format!("cannot reach the node at {spec}"))?;
+        (Arc::new(remote), None)
+    } else {
+        bail!(
+            "--router must be embedded, embedded:DIR, memory: or http(s)://host:port, got {spec:?}"
+        );
+    };
+
+    let kind = resolve_embedder(args.embedder, &file)?;
+    let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+    if let Some(dir) = &store_dir {
+        store::bind_embedder(dir, &*embedder)?;
+    }
+    let limits = Limits::default()
+        .max_body_bytes(args.max_body_bytes)
+        .max_batch(args.max_batch.max(1))
+        .request_timeout(Duration::from_millis(args.timeout.max(1)))
+        .rate(args.rate, args.burst.unwrap_or(args.rate.saturating_mul(2)));
+    let open = matches!(auth, Auth::Open);
+    let config = ServerConfig::new(auth).limits(limits).embedder(embedder);
+
+    let listen = args
+        .listen
+        .clone()
+        .or(file.serve.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:7878".to_owned());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if open {
+        warn_open(&url);
+    }
+    let what = match &store_dir {
+        Some(d) => format!("{} store in {}", router.capabilities().name, d.display()),
+        None => format!("{} router", router.capabilities().name),
+    };
+    // One line on standard output that scripts (and tests) read: where the node listens.
+    println!("qis node listening on {url} ({what}); dashboard at {url}/dashboard");
+    std::io::stdout().flush()?;
+
+    let state = AppState::new(router, config);
+    qis_server::run(listener, state, shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    eprintln!("qis node stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("qis node: shutting down (finishing open requests)");
+}

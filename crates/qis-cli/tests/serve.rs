@@ -1,0 +1,357 @@
+//! `qis serve` as a process, and the commands that talk to it with `--remote`; a kill -9 in the
+//! middle of a 10,000-packet import by an independent client loses nothing acknowledged.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use qis::packet::{Address, Outcome, Packet, PacketId};
+use qis::router::{Query, Routed, Router};
+use qis_server::client::HttpRouter;
+
+const CONTEXT: &str = r#"{"condition": "T2D", "intervention_type": "GLP1"}"#;
+const TOKEN_1: &str = "serve-test-token-site-01-abcdef";
+const TOKEN_2: &str = "serve-test-token-site-02-abcdef";
+
+fn qis() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qis"));
+    for var in [
+        "RUST_BACKTRACE",
+        "QIS_DATA",
+        "QIS_CONFIG",
+        "QIS_AGENT",
+        "QIS_REMOTE",
+        "QIS_TOKEN",
+        "QIS_LISTEN",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// A running `qis serve`; killed (SIGKILL) when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `qis serve --listen 127.0.0.1:0` with `args` and waits for the URL it prints.
+fn serve(data: &Path, args: &[&str]) -> Served {
+    let mut child = qis()
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn qis serve");
+    let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut err = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .strip_prefix("qis node listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no URL in {line:?}; stderr: {}", stderr.lock().unwrap()))
+        .to_owned();
+    Served { child, url, stderr }
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn deposit(url: &str, agent: &str, protocol: &str, token_env: Option<(&str, &str)>) -> Output {
+    let mut c = qis();
+    c.args([
+        "deposit",
+        "--remote",
+        url,
+        "--agent",
+        agent,
+        "--domain",
+        "clinical_trial",
+        "--context",
+        CONTEXT,
+        "--outcome",
+        "resolved",
+        "--confidence",
+        "0.8",
+        "--result",
+        protocol,
+    ]);
+    if let Some((var, token)) = token_env {
+        c.args(["--token-env", var]).env(var, token);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn remote_commands_against_an_open_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = serve(dir.path(), &["--insecure-open", "--router", "memory:"]);
+    ok(deposit(&node.url, "site_01", "protocol=weekly", None));
+    ok(deposit(&node.url, "site_02", "protocol=weekly", None));
+    ok(deposit(&node.url, "site_03", "protocol=daily", None));
+
+    let q = ok(qis()
+        .args([
+            "query",
+            "--remote",
+            &node.url,
+            "--domain",
+            "clinical_trial",
+            "--context",
+            CONTEXT,
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(q.lines().count(), 3, "{q}");
+    let q = ok(qis()
+        .args([
+            "query",
+            "--remote",
+            &node.url,
+            "--domain",
+            "clinical_trial",
+            "--context",
+            CONTEXT,
+            "--exclude-agent",
+            "site_01",
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(q.lines().count(), 2, "filters travel: {q}");
+    let s = ok(qis()
+        .args([
+            "synth",
+            "--remote",
+            &node.url,
+            "--domain",
+            "clinical_trial",
+            "--context",
+            CONTEXT,
+            "--method",
+            "frequency",
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let insight: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(insight["sample_size"], 3);
+    assert_eq!(insight["best"]["protocol"], "weekly");
+    let stats = ok(qis()
+        .args(["stats", "--remote", &node.url, "--json"])
+        .output()
+        .unwrap());
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["packets"], 3);
+    assert_eq!(stats["router"], "memory");
+
+    // The loud warning, and nothing was written to the data directory (memory: router).
+    assert!(node.stderr.lock().unwrap().contains("NO AUTHENTICATION"));
+    assert!(!dir.path().join("qis.sqlite3").exists());
+}
+
+#[test]
+fn tokens_bind_callers_to_their_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!("\"{TOKEN_1}\" = \"site_01\"\n\"{TOKEN_2}\" = \"site_02\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("store");
+
+    // No tokens and no --insecure-open: the node refuses to start.
+    let o = qis()
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no tokens"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let node = serve(&data, &["--tokens", tokens.to_str().unwrap()]);
+    let spoofed = deposit(
+        &node.url,
+        "site_02",
+        "protocol=weekly",
+        Some(("QIS_T", TOKEN_1)),
+    );
+    assert!(!spoofed.status.success());
+    let err = String::from_utf8_lossy(&spoofed.stderr);
+    assert!(err.contains("agent") && err.contains("site_01"), "{err}");
+    let anonymous = deposit(&node.url, "site_01", "protocol=weekly", None);
+    assert!(!anonymous.status.success());
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("token"));
+    ok(deposit(
+        &node.url,
+        "site_01",
+        "protocol=weekly",
+        Some(("QIS_T", TOKEN_1)),
+    ));
+    ok(deposit(
+        &node.url,
+        "site_02",
+        "protocol=daily",
+        Some(("QIS_T", TOKEN_2)),
+    ));
+    let stats = ok(qis()
+        .args([
+            "stats",
+            "--remote",
+            &node.url,
+            "--token-env",
+            "QIS_T",
+            "--json",
+        ])
+        .env("QIS_T", TOKEN_2)
+        .output()
+        .unwrap());
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(
+        stats["packets"], 2,
+        "only the two honest deposits are stored"
+    );
+    assert_eq!(stats["router"], "embedded");
+}
+
+/// kill -9 of `qis serve` while an independent client imports 10,000 packets in batches and
+/// records the ids the node acknowledged: after a restart, every acknowledged id is there.
+#[test]
+fn sigkill_during_a_remote_import_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let node = serve(&data, &["--insecure-open", "--rate", "0"]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addresses: Vec<Address> = (0..4u8)
+        .map(|i| Address::from_bytes(&[i + 1; 16]).unwrap())
+        .collect();
+    let total = 10_000usize;
+    let batch = 100usize;
+    let (acked, killed_at) = rt.block_on(async {
+        let client = HttpRouter::builder(node.url.clone())
+            .retries(0)
+            .connect()
+            .await
+            .unwrap();
+        let acked = Arc::new(std::sync::Mutex::new(Vec::<PacketId>::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let importer = {
+            let (acked, done, addresses) = (acked.clone(), done.clone(), addresses.clone());
+            tokio::spawn(async move {
+                for start in (0..total).step_by(batch) {
+                    let packets: Vec<Routed> = (start..start + batch)
+                        .map(|i| {
+                            Routed::new(
+                                Packet::builder(
+                                    format!("agent-{}", i % 50),
+                                    "bulk",
+                                    addresses[i % addresses.len()],
+                                )
+                                .outcome(Outcome::Resolved)
+                                .confidence(0.5)
+                                .result("i", i as f64)
+                                .build()
+                                .unwrap(),
+                            )
+                        })
+                        .collect();
+                    match client.deposit(&packets).await {
+                        // Acknowledged: the node answered receipts for the whole batch.
+                        Ok(receipts) => acked.lock().unwrap().extend(receipts.iter().map(|r| r.id)),
+                        Err(_) => break,
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        // Kill once a good part is acknowledged, while the import goes on.
+        loop {
+            let n = acked.lock().unwrap().len();
+            if n >= 3_000 || done.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let killed_at = acked.lock().unwrap().len();
+        drop(node); // SIGKILL
+        tokio::time::timeout(Duration::from_secs(30), importer)
+            .await
+            .unwrap()
+            .unwrap();
+        let acked = acked.lock().unwrap().clone();
+        (acked, killed_at)
+    });
+    assert!(
+        killed_at >= 3_000 && killed_at < total,
+        "killed mid-import after {killed_at} acknowledged"
+    );
+    assert!(
+        acked.len() < total,
+        "the import was cut short ({} acknowledged)",
+        acked.len()
+    );
+
+    let node = serve(&data, &["--insecure-open"]);
+    let found = rt.block_on(async {
+        let client = HttpRouter::connect(&node.url, None).await.unwrap();
+        let mut found = std::collections::HashSet::new();
+        for a in &addresses {
+            let hits = client.query(&Query::exact(*a).limit(10_000)).await.unwrap();
+            found.extend(hits.iter().map(|h| h.packet.id()));
+        }
+        found
+    });
+    let missing = acked.iter().filter(|id| !found.contains(id)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged packets are missing after the restart",
+        acked.len()
+    );
+}

@@ -1,0 +1,54 @@
+//! Synthesis on the node: a query, then a synthesis of its hits.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use qis::synth::{Method, Options};
+
+use crate::error::ApiError;
+use crate::payload::{Format, Payload, respond};
+use crate::server::AppState;
+use crate::wire::SynthRequest;
+
+/// Query, then synthesize the hits (frequency, weighted or Bayesian).
+#[utoipa::path(
+    post,
+    path = "/v1/synth",
+    tag = "synthesis",
+    request_body(content((SynthRequest = "application/json"), (SynthRequest = "application/msgpack"))),
+    responses(
+        (status = 200, description = "The insight", body = crate::wire::InsightDoc),
+        (status = 400, description = "`decode_error`", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_field`, `dimension_mismatch`, `not_supported`", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn synth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    let req: SynthRequest = payload.decode()?;
+    let query = super::packets::build_query(&state, req.query)
+        .await
+        .map_err(|e| e.under("query"))?;
+    let hits = state.router().query(&query).await?;
+    let mut options = Options::default();
+    if let Some(per_agent) = req.per_agent {
+        options.per_agent = per_agent;
+    }
+    if let Some(secs) = req.half_life_secs {
+        if secs == 0 {
+            return Err(ApiError::invalid(
+                "half_life_secs",
+                "must be at least 1 second (leave it out for the default)",
+            ));
+        }
+        options.half_life = Some(Duration::from_secs(secs));
+    }
+    let method = req.method.unwrap_or(Method::Weighted);
+    let insight = method.synthesizer(options).synthesize(&hits);
+    Ok(respond(Format::of_accept(&headers), &insight))
+}

@@ -1,0 +1,530 @@
+//! [`HttpRouter`]: a [`Router`] that talks to a qis node, so a remote node is just another router.
+//!
+//! - **Keep-alive**: one `reqwest` client with a connection pool; requests reuse connections.
+//! - **Compact**: deposits and queries travel as MessagePack (packets in their own ≤ 512-byte
+//!   encoding); the node checks every packet again.
+//! - **Retries on transient errors only**: a failed connection, a timeout, a connection reset, or
+//!   an answer 429, 502, 503 or 504 is retried with exponential backoff and full jitter (honouring
+//!   `Retry-After`); any other answer is final. Retrying is safe because every request is
+//!   idempotent: deposits on packet ids (a retried deposit whose first attempt was stored answers
+//!   `stored: false` and stores nothing twice), the rest are reads or a purge.
+//! - **Errors map back** from the node's stable codes to [`qis::Error`] variants
+//!   (`conflict` → [`Error::Conflict`], `dimension_mismatch` → [`Error::Dimension`], …), so
+//!   callers handle a remote router as they would a local one.
+//!
+//! ```no_run
+//! # async fn demo() -> qis::Result<()> {
+//! use qis::router::{Query, Router};
+//! use qis_server::client::HttpRouter;
+//!
+//! let router = HttpRouter::builder("http://127.0.0.1:7878")
+//!     .token(std::env::var("QIS_TOKEN").ok())
+//!     .connect()
+//!     .await?;
+//! let hits = router.query(&Query::exact("1dd96c30c27fe860".parse()?)).await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use qis::error::{Error, Result};
+use qis::packet::Packet;
+use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use qis::synth::Insight;
+use rand::Rng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Code, ErrorBody};
+use crate::payload::{JSON, MSGPACK};
+use crate::wire::{
+    CapabilitiesResponse, DepositResponse, MsgpackDeposit, MsgpackItem, PurgeResponse,
+    QueryRequest, StatsResponse, SynthRequest,
+};
+
+/// The router's name in [`Capabilities`] and errors.
+const NAME: &str = "http";
+
+/// Sets up an [`HttpRouter`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct HttpRouterBuilder {
+    url: String,
+    token: Option<String>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl HttpRouterBuilder {
+    /// The bearer token (`None`: no `Authorization` header, for an open node).
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Longest time one attempt of a request may take (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Longest time to open a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Retries after the first attempt on transient errors (default 4).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The first backoff (default 50 ms); it doubles per retry up to `max` (default 2 s), and
+    /// each wait is drawn uniformly below it.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = first;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Builds the client and reads the node's capabilities (retrying as for any request).
+    ///
+    /// Errors: [`Error::Config`] for a malformed URL or token, or a token the node refuses;
+    /// [`Error::Backend`] when the node cannot be reached.
+    pub async fn connect(self) -> Result<HttpRouter> {
+        let base = self.url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "a node URL starts with http:// or https://, got {:?}",
+                self.url
+            )));
+        }
+        let auth = match &self.token {
+            Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                Error::Config("the token has characters a header cannot hold".into())
+            })?),
+            None => None,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let mut router = HttpRouter {
+            client,
+            base,
+            auth,
+            retries: self.retries,
+            backoff: self.backoff,
+            max_backoff: self.max_backoff,
+            node: Arc::new(CapabilitiesResponse {
+                router: String::new(),
+                vector: false,
+                durable: false,
+                dimension: None,
+                embedder: None,
+                max_batch: usize::MAX,
+                max_body_bytes: usize::MAX,
+                auth: String::new(),
+            }),
+        };
+        let node: CapabilitiesResponse = router.json(Method::GET, "/v1/capabilities").await?;
+        router.node = Arc::new(node);
+        Ok(router)
+    }
+}
+
+/// A [`Router`] backed by a qis node over HTTP (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct HttpRouter {
+    /// Pooled keep-alive connections.
+    client: reqwest::Client,
+    /// The node's base URL, without a trailing slash.
+    base: String,
+    /// `Bearer <token>`, if any.
+    auth: Option<HeaderValue>,
+    retries: u32,
+    backoff: Duration,
+    max_backoff: Duration,
+    /// What the node said it can do, read once at connect.
+    node: Arc<CapabilitiesResponse>,
+}
+
+/// What a node answered when it refused a request.
+#[derive(Debug, thiserror::Error)]
+#[error("the node answered {status} {code}: {message}")]
+struct Refused {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+/// A transport failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+struct Transport {
+    what: String,
+    #[source]
+    source: reqwest::Error,
+}
+
+#[derive(Deserialize)]
+struct HitIn {
+    score: f32,
+    packet: Packet,
+}
+
+#[derive(Deserialize)]
+struct HitsIn {
+    hits: Vec<HitIn>,
+}
+
+impl HttpRouter {
+    /// Starts setting up a router for the node at `url` (`http://host:port`).
+    pub fn builder(url: impl Into<String>) -> HttpRouterBuilder {
+        HttpRouterBuilder {
+            url: url.into(),
+            token: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            retries: 4,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+
+    /// Connects to the node at `url` with `token` and default settings.
+    pub async fn connect(url: &str, token: Option<String>) -> Result<Self> {
+        Self::builder(url).token(token).connect().await
+    }
+
+    /// What the node said it can do and accepts.
+    pub fn node(&self) -> &CapabilitiesResponse {
+        &self.node
+    }
+
+    /// The node's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Runs a query the node describes in full (including `text`, which the node embeds).
+    pub async fn query_request(&self, request: &QueryRequest) -> Result<Vec<Hit>> {
+        let body = rmp_serde::to_vec_named(request).map_err(|e| encode_error(&e))?;
+        let bytes = self
+            .send(
+                Method::POST,
+                "/v1/query",
+                Some((MSGPACK, body.into())),
+                true,
+            )
+            .await?;
+        let hits: HitsIn = rmp_serde::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
+        Ok(hits
+            .hits
+            .into_iter()
+            .map(|h| Hit {
+                packet: Arc::new(h.packet),
+                score: h.score,
+            })
+            .collect())
+    }
+
+    /// Queries and synthesizes on the node.
+    pub async fn synthesize(&self, request: &SynthRequest) -> Result<Insight> {
+        let body = serde_json::to_vec(request).map_err(|e| encode_error(&e))?;
+        let bytes = self
+            .send(Method::POST, "/v1/synth", Some((JSON, body.into())), false)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))
+    }
+
+    /// The node's stats, with the name of the router behind it.
+    pub async fn node_stats(&self) -> Result<StatsResponse> {
+        self.json(Method::GET, "/v1/stats").await
+    }
+
+    async fn json<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
+        let bytes = self.send(method, path, None, false).await?;
+        serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))
+    }
+
+    /// Sends a request, retrying transient failures; answers the body of a 2xx response.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+        msgpack_answer: bool,
+    ) -> Result<Bytes> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0u32;
+        loop {
+            let mut request = self.client.request(method.clone(), &url).header(
+                ACCEPT,
+                HeaderValue::from_static(if msgpack_answer { MSGPACK } else { JSON }),
+            );
+            if let Some(auth) = &self.auth {
+                request = request.header(AUTHORIZATION, auth.clone());
+            }
+            if let Some((content_type, bytes)) = &body {
+                request = request
+                    .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+                    .body(bytes.clone());
+            }
+            let failure = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    match response.bytes().await {
+                        Ok(bytes) if status.is_success() => return Ok(bytes),
+                        Ok(bytes) => {
+                            if !transient(status) || attempt >= self.retries {
+                                return Err(refused(status, &bytes));
+                            }
+                            retry_after
+                        }
+                        Err(e) if attempt >= self.retries => {
+                            return Err(transport(
+                                format!("{method} {path}: reading the answer"),
+                                e,
+                            ));
+                        }
+                        Err(_) => None,
+                    }
+                }
+                Err(e) => {
+                    // Requests never reach the node malformed (we build them), so a transport
+                    // error is a connection that failed, timed out or was reset: transient.
+                    if e.is_builder() || attempt >= self.retries {
+                        return Err(transport(format!("{method} {path}"), e));
+                    }
+                    None
+                }
+            };
+            let ceiling = self
+                .backoff
+                .saturating_mul(1 << attempt.min(16))
+                .min(self.max_backoff);
+            let wait = match failure {
+                Some(after) => after.min(self.max_backoff),
+                None => ceiling.mul_f64(rand::rng().random::<f64>()),
+            };
+            tracing::debug!(attempt, ?wait, path, "retrying a transient failure");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// The answers worth retrying: over the rate, or a node (or proxy) that is briefly unavailable.
+fn transient(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+fn transport(what: String, e: reqwest::Error) -> Error {
+    Error::Backend {
+        router: NAME,
+        retryable: true,
+        source: Box::new(Transport { what, source: e }),
+    }
+}
+
+fn encode_error(e: &dyn std::fmt::Display) -> Error {
+    Error::Backend {
+        router: NAME,
+        retryable: false,
+        source: format!("cannot encode the request: {e}").into(),
+    }
+}
+
+fn bad_answer(e: &dyn std::fmt::Display) -> Error {
+    Error::Backend {
+        router: NAME,
+        retryable: false,
+        source: format!("the node's answer cannot be decoded: {e}").into(),
+    }
+}
+
+/// Maps a refusal back to the library's error (see the module docs).
+fn refused(status: StatusCode, bytes: &[u8]) -> Error {
+    let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) else {
+        return Error::Backend {
+            router: NAME,
+            retryable: transient(status),
+            source: Box::new(Refused {
+                status,
+                code: "unknown".into(),
+                message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+            }),
+        };
+    };
+    let field = body.field.clone().unwrap_or_default();
+    let rule = body
+        .message
+        .strip_prefix(&format!("invalid `{field}`: "))
+        .unwrap_or(&body.message)
+        .to_owned();
+    let d = &body.details;
+    match body.code {
+        Code::InvalidField => Error::Invalid { field, rule },
+        Code::AgentMismatch => Error::Invalid {
+            field: "agent".into(),
+            rule: body.message,
+        },
+        Code::BatchTooLarge | Code::BodyTooLarge => Error::Invalid {
+            field: if field.is_empty() {
+                "packets".into()
+            } else {
+                field
+            },
+            rule: body.message,
+        },
+        Code::DecodeError => Error::Decode {
+            format: "MessagePack",
+            message: body.message,
+        },
+        Code::PacketTooLarge => Error::TooLarge {
+            size: d.size.unwrap_or(0),
+            limit: d.limit.unwrap_or(qis::packet::MAX_ENCODED_BYTES),
+            largest: d.largest.clone(),
+        },
+        Code::DimensionMismatch => Error::Dimension {
+            expected: d.expected.unwrap_or(0),
+            got: d.got.unwrap_or(0),
+        },
+        Code::Conflict => Error::Conflict {
+            id: d.id.clone().unwrap_or_default(),
+        },
+        Code::NotSupported => Error::NotSupported {
+            router: NAME,
+            what: body.message,
+        },
+        Code::Unauthorized => {
+            Error::Config(format!("the node refused the token: {}", body.message))
+        }
+        code => Error::Backend {
+            router: NAME,
+            retryable: matches!(code, Code::RateLimited | Code::Timeout | Code::Unavailable),
+            source: Box::new(Refused {
+                status,
+                code: code.as_str().into(),
+                message: body.message,
+            }),
+        },
+    }
+}
+
+#[async_trait]
+impl Router for HttpRouter {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::new(NAME);
+        caps.vector = self.node.vector;
+        caps.durable = self.node.durable;
+        caps.dimension = self.node.dimension;
+        caps
+    }
+
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
+        if packets.is_empty() {
+            return Ok(Vec::new());
+        }
+        if packets.len() > self.node.max_batch {
+            return Err(Error::invalid(
+                "packets",
+                format!(
+                    "the node takes at most {} packets per deposit, got {}; a batch is all or nothing, so split it yourself",
+                    self.node.max_batch,
+                    packets.len()
+                ),
+            ));
+        }
+        let body = MsgpackDeposit {
+            packets: Some(
+                packets
+                    .iter()
+                    .map(|r| MsgpackItem {
+                        packet: serde_bytes::ByteBuf::from(r.packet.to_msgpack()),
+                        vector: r.vector.as_ref().map(|v| v.to_vec()),
+                    })
+                    .collect(),
+            ),
+            ..MsgpackDeposit::default()
+        };
+        let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error(&e))?;
+        let bytes = self
+            .send(
+                Method::POST,
+                "/v1/packets",
+                Some((MSGPACK, body.into())),
+                true,
+            )
+            .await?;
+        let answer: DepositResponse = rmp_serde::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
+        if answer.receipts.len() != packets.len() {
+            return Err(bad_answer(&format!(
+                "{} receipts for {} packets",
+                answer.receipts.len(),
+                packets.len()
+            )));
+        }
+        Ok(answer.receipts)
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+        // Fail fast, with the library's field names, before a round trip.
+        query.validate()?;
+        let (address, vector) = match &query.target {
+            Target::Address(a) => (Some(*a), None),
+            Target::Vector(v) => (None, Some(v.to_vec())),
+        };
+        self.query_request(&QueryRequest {
+            address,
+            vector,
+            text: None,
+            filter: query.filter.clone(),
+            limit: Some(query.limit),
+            min_score: query.min_score,
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let s = self.node_stats().await?;
+        let mut stats = Stats::default();
+        stats.packets = s.packets;
+        stats.addresses = s.addresses;
+        stats.vectors = s.vectors;
+        stats.expired = s.expired;
+        stats.dimension = s.dimension;
+        Ok(stats)
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let bytes = self.send(Method::POST, "/v1/purge", None, false).await?;
+        let answer: PurgeResponse = serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
+        Ok(answer.removed)
+    }
+}

@@ -1,0 +1,65 @@
+//! What a server is allowed to accept: body size, batch size, request time, request rate.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// The limits a server enforces on every caller. Each has a default that suits one node on a
+/// small machine; `qis serve` exposes them as flags.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest request body, in bytes (413 `body_too_large` past it). A batch of 1,000 packets
+    /// with 384-d vectors is about 4 MB of JSON.
+    pub max_body_bytes: usize,
+    /// Most packets in one deposit (422 `batch_too_large` past it).
+    pub max_batch: usize,
+    /// Longest time a request may take before it is answered 503 `timeout` (streams excepted).
+    pub request_timeout: Duration,
+    /// Requests per second each token may make (`None`: no limit). Over it: 429 `rate_limited`.
+    pub rate_per_second: Option<NonZeroU32>,
+    /// How many requests a token may make at once before the rate applies.
+    pub rate_burst: NonZeroU32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch: 1000,
+            request_timeout: Duration::from_secs(10),
+            rate_per_second: NonZeroU32::new(1000),
+            rate_burst: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest body in bytes.
+    #[must_use]
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets the most packets per deposit.
+    #[must_use]
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the rate per token (`0`: no limit) and its burst.
+    #[must_use]
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate_per_second = NonZeroU32::new(per_second);
+        self.rate_burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        self
+    }
+}

@@ -1,0 +1,187 @@
+//! Request bodies in, response bodies out: JSON or MessagePack, within the body limit, with every
+//! decoding error naming the path where it stopped.
+
+use std::io::Cursor;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, Code, Details};
+use crate::server::AppState;
+
+/// `application/msgpack`, the MessagePack media type.
+pub const MSGPACK: &str = "application/msgpack";
+/// `application/json`.
+pub const JSON: &str = "application/json";
+
+/// A body encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// JSON.
+    Json,
+    /// MessagePack.
+    Msgpack,
+}
+
+impl Format {
+    /// The format a `Content-Type` names: JSON when there is none.
+    fn of_content_type(headers: &HeaderMap) -> Result<Format, ApiError> {
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return Ok(Format::Json);
+        };
+        let text = value.to_str().unwrap_or("");
+        let essence = text.split(';').next().unwrap_or("").trim();
+        match essence.to_ascii_lowercase().as_str() {
+            "application/json" | "text/json" => Ok(Format::Json),
+            "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
+                Ok(Format::Msgpack)
+            }
+            _ => Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                format!(
+                    "Content-Type must be {JSON} or {MSGPACK}, got {:?}",
+                    text.chars().take(80).collect::<String>()
+                ),
+            )
+            .field("Content-Type")),
+        }
+    }
+
+    /// The format a response should be in: MessagePack when `Accept` names it, else JSON.
+    pub fn of_accept(headers: &HeaderMap) -> Format {
+        match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+            Some(a) if a.contains("msgpack") => Format::Msgpack,
+            _ => Format::Json,
+        }
+    }
+}
+
+/// A request body read whole (within the limit) with its format.
+#[derive(Debug)]
+pub struct Payload {
+    /// How it is encoded.
+    pub format: Format,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl FromRequest<AppState> for Payload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
+        let format = Format::of_content_type(req.headers())?;
+        let limit = state.limits().max_body_bytes;
+        let too_large = |size: Option<usize>| {
+            ApiError::new(
+                Code::BodyTooLarge,
+                match size {
+                    Some(s) => format!("the body is {s} bytes; this node accepts at most {limit}"),
+                    None => format!("the body is over the {limit}-byte limit of this node"),
+                },
+            )
+            .details(Details {
+                size,
+                limit: Some(limit),
+                ..Details::default()
+            })
+        };
+        if let Some(declared) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            && declared > limit
+        {
+            return Err(too_large(Some(declared)));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                let over = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                    || e.to_string().contains("length limit");
+                if over {
+                    too_large(None)
+                } else {
+                    ApiError::decode("", format!("cannot read the request body: {e}"))
+                }
+            })?;
+        Ok(Payload { format, bytes })
+    }
+}
+
+impl Payload {
+    /// Decodes the body as `T`; an error names the path where decoding stopped.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        decode(self.format, &self.bytes)
+    }
+}
+
+/// Decodes `bytes` in `format` as `T`, refusing trailing bytes.
+pub fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T, ApiError> {
+    match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                ApiError::decode(
+                    &e.path().to_string(),
+                    format!("invalid JSON body: {}", e.inner()),
+                )
+            })?;
+            de.end()
+                .map_err(|e| ApiError::decode("", format!("invalid JSON body: {e}")))?;
+            Ok(value)
+        }
+        Format::Msgpack => {
+            let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+            let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                ApiError::decode(
+                    &e.path().to_string(),
+                    format!("invalid MessagePack body: {}", e.inner()),
+                )
+            })?;
+            let read = de.position() as usize;
+            if read != bytes.len() {
+                return Err(ApiError::decode(
+                    "",
+                    format!(
+                        "invalid MessagePack body: {} trailing bytes",
+                        bytes.len() - read
+                    ),
+                ));
+            }
+            Ok(value)
+        }
+    }
+}
+
+/// A `200 OK` response with `value` in `format`.
+pub fn respond<T: Serialize>(format: Format, value: &T) -> Response {
+    let encoded = match format {
+        Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        Format::Msgpack => rmp_serde::to_vec_named(value).map_err(|e| e.to_string()),
+    };
+    match encoded {
+        Ok(body) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(match format {
+                    Format::Json => JSON,
+                    Format::Msgpack => MSGPACK,
+                }),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a response");
+            ApiError::new(Code::Internal, "cannot encode the response").into_response()
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The node: its state, the axum app built from it, and `run`, which serves it on a socket until
+//! a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router as Routes;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use qis::embed::Embedder;
+use qis::router::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::Activity;
+use crate::api;
+use crate::auth::{Auth, Caller, TokenDigest};
+use crate::config::Limits;
+use crate::error::{ApiError, Code, Details};
+use crate::metrics::Metrics;
+
+/// How a node is set up: who may call it, what it accepts, how it embeds `text` queries.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Tokens, or an open node.
+    pub auth: Auth,
+    /// Body, batch, time and rate limits.
+    pub limits: Limits,
+    /// Embeds the `text` of queries (none: text queries answer `not_supported`).
+    pub embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl ServerConfig {
+    /// A node with `auth`, default limits and no embedder.
+    pub fn new(auth: Auth) -> Self {
+        ServerConfig {
+            auth,
+            limits: Limits::default(),
+            embedder: None,
+        }
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the embedder of `text` queries.
+    #[must_use]
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+}
+
+/// Everything a request handler needs; cheap to clone (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Where packets live; any router, local or remote.
+    pub(crate) router: Arc<dyn Router>,
+    pub(crate) config: ServerConfig,
+    /// Requests per token, when the limits set a rate.
+    limiter: Option<DefaultKeyedRateLimiter<TokenDigest>>,
+    pub(crate) metrics: Metrics,
+    /// New packets for event streams; busy addresses and recent deposits for the dashboard.
+    pub(crate) activity: Activity,
+    /// Cancelled when the server shuts down, so that event streams end and connections drain.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) started: Instant,
+}
+
+impl AppState {
+    /// The state of a node serving `router`.
+    pub fn new(router: Arc<dyn Router>, config: ServerConfig) -> Self {
+        let limiter = config.limits.rate_per_second.map(|rate| {
+            DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(config.limits.rate_burst),
+            )
+        });
+        AppState(Arc::new(Shared {
+            router,
+            config,
+            limiter,
+            metrics: Metrics::new(api::ROUTES),
+            activity: Activity::new(),
+            shutdown: CancellationToken::new(),
+            started: Instant::now(),
+        }))
+    }
+
+    /// The router behind the node.
+    pub fn router(&self) -> &Arc<dyn Router> {
+        &self.0.router
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.0.config.limits
+    }
+
+    /// The metrics (tests read error counts here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Ends event streams; `run` calls it when its shutdown signal fires.
+    pub fn shut_down(&self) {
+        self.0.shutdown.cancel();
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The node's HTTP app: a function of its state, so tests can call it in process.
+pub fn app(state: AppState) -> Routes {
+    let v1 =
+        api::v1_routes().route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Routes::new()
+        .merge(v1)
+        .route("/healthz", get(api::node::healthz))
+        .route("/metrics", get(api::node::metrics))
+        .route("/openapi.json", get(api::openapi::document))
+        .route("/", get(api::dashboard::page))
+        .route("/dashboard", get(api::dashboard::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::new(Code::Internal, "internal error; see the server's log")
+                    .into_response()
+            },
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no such route; see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        "this route does not take this method; see /openapi.json",
+    )
+}
+
+/// Times every request out, and counts it in the metrics by route, status and error code.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let start = Instant::now();
+    let timeout = state.limits().request_timeout;
+    let response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            Code::Timeout,
+            format!(
+                "the request took longer than this node's {} ms limit; retry later",
+                timeout.as_millis()
+            ),
+        )
+        .into_response(),
+    };
+    let code = response.extensions().get::<Code>().copied();
+    state.shared().metrics.observe(
+        route.as_deref(),
+        response.status().as_u16(),
+        code,
+        start.elapsed(),
+    );
+    response
+}
+
+/// Authenticates `/v1` requests and applies the per-token rate limit.
+async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let query_token = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("access_token="))
+            .map(str::to_owned)
+    });
+    let caller = state.shared().config.auth.caller(
+        req.headers(),
+        query_token.as_deref(),
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+    )?;
+    if let Some(limiter) = &state.shared().limiter
+        && let Err(not_until) = limiter.check_key(&caller.key)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        let secs = wait.as_secs() + 1;
+        return Err(ApiError::new(
+            Code::RateLimited,
+            format!("this token is over its rate limit; retry in {secs} s"),
+        )
+        .details(Details {
+            retry_after_secs: Some(secs),
+            ..Details::default()
+        }));
+    }
+    req.extensions_mut().insert::<Caller>(caller);
+    Ok(next.run(req).await)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting, ends event
+/// streams and waits for open requests to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Small request/response pairs on keep-alive connections: no Nagle delay.
+        let _ = tcp.set_nodelay(true);
+    });
+    let stop = state.clone();
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.shut_down();
+        })
+        .await
+}

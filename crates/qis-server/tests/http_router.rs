@@ -1,0 +1,116 @@
+//! The `http` router against the whole conformance suite: each test starts a real node on a
+//! loopback port (in process, through `qis_server::run`) and talks to it over HTTP.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use qis::router::embedded::EmbeddedRouter;
+use qis::router::memory::MemoryRouter;
+use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats};
+use qis_server::ServerConfig;
+use qis_server::auth::Auth;
+use qis_server::client::HttpRouter;
+
+/// An `HttpRouter` that owns the node it talks to (and the node's data directory).
+#[derive(Debug)]
+struct Remote {
+    router: HttpRouter,
+    _node: NodeGuard,
+}
+
+struct NodeGuard {
+    _running: common::Running,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for NodeGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeGuard")
+    }
+}
+
+#[async_trait]
+impl Router for Remote {
+    fn capabilities(&self) -> Capabilities {
+        self.router.capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
+        self.router.deposit(packets).await
+    }
+    async fn query(&self, query: &Query) -> qis::Result<Vec<Hit>> {
+        self.router.query(query).await
+    }
+    async fn stats(&self) -> qis::Result<Stats> {
+        self.router.stats().await
+    }
+    async fn purge_expired(&self) -> qis::Result<u64> {
+        self.router.purge_expired().await
+    }
+}
+
+/// An open node (the suite deposits as many agents) over the given router.
+async fn remote(backend: Arc<dyn Router>, dir: Option<tempfile::TempDir>) -> Arc<dyn Router> {
+    let running = common::serve(backend, ServerConfig::new(Auth::Open)).await;
+    let router = HttpRouter::connect(&running.url(), None).await.unwrap();
+    Arc::new(Remote {
+        router,
+        _node: NodeGuard {
+            _running: running,
+            _dir: dir,
+        },
+    })
+}
+
+mod over_memory {
+    use super::*;
+
+    async fn make() -> Arc<dyn Router> {
+        remote(Arc::new(MemoryRouter::new()), None).await
+    }
+
+    qis::conformance_tests!(make());
+}
+
+mod over_embedded {
+    use super::*;
+
+    async fn make() -> Arc<dyn Router> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedRouter::open(dir.path()).await.unwrap();
+        remote(Arc::new(store), Some(dir)).await
+    }
+
+    qis::conformance_tests!(make());
+
+    /// Everything acknowledged over HTTP is there after the node and its store restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn check_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let store = EmbeddedRouter::open(&path).await.unwrap();
+        let running = common::serve(Arc::new(store), ServerConfig::new(Auth::Open)).await;
+        let router: Arc<dyn Router> =
+            Arc::new(HttpRouter::connect(&running.url(), None).await.unwrap());
+        qis::conformance::check_restart(router, |old| async move {
+            drop(old);
+            running.stop().await;
+            // The node held the store; it is closed now, so the directory opens again.
+            let store = EmbeddedRouter::open(&path).await.unwrap();
+            remote(Arc::new(store), None).await
+        })
+        .await;
+        drop(dir);
+    }
+}
+
+/// The capabilities the client reports are the node's router's.
+#[tokio::test]
+async fn capabilities_come_from_the_node() {
+    let r = remote(Arc::new(MemoryRouter::new()), None).await;
+    let caps = r.capabilities();
+    assert_eq!(caps.name, "http");
+    assert!(caps.vector);
+    assert!(!caps.durable);
+}
