@@ -76,12 +76,11 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let Some(agent) = args.agent.clone().or(file.agent.clone()) else {
         bail!("say who you are: --agent ID, QIS_AGENT, or `agent` in qis.toml");
     };
-    let dir = global.data_dir(&file);
     let context = parse_context(&args.context)?;
     let fingerprint = args.fingerprint.build(&file)?;
-    let router = store::open(&dir).await?;
+    let opened = store::open_router(&global.router_spec(&file)?).await?;
     let synth = Method::Frequency.synthesizer(Options::default()).into();
-    let mut node = Node::new(agent, fingerprint, std::sync::Arc::new(router), synth)?;
+    let mut node = Node::new(agent, fingerprint, opened.router.clone(), synth)?;
     let mut observation = Observation::new(args.outcome, args.confidence)
         .summary(args.summary)
         .results(args.results.into_iter().collect());
@@ -94,7 +93,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     if let Some(problem) = args.problem {
         let kind = resolve_embedder(args.embedder, &file)?;
         let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-        store::bind_embedder(&dir, &*embedder)?;
+        opened.bind_embedder(&*embedder)?;
         node = node.with_embedder(embedder);
         observation = observation.problem(problem);
     }
