@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use qis::router::url::{RouterSpec, parse_url};
 use serde::Deserialize;
 
 /// `qis.toml`: every key optional; unknown keys are refused.
@@ -11,6 +12,9 @@ use serde::Deserialize;
 pub struct FileConfig {
     /// The data directory of the embedded store.
     pub data: Option<PathBuf>,
+    /// The router URL (`file:DIR`, `memory:`, `nats://…`, `qdrant://…`, `chroma://…`); wins over
+    /// `data`.
+    pub router: Option<String>,
     /// The agent id used by `qis deposit` and `qis synth --close-loop`.
     pub agent: Option<String>,
     /// `hashed` or `minilm`.
@@ -58,6 +62,16 @@ pub struct Global {
     /// Data directory of the embedded store [default: ./qis-data].
     #[arg(long, global = true, env = "QIS_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The router: file:DIR (the embedded store), memory:, nats://HOST:PORT/NETWORK,
+    /// qdrant://HOST:6334/NETWORK, chroma://HOST:8000/NETWORK [default: file:./qis-data].
+    #[arg(
+        long,
+        global = true,
+        env = "QIS_ROUTER",
+        value_name = "URL",
+        conflicts_with = "data"
+    )]
+    pub router: Option<String>,
     /// Settings file [default: ./qis.toml when it exists].
     #[arg(long, global = true, env = "QIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -82,6 +96,23 @@ impl Global {
             .clone()
             .or_else(|| file.data.clone())
             .unwrap_or_else(|| PathBuf::from("qis-data"))
+    }
+}
+
+impl Global {
+    /// The router to use: `--router` / `QIS_ROUTER`, else `--data` / `QIS_DATA` (the embedded
+    /// store there), else `router` in qis.toml, else `data` in qis.toml, else `./qis-data`.
+    pub fn router_spec(&self, file: &FileConfig) -> Result<RouterSpec> {
+        let url = match (&self.router, &self.data, &file.router) {
+            (Some(url), _, _) => url.clone(),
+            (None, Some(_), _) | (None, None, None) => {
+                return Ok(RouterSpec::Embedded {
+                    dir: self.data_dir(file),
+                });
+            }
+            (None, None, Some(url)) => url.clone(),
+        };
+        parse_url(&url).with_context(|| format!("router {url:?}"))
     }
 }
 

@@ -41,7 +41,8 @@ enum Command {
     Export(cmd::transfer::ExportArgs),
     /// Read packets from JSON Lines (validated whole before anything is stored).
     Import(cmd::transfer::ImportArgs),
-    /// Measure the embedded store at scale on this machine (deposits, queries, recall, memory).
+    /// Measure the embedded store (or, with --router, any router) on this machine: deposits,
+    /// queries, recall.
     Bench(cmd::bench::Args),
     /// Print the address of a problem (domain + context) under a fingerprint scheme.
     Fingerprint(cmd::fingerprint::Args),
@@ -103,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Purge(args) => cmd::stats::purge(g, args).await,
         Command::Export(args) => cmd::transfer::export(g, args).await,
         Command::Import(args) => cmd::transfer::import(g, args).await,
-        Command::Bench(args) => cmd::bench::run(args).await,
+        Command::Bench(args) => cmd::bench::run(g, args).await,
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Serve(args) => cmd::serve::run(g, args).await,

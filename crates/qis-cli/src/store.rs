@@ -1,17 +1,69 @@
 //! Opening the store and the embedder the commands share.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use qis::embed::{Embedder, HashedEmbedder};
+use qis::router::Router;
 use qis::router::embedded::EmbeddedRouter;
+use qis::router::url::RouterSpec;
 
 /// Opens the embedded store in `dir`, saying which directory failed.
 pub async fn open(dir: &Path) -> Result<EmbeddedRouter> {
     EmbeddedRouter::open(dir)
         .await
         .with_context(|| format!("cannot open the store in {}", dir.display()))
+}
+
+/// An open router, and where it is.
+pub struct Opened {
+    /// The router.
+    pub router: Arc<dyn Router>,
+    /// The embedded store itself, when that is the router (export reads it directly).
+    pub embedded: Option<Arc<EmbeddedRouter>>,
+    /// The embedded store's directory (where the embedder is recorded).
+    pub dir: Option<PathBuf>,
+    /// What to call it in messages: a directory or a URL.
+    pub label: String,
+}
+
+impl Opened {
+    /// Checks that `embedder` made the vectors already in the store (embedded stores only: a
+    /// remote engine has no place to record it).
+    pub fn bind_embedder(&self, embedder: &dyn Embedder) -> Result<()> {
+        match &self.dir {
+            Some(dir) => bind_embedder(dir, embedder),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens the router the settings name (see `Global::router_spec`).
+pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
+    match spec {
+        RouterSpec::Embedded { dir } => {
+            let store = Arc::new(open(dir).await?);
+            Ok(Opened {
+                router: store.clone(),
+                embedded: Some(store),
+                dir: Some(dir.clone()),
+                label: dir.display().to_string(),
+            })
+        }
+        other => {
+            let router = other
+                .open()
+                .await
+                .with_context(|| format!("cannot open the {} router", other.backend()))?;
+            Ok(Opened {
+                router,
+                embedded: None,
+                dir: None,
+                label: format!("the {} router", other.backend()),
+            })
+        }
+    }
 }
 
 /// The file in the data directory that names the embedder its vectors came from.

@@ -302,10 +302,11 @@ pub async fn check_ttl(router: &dyn Router) {
     let (address, domain) = (random_address(), random_domain("ttl"));
     let now = now_ms();
     let lasting = sample_packet("agent-a", &domain, address, now);
-    // Created 900 ms ago with a 1 s TTL: it expires 100 ms from now.
+    // Created 600 ms ago with a 1 s TTL: it expires 400 ms from now (time for a remote engine to
+    // take the deposit and answer the first query).
     let brief = Packet::builder("agent-b", &domain, address)
         .confidence(0.5)
-        .created(now - 900)
+        .created(now - 600)
         .ttl_secs(1)
         .build()
         .unwrap();
@@ -316,7 +317,11 @@ pub async fn check_ttl(router: &dyn Router) {
     let before = exact(router, address, 10).await;
     assert_eq!(before.len(), 2, "both are live at first");
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let elapsed = now_ms().saturating_sub(now);
+    tokio::time::sleep(Duration::from_millis(
+        500u64.saturating_sub(elapsed).max(50),
+    ))
+    .await;
     assert_eq!(
         ids(&exact(router, address, 10).await),
         vec![lasting.id()],
@@ -412,32 +417,53 @@ pub async fn check_vector_order(router: &dyn Router) {
     let hits = router.query(&query).await.unwrap();
     // Best first: tilt 0.0, 0.1, 0.4, 0.9, 2.0.
     let order = [4usize, 1, 3, 0, 2];
-    assert_eq!(
-        ids(&hits),
-        order
-            .iter()
-            .map(|&i| routed[i].packet.id())
-            .collect::<Vec<_>>(),
-        "best score first"
-    );
+    let expected: Vec<PacketId> = order.iter().map(|&i| routed[i].packet.id()).collect();
+    if router.capabilities().approximate {
+        // What is found comes in the right order, and the identical vector is always found.
+        let mut rest = expected.iter();
+        for id in ids(&hits) {
+            assert!(
+                rest.any(|e| *e == id),
+                "best score first, nothing outside the filter: {hits:?}"
+            );
+        }
+        assert_eq!(hits.first().map(|h| h.packet.id()), Some(expected[0]));
+    } else {
+        assert_eq!(ids(&hits), expected, "best score first");
+    }
     for pair in hits.windows(2) {
         assert!(pair[0].score >= pair[1].score);
     }
-    assert!(
-        (hits[0].score - 1.0).abs() < 1e-4,
-        "cosine of equal directions is 1"
-    );
-    let expected = 1.0 / (1.0f32 + 0.1 * 0.1).sqrt();
-    assert!(
-        (hits[1].score - expected).abs() < 1e-3,
-        "scores are cosine similarities"
-    );
+    for hit in &hits {
+        let i = routed
+            .iter()
+            .position(|r| r.packet.id() == hit.packet.id())
+            .expect("a deposited packet");
+        assert!(
+            i < tilts.len(),
+            "only packets of the domain, with vectors: {hit:?}"
+        );
+        let cos = 1.0 / (1.0f32 + tilts[i] * tilts[i]).sqrt();
+        assert!(
+            (hit.score - cos).abs() < 1e-3,
+            "scores are cosine similarities: {} for {cos}",
+            hit.score
+        );
+    }
 
     let top2 = router.query(&query.clone().limit(2)).await.unwrap();
-    assert_eq!(ids(&top2), ids(&hits[..2]), "top k");
+    assert_eq!(ids(&top2), ids(&hits[..2.min(hits.len())]), "top k");
     let close = router.query(&query.clone().min_score(0.9)).await.unwrap();
     // cos for tilt 0.4 is 0.928, for 0.9 it is 0.743.
-    assert_eq!(ids(&close), ids(&hits[..3]), "min_score");
+    let want: Vec<&Hit> = hits.iter().filter(|h| h.score >= 0.9).collect();
+    assert_eq!(
+        ids(&close),
+        want.iter().map(|h| h.packet.id()).collect::<Vec<_>>(),
+        "min_score"
+    );
+    if !router.capabilities().approximate {
+        assert_eq!(ids(&close), ids(&hits[..3]), "min_score");
+    }
     let confident = router
         .query(&query.clone().filter(Filter {
             exclude_agents: vec!["agent-4".into()],
@@ -445,11 +471,12 @@ pub async fn check_vector_order(router: &dyn Router) {
         }))
         .await
         .unwrap();
-    assert_eq!(
-        ids(&confident),
-        ids(&hits[1..]),
-        "filters apply to vector queries"
-    );
+    let want: Vec<PacketId> = hits
+        .iter()
+        .filter(|h| h.packet.agent() != "agent-4")
+        .map(|h| h.packet.id())
+        .collect();
+    assert_eq!(ids(&confident), want, "filters apply to vector queries");
 }
 
 /// A vector of another dimension is refused, on deposit (storing nothing of the batch) and query.
@@ -592,31 +619,52 @@ pub async fn check_all(router: Arc<dyn Router>) {
 
 /// Expands to one `#[tokio::test]` per check, each on a router made by `$make` (an expression of
 /// type `impl Future<Output = Arc<dyn Router>>`, evaluated once per test).
+///
+/// `conformance_tests!(maybe $make)` takes a maker of `Option<Arc<dyn Router>>` instead: a test
+/// whose maker gives `None` (an engine that is not configured here) returns at once, passing. The
+/// maker should say why it skips.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr) => {
-        $crate::conformance_tests!(@one $make, check_round_trip, ref);
-        $crate::conformance_tests!(@one $make, check_idempotent_ids, ref);
-        $crate::conformance_tests!(@one $make, check_exact_order_and_limit, ref);
-        $crate::conformance_tests!(@one $make, check_filters, ref);
-        $crate::conformance_tests!(@one $make, check_ttl, ref);
-        $crate::conformance_tests!(@one $make, check_batch_is_atomic, ref);
-        $crate::conformance_tests!(@one $make, check_vector_order, ref);
-        $crate::conformance_tests!(@one $make, check_dimension_mismatch, ref);
-        $crate::conformance_tests!(@one $make, check_stats, ref);
-        $crate::conformance_tests!(@one $make, check_concurrent_deposits, arc);
+    (maybe $make:expr) => {
+        $crate::conformance_tests!(@each [$make] maybe);
     };
-    (@one $make:expr, $check:ident, ref) => {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each [$make] always);
+    };
+    (@each [$make:expr] $mode:ident) => {
+        $crate::conformance_tests!(@one $mode, $make, check_round_trip, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_idempotent_ids, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_exact_order_and_limit, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_filters, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_ttl, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_batch_is_atomic, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_vector_order, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_dimension_mismatch, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_stats, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_concurrent_deposits, arc);
+    };
+    (@router always, $make:expr) => {
+        $make.await
+    };
+    (@router maybe, $make:expr) => {
+        match $make.await {
+            Some(router) => router,
+            None => return,
+        }
+    };
+    (@one $mode:ident, $make:expr, $check:ident, ref) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
-            let router: ::std::sync::Arc<dyn $crate::router::Router> = $make.await;
+            let router: ::std::sync::Arc<dyn $crate::router::Router> =
+                $crate::conformance_tests!(@router $mode, $make);
             $crate::conformance::$check(&*router).await;
         }
     };
-    (@one $make:expr, $check:ident, arc) => {
+    (@one $mode:ident, $make:expr, $check:ident, arc) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
-            let router: ::std::sync::Arc<dyn $crate::router::Router> = $make.await;
+            let router: ::std::sync::Arc<dyn $crate::router::Router> =
+                $crate::conformance_tests!(@router $mode, $make);
             $crate::conformance::$check(router).await;
         }
     };

@@ -1,4 +1,5 @@
-//! `qis bench`: measure the embedded store at scale on this machine.
+//! `qis bench`: measure the embedded store at scale on this machine (or, with `--router URL`,
+//! any router's deposit and query rates).
 //!
 //! Random unit vectors (the worst case for vector search: no clusters) on packet-like metadata.
 //! Deposits go in batches; exact-address queries ask for 50 packets; vector queries ask for the top
@@ -15,6 +16,8 @@ use qis::router::{Filter, Query, Routed, Router};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
+
+use crate::config::Global;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -82,7 +85,134 @@ async fn exact_queries(
     Ok((queries as f64 / secs, returned as f64 / queries as f64))
 }
 
-pub async fn run(args: Args) -> Result<()> {
+/// Builds packet `i` of the bench (the same for every router).
+fn bench_packet(
+    rng: &mut StdRng,
+    i: usize,
+    total: usize,
+    now: u64,
+    addresses: &[Address],
+    dim: usize,
+) -> Result<Routed> {
+    let packet = Packet::builder(
+        format!("agent-{}", i % 5_000),
+        format!("domain-{}", i % DOMAINS),
+        addresses[i % addresses.len()],
+    )
+    .outcome(Outcome::ALL[i % 3])
+    .confidence(rng.random_range(0.0..1.0))
+    .result("effect", rng.random_range(0.0..2.0))
+    .result(
+        "protocol",
+        if i.is_multiple_of(2) {
+            "weekly"
+        } else {
+            "daily"
+        },
+    )
+    .tag(format!("tag-{}", i % 7))
+    .summary("benchmark packet")
+    .created(now - (total - i) as u64)
+    .build()?;
+    Ok(Routed::with_vector(packet, &unit(rng, dim))?)
+}
+
+/// `qis --router URL bench`: deposit and query rates of any router, recall against exact search.
+/// The packets go into the router's network: use a network of their own.
+async fn run_router(global: &Global, args: Args) -> Result<()> {
+    let file = global.file()?;
+    let spec = global.router_spec(&file)?;
+    let router = crate::store::open_router(&spec).await?.router;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    // Addresses of this run only, so that a network used before does not change the answers.
+    let run: u64 = rand::random();
+    let addresses: Vec<Address> = (0..ADDRESSES)
+        .map(|i| {
+            Address::from_bytes(&[run.to_be_bytes(), (i as u64).to_be_bytes()].concat())
+                .expect("16 bytes")
+        })
+        .collect();
+    let truth = MemoryRouter::new();
+    let now = now_ms();
+    let (mut deposit_secs, mut made) = (0.0, 0);
+    let bar = progress(args.packets, "depositing");
+    while made < args.packets {
+        let n = args.batch.min(args.packets - made);
+        let batch: Vec<Routed> = (made..made + n)
+            .map(|i| bench_packet(&mut rng, i, args.packets, now, &addresses, args.dim))
+            .collect::<Result<_>>()?;
+        let start = Instant::now();
+        router.deposit(&batch).await?;
+        deposit_secs += start.elapsed().as_secs_f64();
+        truth.deposit(&batch).await?;
+        made += n;
+        bar.set_position(made as u64);
+    }
+    bar.finish_and_clear();
+    let exact_n = args.queries;
+    let start = Instant::now();
+    let mut returned = 0;
+    for i in 0..exact_n {
+        let q = Query::exact(addresses[(i * 7919) % addresses.len()]).limit(50);
+        returned += router.query(&q).await?.len();
+    }
+    let exact_rate = exact_n as f64 / start.elapsed().as_secs_f64();
+    let domain = Filter {
+        domain: Some("domain-3".into()),
+        ..Filter::default()
+    };
+    let (mut found, mut total) = (0usize, 0usize);
+    let mut vector_secs = 0.0;
+    for _ in 0..args.queries {
+        let q = Query::nearest(&unit(&mut rng, args.dim), 10)?.filter(domain.clone());
+        let start = Instant::now();
+        let got = router.query(&q).await?;
+        vector_secs += start.elapsed().as_secs_f64();
+        let want = truth.query(&q).await?;
+        total += want.len();
+        found += got
+            .iter()
+            .filter(|h| want.iter().any(|w| w.packet.id() == h.packet.id()))
+            .count();
+    }
+    let deposit_rate = args.packets as f64 / deposit_secs;
+    let vector_rate = args.queries as f64 / vector_secs;
+    let recall = found as f64 / total.max(1) as f64;
+    println!(
+        "qis bench: the {} router, {} packets × {}-d random unit vectors (seed {})",
+        spec.backend(),
+        args.packets,
+        args.dim,
+        args.seed
+    );
+    println!("| operation | rate | notes |");
+    println!("|---|---|---|");
+    println!(
+        "| deposit (batches of {}) | {deposit_rate:.0} packets/s | acknowledged by the engine |",
+        args.batch
+    );
+    println!(
+        "| exact-address query, limit 50 | {exact_rate:.0} queries/s | {:.1} packets per answer, {ADDRESSES} addresses |",
+        returned as f64 / exact_n as f64
+    );
+    println!(
+        "| vector top-10, domain (10 %) | {vector_rate:.0} queries/s | recall@10 {recall:.3} against exact search |"
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"router": spec.backend(), "packets": args.packets, "dim": args.dim,
+                               "deposit_per_sec": deposit_rate, "exact_query_per_sec": exact_rate,
+                               "vector_query_per_sec": vector_rate, "recall_at_10": recall})
+        );
+    }
+    Ok(())
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    if global.router.is_some() {
+        return run_router(global, args).await;
+    }
     let mut rng = StdRng::seed_from_u64(args.seed);
     let dir = tempfile::tempdir()?;
     let options = EmbeddedOptions::default().purge_interval(None);
@@ -98,24 +228,8 @@ pub async fn run(args: Args) -> Result<()> {
     let mut made = 0;
     while made < args.packets {
         let n = args.batch.min(args.packets - made);
-        let batch: Vec<Routed> = (0..n)
-            .map(|j| {
-                let i = made + j;
-                let packet = Packet::builder(
-                    format!("agent-{}", i % 5_000),
-                    format!("domain-{}", i % DOMAINS),
-                    addresses[i % ADDRESSES],
-                )
-                .outcome(Outcome::ALL[i % 3])
-                .confidence(rng.random_range(0.0..1.0))
-                .result("effect", rng.random_range(0.0..2.0))
-                .result("protocol", if i % 2 == 0 { "weekly" } else { "daily" })
-                .tag(format!("tag-{}", i % 7))
-                .summary("benchmark packet")
-                .created(now - (args.packets - i) as u64)
-                .build()?;
-                Ok(Routed::with_vector(packet, &unit(&mut rng, args.dim))?)
-            })
+        let batch: Vec<Routed> = (made..made + n)
+            .map(|i| bench_packet(&mut rng, i, args.packets, now, &addresses, args.dim))
             .collect::<Result<_>>()?;
         let start = Instant::now();
         store.deposit(&batch).await?;

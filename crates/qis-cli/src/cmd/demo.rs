@@ -44,26 +44,31 @@ const DOMAIN: &str = "clinical_trial";
 pub async fn run(global: &Global, args: Args) -> Result<()> {
     let file = global.file()?;
     // The temporary directory (for --ephemeral) lives until the demo ends.
-    let (dir, _temp) = if args.ephemeral {
+    let (spec, _temp) = if args.ephemeral {
         let temp = tempfile::tempdir()?;
-        (temp.path().to_owned(), Some(temp))
+        let dir = temp.path().to_owned();
+        (qis::router::url::RouterSpec::Embedded { dir }, Some(temp))
     } else {
-        (global.data_dir(&file), None)
+        (global.router_spec(&file)?, None)
     };
-    let router: Arc<dyn Router> = Arc::new(store::open(&dir).await?);
-    println!(
-        "Routing layer: the embedded store in {}{}",
-        dir.display(),
-        if args.ephemeral {
-            " (temporary)"
-        } else {
-            " (kept; --ephemeral for a throwaway one)"
-        }
-    );
+    let opened = store::open_router(&spec).await?;
+    let router: Arc<dyn Router> = opened.router.clone();
+    match &opened.dir {
+        Some(dir) => println!(
+            "Routing layer: the embedded store in {}{}",
+            dir.display(),
+            if args.ephemeral {
+                " (temporary)"
+            } else {
+                " (kept; --ephemeral for a throwaway one)"
+            }
+        ),
+        None => println!("Routing layer: {}", opened.label),
+    }
     if args.semantic {
         let kind = resolve_embedder(args.embedder, &file)?;
         let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-        store::bind_embedder(&dir, &*embedder)?;
+        opened.bind_embedder(&*embedder)?;
         return semantic(router, embedder, args.agents as usize).await;
     }
     exact(router, args).await

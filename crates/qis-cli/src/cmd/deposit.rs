@@ -79,14 +79,18 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let Some(agent) = args.agent.clone().or(file.agent.clone()) else {
         bail!("say who you are: --agent ID, QIS_AGENT, or `agent` in qis.toml");
     };
-    let dir = global.data_dir(&file);
     let context = parse_context(&args.context)?;
     let fingerprint = args.fingerprint.build(&file)?;
-    let remote = args.remote.connect().await?;
-    let router: std::sync::Arc<dyn qis::router::Router> = match remote.clone() {
-        Some(node) => std::sync::Arc::new(node),
-        None => std::sync::Arc::new(store::open(&dir).await?),
-    };
+    // A node given by --remote, else the router the global flags name (the embedded store by
+    // default).
+    let (router, opened): (std::sync::Arc<dyn qis::router::Router>, _) =
+        match args.remote.connect().await? {
+            Some(node) => (std::sync::Arc::new(node), None),
+            None => {
+                let opened = store::open_router(&global.router_spec(&file)?).await?;
+                (opened.router.clone(), Some(opened))
+            }
+        };
     let synth = Method::Frequency.synthesizer(Options::default()).into();
     let mut node = Node::new(agent, fingerprint, router, synth)?;
     let mut observation = Observation::new(args.outcome, args.confidence)
@@ -101,8 +105,8 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     if let Some(problem) = args.problem {
         let kind = resolve_embedder(args.embedder, &file)?;
         let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-        if remote.is_none() {
-            store::bind_embedder(&dir, &*embedder)?;
+        if let Some(opened) = &opened {
+            opened.bind_embedder(&*embedder)?;
         }
         node = node.with_embedder(embedder);
         observation = observation.problem(problem);

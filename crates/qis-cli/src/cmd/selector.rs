@@ -1,8 +1,6 @@
 //! What `qis query` and `qis synth` select: an address (given, or from a problem), or a text's
 //! nearest neighbours, narrowed by filters.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result, bail};
 use qis::packet::{Address, Millis, Outcome, now_ms};
 use qis::router::{Filter, Hit, Query, Router};
@@ -122,19 +120,19 @@ impl Selector {
             let request = self.remote_request(&file)?;
             return Ok(node.query_request(&request).await?);
         }
-        let dir = global.data_dir(&file);
-        let query = self.query(&file, &dir)?;
-        let router = store::open(&dir).await?;
-        Ok(router.query(&query).await?)
+        let opened = store::open_router(&global.router_spec(&file)?).await?;
+        let query = self.query(&file, &opened)?;
+        Ok(opened.router.query(&query).await?)
     }
 
-    /// The query these flags describe (`dir` is the store, whose embedder --text must match).
-    pub fn query(&self, file: &FileConfig, dir: &Path) -> Result<Query> {
+    /// The query these flags describe (`store`'s embedder, when it records one, must match
+    /// --text's).
+    pub fn query(&self, file: &FileConfig, store: &store::Opened) -> Result<Query> {
         let filter = self.filters.filter(self.domain.as_deref());
         let query = if let Some(text) = &self.text {
             let kind = resolve_embedder(self.embedder, file)?;
             let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-            store::bind_embedder(dir, &*embedder)?;
+            store.bind_embedder(&*embedder)?;
             let vector = embedder.embed(text).context("--text")?;
             let mut q = Query::nearest(&vector, self.limit)?;
             if let Some(s) = self.min_score {

@@ -35,9 +35,8 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         return Ok(());
     }
     let file = global.file()?;
-    let dir = global.data_dir(&file);
-    let router = store::open(&dir).await?;
-    let stats = router.stats().await?;
+    let opened = store::open_router(&global.router_spec(&file)?).await?;
+    let stats = opened.router.stats().await?;
     let status = if stats.expired > 0 {
         "green (expired packets await the purge)"
     } else {
@@ -53,11 +52,11 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
                 "addresses": stats.addresses,
                 "expired": stats.expired,
                 "dimension": stats.dimension,
-                "data": dir,
+                "router": opened.label,
             })
         );
     } else {
-        println!("store:           {}", dir.display());
+        println!("store:           {}", opened.label);
         println!("total packets:   {}", stats.packets);
         println!("indexed packets: {} (with a vector)", stats.vectors);
         println!("status:          {status}");
@@ -76,8 +75,8 @@ pub struct PurgeArgs {}
 
 pub async fn purge(global: &Global, _args: PurgeArgs) -> Result<()> {
     let file = global.file()?;
-    let router = store::open(&global.data_dir(&file)).await?;
-    let removed = router.purge_expired().await?;
+    let opened = store::open_router(&global.router_spec(&file)?).await?;
+    let removed = opened.router.purge_expired().await?;
     println!("removed {removed} expired packets");
     Ok(())
 }

@@ -47,7 +47,13 @@ pub struct ExportArgs {
 
 pub async fn export(global: &Global, args: ExportArgs) -> Result<()> {
     let file = global.file()?;
-    let router = store::open(&global.data_dir(&file)).await?;
+    let opened = store::open_router(&global.router_spec(&file)?).await?;
+    let Some(router) = opened.embedded.clone() else {
+        bail!(
+            "export reads the embedded store (--router file:DIR or --data DIR); {} cannot list its packets",
+            opened.label
+        );
+    };
     let total = router.stats().await?.packets;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
@@ -124,7 +130,9 @@ fn open_lines(path: &PathBuf, stdin_copy: &Option<String>) -> Result<Box<dyn Buf
 
 pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
     let file = global.file()?;
-    let router = store::open(&global.data_dir(&file)).await?;
+    let router = store::open_router(&global.router_spec(&file)?)
+        .await?
+        .router;
     let stdin_copy = if args.file.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()

@@ -24,9 +24,19 @@ use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
 
 pub mod memory;
+pub mod url;
 
 #[cfg(feature = "embedded")]
 pub mod embedded;
+
+#[cfg(feature = "nats")]
+pub mod nats;
+
+#[cfg(feature = "chroma")]
+pub mod chroma;
+
+#[cfg(feature = "qdrant")]
+pub mod qdrant;
 
 /// Longest vector accepted.
 pub const MAX_DIMENSION: usize = 4096;
@@ -333,6 +343,10 @@ pub struct Capabilities {
     pub name: &'static str,
     /// Nearest-vector queries.
     pub vector: bool,
+    /// Vector queries are approximate: a hit may be missed (recall below 1), though every hit
+    /// returned is correctly scored, ordered and filtered. The conformance suite then checks what
+    /// is found, not that everything is found; each such router measures its recall in its tests.
+    pub approximate: bool,
     /// Acknowledged deposits survive a restart.
     pub durable: bool,
     /// A fixed vector dimension, for routers configured with one.
@@ -345,6 +359,7 @@ impl Capabilities {
         Capabilities {
             name,
             vector: false,
+            approximate: false,
             durable: false,
             dimension: None,
         }

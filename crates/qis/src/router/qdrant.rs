@@ -1,0 +1,633 @@
+//! The Qdrant router: the seed's production backend, through the official `qdrant-client` (gRPC).
+//!
+//! Open one with [`QdrantRouter::connect`] or a URL (`qdrant://host:6334/NETWORK?dimension=384`,
+//! see [`QdrantConfig`]).
+//!
+//! # Layout of a network
+//! - **One collection per network**, `qis_<NETWORK>`, with one named vector, `problem`, of the
+//!   configured dimension and **cosine** distance (a packet without a vector is a point without
+//!   it), the configured **replication factor**, **write consistency** factor and shard count, and
+//!   collection metadata `qis_schema = 1` that marks it as qis's.
+//! - **Payload indexes** on `address`, `domain`, `tags`, `agent`, `outcome` (keywords),
+//!   `confidence` (float), `created` and `expires` (integers): every filter runs in Qdrant.
+//! - Each point's id is the packet's id (a UUID); its payload holds those columns, the packet's
+//!   MessagePack (`body`, base64) and a digest of packet and vector (`digest`) for idempotency.
+//! - **Expiry**: every read filters `expires > now` in Qdrant (and again to the millisecond here);
+//!   [`Router::purge_expired`] deletes expired points with one filtered delete.
+//! - New points are written with `update_mode = insert_only`, so a deposit never overwrites a
+//!   packet already there, even when two depositors race with the same id.
+//! - `stats` reports the seed's collection stats: `points_count` (packets), `indexed_vectors_count`
+//!   (vectors), and the collection status (see [`QdrantRouter::status`]).
+//!
+//! Tests run against a real server when `QDRANT_URL` is set (`tests/qdrant_router.rs`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use qdrant_client::Qdrant;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter as QFilter, GetPointsBuilder, PointId,
+    PointStruct, QueryPointsBuilder, Range, ScrollPointsBuilder, UpdateMode, UpsertPointsBuilder,
+    Value, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    vectors_config::Config as VectorsConfigKind,
+};
+
+pub use super::url::QdrantConfig;
+use super::{Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use crate::error::{Error, Result};
+use crate::packet::{Millis, Packet, now_ms};
+
+const ROUTER: &str = "qdrant";
+const SCHEMA: i64 = 1;
+/// The name of the one vector of each point.
+pub const VECTOR_NAME: &str = "problem";
+/// Points per scroll page.
+const PAGE: u32 = 1000;
+
+/// Packets in a Qdrant collection; see the [module docs](self).
+pub struct QdrantRouter {
+    config: QdrantConfig,
+    client: Qdrant,
+    collection: String,
+}
+
+impl fmt::Debug for QdrantRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QdrantRouter")
+            .field("endpoint", &self.config.endpoint)
+            .field("collection", &self.collection)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(what: impl fmt::Display, e: qdrant_client::QdrantError) -> Error {
+    use qdrant_client::QdrantError as Q;
+    let retryable = match &e {
+        // Unavailable, DeadlineExceeded, Aborted: the server is restarting, electing, or busy.
+        // (Named by their `tonic::Code` debug form, so that qis does not depend on tonic itself.)
+        Q::ResponseError { status } => {
+            let code = format!("{:?}", status.code());
+            matches!(
+                code.as_str(),
+                "Unavailable" | "DeadlineExceeded" | "Aborted" | "Unknown" | "Cancelled"
+            ) || (code == "Internal" && status.message().contains("Failed to connect"))
+        }
+        Q::ResourceExhaustedError { .. } => true,
+        // Connection and transport errors.
+        _ => true,
+    };
+    Error::Backend {
+        router: ROUTER,
+        retryable,
+        source: format!("{what}: {e}").into(),
+    }
+}
+
+fn refused(message: String) -> Error {
+    Error::Backend {
+        router: ROUTER,
+        retryable: false,
+        source: message.into(),
+    }
+}
+
+async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Backend {
+            router: ROUTER,
+            retryable: true,
+            source: format!("{what}: no answer within {timeout:?}").into(),
+        }),
+    }
+}
+
+impl QdrantRouter {
+    /// Connects and opens the network's collection, creating it (with its payload indexes) if it
+    /// does not exist.
+    ///
+    /// Errors: a retryable [`Error::Backend`] when the server does not answer within the timeout;
+    /// a non-retryable one when the collection exists but is not qis's, or holds vectors of
+    /// another dimension or distance (nothing is changed then).
+    pub async fn connect(config: QdrantConfig) -> Result<Self> {
+        super::url::check_network(&config.network)?;
+        let mut builder = Qdrant::from_url(&config.endpoint)
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .skip_compatibility_check();
+        if let Some(var) = &config.api_key_env {
+            let key = std::env::var(var).map_err(|_| {
+                Error::Config(format!("the Qdrant API key variable {var} is not set"))
+            })?;
+            builder = builder.api_key(key);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| refused(format!("cannot set up a Qdrant client: {e}")))?;
+        let router = QdrantRouter {
+            collection: format!("qis_{}", config.network),
+            client,
+            config,
+        };
+        timed(
+            router.config.timeout * 3,
+            "opening the collection",
+            router.open(),
+        )
+        .await?;
+        Ok(router)
+    }
+
+    async fn open(&self) -> Result<()> {
+        let name = &self.collection;
+        let exists = self
+            .client
+            .collection_exists(name)
+            .await
+            .map_err(|e| backend(format!("cannot reach {}", self.config.endpoint), e))?;
+        if !exists {
+            let vectors = {
+                let mut v = VectorsConfigBuilder::default();
+                v.add_named_vector_params(
+                    VECTOR_NAME,
+                    VectorParamsBuilder::new(self.config.dimension as u64, Distance::Cosine),
+                );
+                v
+            };
+            let created = self
+                .client
+                .create_collection(
+                    CreateCollectionBuilder::new(name)
+                        .vectors_config(vectors)
+                        .replication_factor(self.config.replication_factor)
+                        .write_consistency_factor(self.config.write_consistency)
+                        .shard_number(self.config.shards)
+                        .metadata(HashMap::from([(
+                            "qis_schema".to_owned(),
+                            serde_json::Value::from(SCHEMA),
+                        )])),
+                )
+                .await;
+            if let Err(e) = created {
+                // Someone else may have created it meanwhile: check theirs below.
+                if !self.client.collection_exists(name).await.unwrap_or(false) {
+                    return Err(backend(format!("creating collection {name}"), e));
+                }
+            } else {
+                for (field, kind) in [
+                    ("address", FieldType::Keyword),
+                    ("domain", FieldType::Keyword),
+                    ("tags", FieldType::Keyword),
+                    ("agent", FieldType::Keyword),
+                    ("outcome", FieldType::Keyword),
+                    ("confidence", FieldType::Float),
+                    ("created", FieldType::Integer),
+                    ("expires", FieldType::Integer),
+                ] {
+                    self.client
+                        .create_field_index(
+                            CreateFieldIndexCollectionBuilder::new(name, field, kind).wait(true),
+                        )
+                        .await
+                        .map_err(|e| backend(format!("indexing {field}"), e))?;
+                }
+            }
+        }
+        let info = self
+            .client
+            .collection_info(name)
+            .await
+            .map_err(|e| backend(format!("reading collection {name}"), e))?;
+        let config = info
+            .result
+            .and_then(|i| i.config)
+            .ok_or_else(|| refused(format!("collection {name} has no configuration")))?;
+        if config.metadata.get("qis_schema").map(|v| v.to_string()) != Some(SCHEMA.to_string()) {
+            return Err(refused(format!(
+                "collection {name} exists but is not a qis network of schema {SCHEMA}; it was left unchanged"
+            )));
+        }
+        let params = config
+            .params
+            .and_then(|p| p.vectors_config)
+            .and_then(|v| v.config);
+        let problem = match params {
+            Some(VectorsConfigKind::ParamsMap(map)) => map.map.get(VECTOR_NAME).cloned(),
+            _ => None,
+        };
+        match problem {
+            Some(p)
+                if p.size == self.config.dimension as u64
+                    && p.distance == Distance::Cosine as i32 => {}
+            Some(p) => {
+                return Err(refused(format!(
+                    "collection {name} holds {}-dimensional vectors of distance {}, not {}-dimensional cosine ones; it was left unchanged",
+                    p.size,
+                    Distance::try_from(p.distance).map_or("unknown", |d| d.as_str_name()),
+                    self.config.dimension
+                )));
+            }
+            None => {
+                return Err(refused(format!(
+                    "collection {name} has no vector named {VECTOR_NAME:?}; it was left unchanged"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The collection's status as Qdrant reports it (`green`, `yellow`, `grey`, `red`): the
+    /// seed's `status`.
+    pub async fn status(&self) -> Result<String> {
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(|e| backend("reading the collection", e))?;
+        let status = info.result.map(|i| i.status).unwrap_or_default();
+        Ok(qdrant_client::qdrant::CollectionStatus::try_from(status)
+            .map_or("unknown", |s| s.as_str_name())
+            .to_lowercase())
+    }
+
+    async fn deposit_inner(&self, batch: &[Routed]) -> Result<Vec<Receipt>> {
+        let now = now_ms();
+        for routed in batch {
+            routed.admit(now)?;
+            if let Some(v) = &routed.vector
+                && v.len() != self.config.dimension
+            {
+                return Err(Error::Dimension {
+                    expected: self.config.dimension,
+                    got: v.len(),
+                });
+            }
+        }
+        let bodies: Vec<Vec<u8>> = batch.iter().map(|r| r.packet.to_msgpack()).collect();
+        let digests: Vec<String> = batch
+            .iter()
+            .zip(&bodies)
+            .map(|(r, b)| digest(b, r.vector.as_deref()))
+            .collect();
+        let ids: Vec<PointId> = batch
+            .iter()
+            .map(|r| PointId::from(r.packet.id().to_string()))
+            .collect();
+        let existing = self
+            .client
+            .get_points(
+                GetPointsBuilder::new(&self.collection, ids.clone())
+                    .with_payload(true)
+                    .with_vectors(false),
+            )
+            .await
+            .map_err(|e| backend("looking up packet ids", e))?;
+        let mut known: HashMap<String, String> = HashMap::new();
+        for p in existing.result {
+            if let (Some(id), Some(d)) = (point_id(p.id.as_ref()), p.payload.get("digest")) {
+                known.insert(id, d.to_string().trim_matches('"').to_owned());
+            }
+        }
+        let mut stored = vec![false; batch.len()];
+        let mut points = Vec::new();
+        for (i, routed) in batch.iter().enumerate() {
+            let id = routed.packet.id().to_string();
+            match known.get(&id) {
+                Some(d) if *d == digests[i] => {}
+                Some(_) => return Err(Error::Conflict { id }),
+                None => {
+                    known.insert(id, digests[i].clone());
+                    stored[i] = true;
+                    let vectors: HashMap<String, Vec<f32>> = routed
+                        .vector
+                        .iter()
+                        .map(|v| (VECTOR_NAME.to_owned(), v.to_vec()))
+                        .collect();
+                    points.push(PointStruct::new(
+                        ids[i].clone(),
+                        vectors,
+                        payload(routed, &bodies[i], &digests[i]),
+                    ));
+                }
+            }
+        }
+        if !points.is_empty() {
+            self.client
+                .upsert_points(
+                    UpsertPointsBuilder::new(&self.collection, points)
+                        .wait(true)
+                        .update_mode(UpdateMode::InsertOnly),
+                )
+                .await
+                .map_err(|e| backend("storing packets", e))?;
+        }
+        Ok(batch
+            .iter()
+            .zip(stored)
+            .map(|(r, stored)| Receipt {
+                id: r.packet.id(),
+                address: *r.packet.address(),
+                stored,
+            })
+            .collect())
+    }
+
+    /// Every point matching `filter` (all scroll pages), payload only.
+    async fn scroll_all(&self, filter: QFilter) -> Result<Vec<HashMap<String, Value>>> {
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.collection)
+                .filter(filter.clone())
+                .limit(PAGE)
+                .with_payload(true)
+                .with_vectors(false);
+            if let Some(o) = offset.take() {
+                request = request.offset(o);
+            }
+            let page = self
+                .client
+                .scroll(request)
+                .await
+                .map_err(|e| backend("reading packets", e))?;
+            out.extend(page.result.into_iter().map(|p| p.payload));
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn query_inner(&self, query: &Query) -> Result<Vec<Hit>> {
+        query.validate()?;
+        let now = now_ms();
+        let mut filter = to_filter(&query.filter, now);
+        match &query.target {
+            Target::Address(address) => {
+                filter
+                    .must
+                    .push(Condition::matches("address", address.to_hex()));
+                let found = self.scroll_all(filter).await?;
+                let mut seen = HashSet::new();
+                let mut packets = Vec::with_capacity(found.len());
+                for payload in &found {
+                    let p = decode(payload)?;
+                    if seen.insert(p.id()) && query.filter.matches(&p, now_ms()) {
+                        packets.push(Arc::new(p));
+                    }
+                }
+                packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
+                packets.truncate(query.limit);
+                Ok(packets
+                    .into_iter()
+                    .map(|packet| Hit { packet, score: 1.0 })
+                    .collect())
+            }
+            Target::Vector(target) => {
+                if target.len() != self.config.dimension {
+                    return Err(Error::Dimension {
+                        expected: self.config.dimension,
+                        got: target.len(),
+                    });
+                }
+                let mut request = QueryPointsBuilder::new(&self.collection)
+                    .query(qdrant_client::qdrant::Query::new_nearest(target.to_vec()))
+                    .using(VECTOR_NAME)
+                    .filter(filter)
+                    .limit(query.limit as u64)
+                    .with_payload(true);
+                if let Some(s) = query.min_score {
+                    request = request.score_threshold(s);
+                }
+                let answer = self
+                    .client
+                    .query(request)
+                    .await
+                    .map_err(|e| backend("searching vectors", e))?;
+                let now = now_ms();
+                let mut hits = Vec::new();
+                for point in answer.result {
+                    let p = decode(&point.payload)?;
+                    if query.filter.matches(&p, now) {
+                        hits.push(Hit {
+                            packet: Arc::new(p),
+                            score: point.score,
+                        });
+                    }
+                }
+                hits.sort_by(|a, b| {
+                    b.score
+                        .total_cmp(&a.score)
+                        .then_with(|| b.packet.created().cmp(&a.packet.created()))
+                        .then_with(|| b.packet.id().cmp(&a.packet.id()))
+                });
+                Ok(hits)
+            }
+        }
+    }
+
+    async fn count(&self, filter: Option<QFilter>) -> Result<u64> {
+        let mut request = CountPointsBuilder::new(&self.collection).exact(true);
+        if let Some(f) = filter {
+            request = request.filter(f);
+        }
+        Ok(self
+            .client
+            .count(request)
+            .await
+            .map_err(|e| backend("counting", e))?
+            .result
+            .map_or(0, |c| c.count))
+    }
+
+    async fn stats_inner(&self) -> Result<Stats> {
+        let now = now_ms();
+        let packets = self.count(None).await?;
+        let vectors = self
+            .count(Some(QFilter::must([Condition::has_vector(VECTOR_NAME)])))
+            .await?;
+        let expired = self.count(Some(expired_filter(now))).await?;
+        let all = self.scroll_all(QFilter::default()).await?;
+        let addresses: HashSet<String> = all
+            .iter()
+            .filter_map(|p| p.get("address").map(|a| a.to_string()))
+            .collect();
+        Ok(Stats {
+            packets,
+            addresses: addresses.len() as u64,
+            vectors,
+            expired,
+            dimension: Some(self.config.dimension),
+        })
+    }
+
+    async fn purge_inner(&self) -> Result<u64> {
+        let filter = expired_filter(now_ms());
+        let n = self.count(Some(filter.clone())).await?;
+        if n > 0 {
+            self.client
+                .delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(filter)
+                        .wait(true),
+                )
+                .await
+                .map_err(|e| backend("purging", e))?;
+        }
+        Ok(n)
+    }
+}
+
+fn point_id(id: Option<&PointId>) -> Option<String> {
+    match id?.point_id_options.as_ref()? {
+        PointIdOptions::Uuid(u) => Some(u.clone()),
+        PointIdOptions::Num(n) => Some(n.to_string()),
+    }
+}
+
+fn expired_filter(now: Millis) -> QFilter {
+    QFilter::must([Condition::range(
+        "expires",
+        Range {
+            lte: Some(now as f64),
+            ..Default::default()
+        },
+    )])
+}
+
+fn to_filter(filter: &Filter, now: Millis) -> QFilter {
+    let mut must = vec![Condition::range(
+        "expires",
+        Range {
+            gt: Some(now as f64),
+            ..Default::default()
+        },
+    )];
+    if let Some(d) = &filter.domain {
+        must.push(Condition::matches("domain", d.clone()));
+    }
+    if !filter.tags_any.is_empty() {
+        must.push(Condition::matches("tags", filter.tags_any.clone()));
+    }
+    if let Some(c) = filter.min_confidence {
+        must.push(Condition::range(
+            "confidence",
+            Range {
+                gte: Some(c as f64),
+                ..Default::default()
+            },
+        ));
+    }
+    if !filter.outcomes.is_empty() {
+        let o: Vec<String> = filter
+            .outcomes
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect();
+        must.push(Condition::matches("outcome", o));
+    }
+    if let Some(s) = filter.since {
+        must.push(Condition::range(
+            "created",
+            Range {
+                gte: Some(s as f64),
+                ..Default::default()
+            },
+        ));
+    }
+    let mut f = QFilter::must(must);
+    if !filter.exclude_agents.is_empty() {
+        f.must_not
+            .push(Condition::matches("agent", filter.exclude_agents.clone()));
+    }
+    f
+}
+
+fn digest(body: &[u8], vector: Option<&[f32]>) -> String {
+    let mut bytes = body.to_vec();
+    for x in vector.unwrap_or_default() {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}
+
+fn payload(routed: &Routed, body: &[u8], digest: &str) -> HashMap<String, Value> {
+    let p = &routed.packet;
+    let expires = p
+        .expires_at()
+        .map_or(i64::MAX, |e| e.min(i64::MAX as u64) as i64);
+    HashMap::from([
+        ("address".to_owned(), Value::from(p.address().to_hex())),
+        ("domain".to_owned(), Value::from(p.domain())),
+        ("agent".to_owned(), Value::from(p.agent())),
+        ("outcome".to_owned(), Value::from(p.outcome().as_str())),
+        ("confidence".to_owned(), Value::from(p.confidence() as f64)),
+        ("created".to_owned(), Value::from(p.created() as i64)),
+        ("expires".to_owned(), Value::from(expires)),
+        (
+            "tags".to_owned(),
+            Value::from(
+                p.tags()
+                    .iter()
+                    .map(|t| Value::from(t.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        ("body".to_owned(), Value::from(BASE64.encode(body))),
+        ("digest".to_owned(), Value::from(digest)),
+    ])
+}
+
+fn decode(payload: &HashMap<String, Value>) -> Result<Packet> {
+    let bad = |why: String| Error::Decode {
+        format: "Qdrant payload",
+        message: why,
+    };
+    let body = payload
+        .get("body")
+        .and_then(|v| v.clone().into_json().as_str().map(str::to_owned))
+        .ok_or_else(|| bad("a point without its packet (`body`)".into()))?;
+    let bytes = BASE64.decode(body).map_err(|e| bad(e.to_string()))?;
+    Packet::from_own_msgpack(&bytes)
+}
+
+#[async_trait]
+impl Router for QdrantRouter {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            vector: true,
+            // HNSW: approximate once a collection outgrows Qdrant's full-scan threshold.
+            approximate: true,
+            durable: true,
+            dimension: Some(self.config.dimension),
+            ..Capabilities::new(ROUTER)
+        }
+    }
+
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
+        timed(
+            self.config.timeout * 3,
+            "depositing",
+            self.deposit_inner(packets),
+        )
+        .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+        timed(self.config.timeout * 3, "querying", self.query_inner(query)).await
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        timed(self.config.timeout * 6, "counting", self.stats_inner()).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        timed(self.config.timeout * 6, "purging", self.purge_inner()).await
+    }
+}
