@@ -1,11 +1,12 @@
--- wrk script: batched deposits, 100 fresh packets per request (new UUID v7 ids, so every packet is
--- really stored), spread over 1,000 addresses. Usage: wrk ... -s deposit.lua URL -- TOKEN AGENT
+-- wrk script: batched deposits of fresh packets (new UUID v7 ids, so every packet is really
+-- stored), spread over 1,000 addresses. Usage: wrk ... -s deposit.lua URL -- TOKEN AGENT [BATCH]
 local token, agent = "", "bench"
 local batch = 100
 
 function init(args)
   token = args[1] or ""
   agent = args[2] or "bench"
+  batch = tonumber(args[3] or "100")
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 end
 

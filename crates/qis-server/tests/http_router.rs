@@ -105,6 +105,12 @@ mod over_embedded {
     }
 }
 
+/// The checks isolate themselves, so they also pass one after another on one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_all_on_one_shared_node() {
+    qis::conformance::check_all(remote(Arc::new(MemoryRouter::new()), None).await).await;
+}
+
 /// The capabilities the client reports are the node's router's.
 #[tokio::test]
 async fn capabilities_come_from_the_node() {
