@@ -357,3 +357,31 @@ fn simulate_refuses_bad_settings() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn the_router_flag_picks_a_backend() {
+    // memory: works in any build.
+    let o = qis(&["--router", "memory:", "stats", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"total_packets\":0"), "{}", stdout(&o));
+
+    // A typo in a parameter is refused, naming the known ones.
+    let o = qis(&["--router", "nats://127.0.0.1:1/net?replica=3", "stats"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("known: replicas"), "{}", stderr(&o));
+
+    // An engine that is down (or not compiled in) is a clear error, quickly.
+    let start = std::time::Instant::now();
+    let o = qis(&["--router", "chroma://127.0.0.1:1/net?timeout=2s", "stats"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot reach") || err.contains("feature `chroma`"),
+        "{err}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+
+    // --router and --data together are refused.
+    let o = qis(&["--router", "memory:", "--data", "x", "stats"]);
+    assert!(!o.status.success());
+}

@@ -530,11 +530,14 @@ impl NatsRouter {
                         .await
                         .map_err(|e| unavailable("publishing a packet", e))?,
                 );
+                // The client holds a bounded number of unacknowledged publishes: collect the
+                // acknowledgements before sending more than that.
+                if acks.len() >= ACKS_IN_FLIGHT {
+                    wait_for_acks(&mut acks).await?;
+                }
             }
         }
-        for ack in future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
-            ack.map_err(|e| unavailable("publishing a packet", e))?;
-        }
+        wait_for_acks(&mut acks).await?;
         Ok(batch
             .iter()
             .enumerate()
@@ -664,6 +667,16 @@ impl NatsRouter {
         }
         Ok(removed)
     }
+}
+
+/// Publishes sent before their acknowledgements are collected (below the client's own limit).
+const ACKS_IN_FLIGHT: usize = 512;
+
+async fn wait_for_acks(acks: &mut Vec<jetstream::context::PublishAckFuture>) -> Result<()> {
+    for ack in future::join_all(acks.drain(..).map(IntoFuture::into_future)).await {
+        ack.map_err(|e| unavailable("publishing a packet", e))?;
+    }
+    Ok(())
 }
 
 /// One message read from the stream.
