@@ -51,6 +51,23 @@ pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
                 label: dir.display().to_string(),
             })
         }
+        // The node router lives in qis-server (it shares the server's wire types), so the CLI
+        // opens it here; the bearer token comes from QIS_TOKEN.
+        RouterSpec::Http { url } => {
+            let token = std::env::var("QIS_TOKEN")
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty());
+            let router = qis_server::client::HttpRouter::connect(url, token)
+                .await
+                .with_context(|| format!("cannot reach the qis node at {url}"))?;
+            Ok(Opened {
+                router: Arc::new(router),
+                embedded: None,
+                dir: None,
+                label: url.clone(),
+            })
+        }
         other => {
             let router = other
                 .open()

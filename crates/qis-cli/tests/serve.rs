@@ -181,6 +181,22 @@ fn remote_commands_against_an_open_node() {
     assert_eq!(stats["packets"], 3);
     assert_eq!(stats["router"], "memory");
 
+    // The node is also a router URL like any other.
+    let q = ok(qis()
+        .args([
+            "--router",
+            &node.url,
+            "query",
+            "--domain",
+            "clinical_trial",
+            "--context",
+            CONTEXT,
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(q.lines().count(), 3, "--router {}: {q}", node.url);
+
     // The loud warning, and nothing was written to the data directory (memory: router).
     assert!(node.stderr.lock().unwrap().contains("NO AUTHENTICATION"));
     assert!(!dir.path().join("qis.sqlite3").exists());
