@@ -625,12 +625,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs `f` with an overall bound of a few HTTP timeouts.
+/// [`super::timed`] for this router.
 async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(timeout, f).await {
-        Ok(r) => r,
-        Err(_) => Err(unavailable(what, format!("no answer within {timeout:?}"))),
-    }
+    super::timed(ROUTER, timeout, what, f).await
 }
 
 #[async_trait]

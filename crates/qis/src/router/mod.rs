@@ -410,3 +410,22 @@ impl<R: Router + ?Sized> Router for Arc<R> {
         (**self).purge_expired().await
     }
 }
+
+/// Runs one call to a remote engine with a deadline: no answer within `timeout` is a retryable
+/// [`Error::Backend`] of `router` saying what it was doing (the engine may be down or electing).
+#[cfg(any(feature = "nats", feature = "chroma", feature = "qdrant"))]
+pub(crate) async fn timed<T>(
+    router: &'static str,
+    timeout: std::time::Duration,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Backend {
+            router,
+            retryable: true,
+            source: format!("{what}: no answer within {timeout:?}").into(),
+        }),
+    }
+}

@@ -110,12 +110,9 @@ fn refused(message: String) -> Error {
     }
 }
 
-/// Runs `f` with the router's timeout: an engine that stops answering is an error, not a hang.
+/// [`super::timed`] for this router.
 async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(timeout, f).await {
-        Ok(r) => r,
-        Err(_) => Err(unavailable(what, format!("no answer within {timeout:?}"))),
-    }
+    super::timed(ROUTER, timeout, what, f).await
 }
 
 impl NatsRouter {

@@ -97,15 +97,9 @@ fn refused(message: String) -> Error {
     }
 }
 
+/// [`super::timed`] for this router.
 async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    match tokio::time::timeout(timeout, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::Backend {
-            router: ROUTER,
-            retryable: true,
-            source: format!("{what}: no answer within {timeout:?}").into(),
-        }),
-    }
+    super::timed(ROUTER, timeout, what, f).await
 }
 
 impl QdrantRouter {
