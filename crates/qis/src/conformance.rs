@@ -71,7 +71,8 @@ async fn exact(router: &dyn Router, address: Address, limit: usize) -> Vec<Hit> 
         .expect("exact query")
 }
 
-/// A deposited packet comes back whole from an exact query, with score 1.
+/// A deposited packet comes back whole from an exact query, with score 1; a signed one with its
+/// signature.
 pub async fn check_round_trip(router: &dyn Router) {
     let (address, domain) = (random_address(), random_domain("round-trip"));
     let packet = Packet::builder("agent-a", &domain, address)
@@ -99,6 +100,25 @@ pub async fn check_round_trip(router: &dyn Router) {
     assert_eq!(*hits[0].packet, packet, "the packet comes back unchanged");
     assert_eq!(hits[0].score, 1.0);
     assert!(exact(router, random_address(), 10).await.is_empty());
+
+    // A signed packet keeps its signature, and the signature still verifies.
+    let key = crate::sign::AgentKey::generate().expect("a key");
+    let signed_address = random_address();
+    let signed = key.sign(sample_packet("agent-s", &domain, signed_address, now_ms()));
+    router
+        .deposit(&[Routed::new(signed.clone())])
+        .await
+        .unwrap();
+    let hits = exact(router, signed_address, 10).await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        *hits[0].packet, signed,
+        "the signature comes back with the packet"
+    );
+    let mut ring = crate::sign::KeyRing::new();
+    ring.insert("agent-s", key.public()).unwrap();
+    ring.verify(&hits[0].packet)
+        .expect("the stored signature verifies");
 }
 
 /// Depositing the same packet again stores nothing; the same id with other content is refused.

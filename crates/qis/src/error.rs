@@ -61,6 +61,18 @@ pub enum Error {
         id: String,
     },
 
+    /// A packet whose signature is missing where one is required, by an agent without a known
+    /// key, or not the agent's signature of this packet.
+    #[error("packet {id} from agent {agent:?}: {fault}")]
+    Signature {
+        /// The packet id.
+        id: String,
+        /// The agent the packet names.
+        agent: String,
+        /// What is wrong.
+        fault: crate::sign::SignatureFault,
+    },
+
     /// A routing schema, secret or other configuration that cannot be used.
     #[error("configuration: {0}")]
     Config(String),

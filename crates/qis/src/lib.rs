@@ -55,6 +55,7 @@ pub mod fingerprint;
 pub mod node;
 pub mod packet;
 pub mod router;
+pub mod sign;
 pub mod synth;
 
 #[cfg(feature = "conformance")]

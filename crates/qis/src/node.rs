@@ -38,6 +38,7 @@ use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
 };
 use crate::router::{DEFAULT_LIMIT, Filter, Hit, Query, Receipt, Routed, Router};
+use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Synthesizer};
 
 /// What an agent observed, before it becomes a packet.
@@ -115,6 +116,10 @@ pub struct Node {
     exclude_self: bool,
     /// Turns shared problem texts into vectors, for semantic routing (none: exact only).
     embedder: Option<Arc<dyn Embedder>>,
+    /// Signs every packet this node deposits (none: unsigned).
+    signing_key: Option<Arc<AgentKey>>,
+    /// When set, consultations use only packets signed by their agent's key in this ring.
+    trusted: Option<Arc<KeyRing>>,
 }
 
 impl Node {
@@ -140,6 +145,8 @@ impl Node {
             limit: DEFAULT_LIMIT,
             exclude_self: false,
             embedder: None,
+            signing_key: None,
+            trusted: None,
         })
     }
 
@@ -162,6 +169,22 @@ impl Node {
     #[must_use]
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
         self.embedder = Some(embedder);
+        self
+    }
+
+    /// Signs every packet this node deposits, derived ones included, with `key` (whose public
+    /// key peers hold for this node's agent id).
+    #[must_use]
+    pub fn with_signing_key(mut self, key: AgentKey) -> Self {
+        self.signing_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Consult only packets that carry their agent's signature under `ring`: unsigned packets,
+    /// packets of agents without a key in it and forged ones are left out before synthesis.
+    #[must_use]
+    pub fn requiring_signatures(mut self, ring: KeyRing) -> Self {
+        self.trusted = Some(Arc::new(ring));
         self
     }
 
@@ -214,6 +237,10 @@ impl Node {
     }
 
     async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
+        let packet = match &self.signing_key {
+            Some(key) => key.sign(packet),
+            None => packet,
+        };
         let routed = match (&self.embedder, packet.problem()) {
             (Some(embedder), Some(problem)) => {
                 let vector = embedder.embed(problem)?;
@@ -244,9 +271,23 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        self.router
+        let hits = self
+            .router
             .query(&Query::exact(address).filter(filter).limit(limit))
-            .await
+            .await?;
+        Ok(self.trusted_only(hits))
+    }
+
+    /// The hits a consultation may use: all, or only the verified ones when signatures are
+    /// required.
+    fn trusted_only(&self, mut hits: Vec<Hit>) -> Vec<Hit> {
+        if let Some(ring) = &self.trusted {
+            let dropped = ring.retain_verified(&mut hits);
+            if dropped > 0 {
+                tracing::debug!(dropped, "left out packets without a valid signature");
+            }
+        }
+        hits
     }
 
     /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first
@@ -260,9 +301,11 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        self.router
+        let hits = self
+            .router
             .query(&Query::nearest(&vector, top_k)?.filter(filter))
-            .await
+            .await?;
+        Ok(self.trusted_only(hits))
     }
 
     /// What the packets nearest `text` in meaning say (similarity weighs in `weighted` and

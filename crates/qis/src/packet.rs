@@ -32,9 +32,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::sign::{SIGNATURE_BYTES, SIGNING_CONTEXT, Signature};
 
 /// The MessagePack size budget of one packet (without any vector), in bytes.
 pub const MAX_ENCODED_BYTES: usize = 512;
+/// Bytes a signature adds to the MessagePack encoding (the `signature` key and 64 bytes); they
+/// do not count against [`MAX_ENCODED_BYTES`].
+pub const SIGNATURE_WIRE_BYTES: usize = 10 + 2 + SIGNATURE_BYTES;
 /// Longest `agent` and `domain`, in bytes.
 pub const MAX_NAME_BYTES: usize = 64;
 /// Most entries in `result`.
@@ -422,6 +426,10 @@ pub struct Packet {
     ttl: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     derived_from: Vec<PacketId>,
+    /// The agent's ed25519 signature of everything above (see [`crate::sign`]); last, so that
+    /// the unsigned encoding is the signed one without its tail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<Signature>,
 }
 
 /// The packet as decoded, before its rules are checked.
@@ -447,6 +455,8 @@ struct WirePacket {
     ttl: Option<u64>,
     #[serde(default)]
     derived_from: Vec<PacketId>,
+    #[serde(default)]
+    signature: Option<Signature>,
 }
 
 impl WirePacket {
@@ -466,6 +476,7 @@ impl WirePacket {
             created: w.created,
             ttl: w.ttl,
             derived_from: w.derived_from,
+            signature: w.signature,
         }
     }
 }
@@ -504,6 +515,7 @@ impl Packet {
                 created: id.unix_ms(),
                 ttl: None,
                 derived_from: Vec::new(),
+                signature: None,
             },
         }
     }
@@ -569,6 +581,51 @@ impl Packet {
         self.ttl
             .map(|t| self.created.saturating_add(t.saturating_mul(1000)))
     }
+    /// The agent's signature, if the packet is signed ([`crate::sign`]).
+    pub fn signature(&self) -> Option<&Signature> {
+        self.signature.as_ref()
+    }
+
+    /// The packet carrying `signature` instead of any it had. Nothing checks it here: a
+    /// [`KeyRing`](crate::sign::KeyRing) does, with the agent's public key.
+    pub fn with_signature(mut self, signature: Signature) -> Packet {
+        self.signature = Some(signature);
+        self
+    }
+
+    /// The packet without its signature.
+    pub fn unsigned(mut self) -> Packet {
+        self.signature = None;
+        self
+    }
+
+    /// The bytes an agent signs: a fixed context string, then the MessagePack encoding of the
+    /// packet without its signature.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SIGNING_CONTEXT.len() + self.encoded_len());
+        out.extend_from_slice(SIGNING_CONTEXT);
+        // Writing into a Vec cannot fail for this type.
+        let _ = if self.signature.is_some() {
+            let unsigned = Packet {
+                signature: None,
+                ..self.clone()
+            };
+            rmp_serde::encode::write_named(&mut out, &unsigned)
+        } else {
+            rmp_serde::encode::write_named(&mut out, self)
+        };
+        out
+    }
+
+    /// Bytes the signature adds to the encoding (0 when unsigned); outside the size budget.
+    fn signature_len(&self) -> usize {
+        if self.signature.is_some() {
+            SIGNATURE_WIRE_BYTES
+        } else {
+            0
+        }
+    }
+
     /// Whether it has expired at `now` (ms): expired packets are never returned by a router.
     pub fn is_expired_at(&self, now: Millis) -> bool {
         self.expires_at().is_some_and(|e| e <= now)
@@ -582,7 +639,7 @@ impl Packet {
         if self.encoded_len_bound() <= MAX_ENCODED_BYTES {
             return Ok(());
         }
-        self.check_size(self.encoded_len())
+        self.check_size(self.encoded_len() - self.signature_len())
     }
 
     /// An upper bound of [`Packet::encoded_len`], by arithmetic: every field name and value at
@@ -808,7 +865,7 @@ impl Packet {
         })?;
         let packet = wire.into_packet();
         packet.validate_fields()?;
-        packet.check_size(bytes.len())?;
+        packet.check_size(bytes.len().saturating_sub(packet.signature_len()))?;
         Ok(packet)
     }
 

@@ -207,3 +207,68 @@ async fn bad_observations_are_refused_before_anything_is_stored() {
     assert!(Node::new("", w.fingerprint.clone(), w.router.clone(), w.synth.clone()).is_err());
     assert_eq!(w.router.stats().await.unwrap().packets, 0);
 }
+
+#[tokio::test]
+async fn a_node_requiring_signatures_consults_only_verified_packets() {
+    use qis::sign::{AgentKey, KeyRing};
+    let w = World::new(Method::Frequency);
+    // Two honest signers, one unsigned peer, and a forger signing as `signer_a` with its own key.
+    let (key_a, key_b, forger) = (
+        AgentKey::generate().unwrap(),
+        AgentKey::generate().unwrap(),
+        AgentKey::generate().unwrap(),
+    );
+    let say = |node: Node, protocol: &'static str| {
+        let context = w.context.clone();
+        async move {
+            node.deposit(
+                "trial",
+                &context,
+                Observation::new(Outcome::Resolved, 0.9).result("protocol", protocol),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let a = say(w.node("signer_a").with_signing_key(key_a.clone()), "weekly").await;
+    let b = say(w.node("signer_b").with_signing_key(key_b.clone()), "weekly").await;
+    say(w.node("unsigned_c"), "daily").await;
+    say(w.node("signer_a").with_signing_key(forger), "daily").await;
+
+    let mut ring = KeyRing::new();
+    ring.insert("signer_a", key_a.public()).unwrap();
+    ring.insert("signer_b", key_b.public()).unwrap();
+    let strict = w.node("reader").requiring_signatures(ring.clone());
+    let insight = strict.consult("trial", &w.context).await.unwrap();
+    let mut used = insight.used.clone();
+    used.sort();
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(
+        used, expected,
+        "only the two genuinely signed packets count"
+    );
+    assert_eq!(insight.consensus_rate, Some(1.0));
+
+    // Without the requirement every packet counts (the forgery and the unsigned one too).
+    let open = w.node("reader").consult("trial", &w.context).await.unwrap();
+    assert_eq!(open.sample_size, 4);
+
+    // The closed loop's derived packet is signed by the node that made it.
+    let (_, receipt) = w
+        .node("signer_a")
+        .with_signing_key(key_a.clone())
+        .requiring_signatures(ring.clone())
+        .close_loop("trial", &w.context)
+        .await
+        .unwrap()
+        .unwrap();
+    let derived = w
+        .everything()
+        .await
+        .into_iter()
+        .find(|p| p.id() == receipt.id)
+        .unwrap();
+    assert!(derived.is_derived());
+    ring.verify(&derived).unwrap();
+}
