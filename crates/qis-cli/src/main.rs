@@ -46,6 +46,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print the address of a problem (domain + context) under a fingerprint scheme.
     Fingerprint(cmd::fingerprint::Args),
+    /// Make an agent's ed25519 key for signed packets; prints its key-ring line.
+    Keygen(cmd::keygen::Args),
     /// Measure the claim: isolated vs qis vs a central oracle in a simulated world (regret vs N,
     /// cold start, routing cost, dishonest and flooding agents, the feedback loop), with plots.
     Simulate(cmd::simulate::Args),
@@ -106,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => cmd::transfer::import(g, args).await,
         Command::Bench(args) => cmd::bench::run(g, args).await,
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
+        Command::Keygen(args) => cmd::keygen::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Serve(args) => cmd::serve::run(g, args).await,
     }

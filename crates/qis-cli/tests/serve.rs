@@ -93,6 +93,16 @@ fn ok(o: Output) -> String {
 }
 
 fn deposit(url: &str, agent: &str, protocol: &str, token_env: Option<(&str, &str)>) -> Output {
+    deposit_with(url, agent, protocol, token_env, &[])
+}
+
+fn deposit_with(
+    url: &str,
+    agent: &str,
+    protocol: &str,
+    token_env: Option<(&str, &str)>,
+    extra: &[&str],
+) -> Output {
     let mut c = qis();
     c.args([
         "deposit",
@@ -114,7 +124,7 @@ fn deposit(url: &str, agent: &str, protocol: &str, token_env: Option<(&str, &str
     if let Some((var, token)) = token_env {
         c.args(["--token-env", var]).env(var, token);
     }
-    c.output().unwrap()
+    c.args(extra).output().unwrap()
 }
 
 #[test]
@@ -270,6 +280,57 @@ fn tokens_bind_callers_to_their_agent() {
         "only the two honest deposits are stored"
     );
     assert_eq!(stats["router"], "embedded");
+}
+
+#[test]
+fn a_node_requiring_signatures_takes_only_signed_deposits() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(&tokens, format!("\"{TOKEN_1}\" = \"site_01\"\n")).unwrap();
+    let key = dir.path().join("site_01.key");
+    let line = ok(qis()
+        .args(["keygen", "--agent", "site_01", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap());
+    let ring = dir.path().join("agents.toml");
+    std::fs::write(&ring, line).unwrap();
+    let node = serve(
+        &dir.path().join("store"),
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--agent-keys",
+            ring.to_str().unwrap(),
+            "--require-signatures",
+        ],
+    );
+    let token = Some(("QIS_T", TOKEN_1));
+    let unsigned = deposit(&node.url, "site_01", "protocol=weekly", token);
+    assert!(!unsigned.status.success());
+    let err = String::from_utf8_lossy(&unsigned.stderr);
+    assert!(err.contains("signature"), "{err}");
+    ok(deposit_with(
+        &node.url,
+        "site_01",
+        "protocol=weekly",
+        token,
+        &["--signing-key", key.to_str().unwrap()],
+    ));
+    let stats: serde_json::Value = serde_json::from_str(&ok(qis()
+        .args([
+            "stats",
+            "--remote",
+            &node.url,
+            "--token-env",
+            "QIS_T",
+            "--json",
+        ])
+        .env("QIS_T", TOKEN_1)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(stats["packets"], 1, "only the signed deposit is stored");
 }
 
 /// kill -9 of `qis serve` while an independent client imports 10,000 packets in batches and

@@ -475,3 +475,95 @@ fn sigkill_during_import_loses_nothing_acknowledged() {
         serde_json::from_str(&ok(qis(&data, &["stats", "--json"]))).unwrap();
     assert_eq!(stats["total_packets"], n);
 }
+
+#[test]
+fn keygen_signed_deposits_and_synthesis_that_requires_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let key = dir.path().join("site_01.key");
+    let line = ok(qis(
+        &data,
+        &[
+            "keygen",
+            "--agent",
+            "site_01",
+            "--out",
+            key.to_str().unwrap(),
+        ],
+    ));
+    assert!(line.starts_with("site_01 = \""), "{line}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret key is private: {mode:o}");
+    }
+    let ring = dir.path().join("agents.toml");
+    std::fs::write(&ring, &line).unwrap();
+    // keygen never overwrites a key.
+    let err = failed(qis(
+        &data,
+        &[
+            "keygen",
+            "--agent",
+            "site_01",
+            "--out",
+            key.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("already exists"), "{err}");
+
+    deposit(
+        &data,
+        "site_01",
+        "resolved",
+        "0.9",
+        "protocol=weekly",
+        &["--signing-key", key.to_str().unwrap()],
+    );
+    deposit(&data, "site_02", "resolved", "0.9", "protocol=daily", &[]);
+    let synth = |extra: &[&str]| {
+        let mut args = vec![
+            "synth",
+            "--domain",
+            "clinical_trial",
+            "--context",
+            CONTEXT,
+            "--method",
+            "frequency",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let insight: serde_json::Value = serde_json::from_str(&ok(qis(&data, &args))).unwrap();
+        insight
+    };
+    assert_eq!(synth(&[])["sample_size"], 2);
+    let verified = synth(&["--agent-keys", ring.to_str().unwrap()]);
+    assert_eq!(verified["sample_size"], 1, "{verified}");
+    assert_eq!(verified["best"]["protocol"], "weekly", "{verified}");
+
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "not hex").unwrap();
+    let err = failed(qis(
+        &data,
+        &[
+            "deposit",
+            "--agent",
+            "site_01",
+            "--domain",
+            "d",
+            "--context",
+            "{}",
+            "--outcome",
+            "resolved",
+            "--confidence",
+            "0.5",
+            "--signing-key",
+            bad.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        err.contains("64 hex digits") && err.contains("bad.key"),
+        "{err}"
+    );
+}

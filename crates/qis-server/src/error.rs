@@ -39,6 +39,12 @@ pub enum Code {
     Unauthorized,
     /// 403: a deposit whose `agent` is not the caller's.
     AgentMismatch,
+    /// 422: this node requires signed packets and one has no `signature`.
+    SignatureMissing,
+    /// 403: a signed packet from an agent whose public key this node does not hold.
+    UnknownSigner,
+    /// 403: a signature that is not the agent's signature of this packet (forged or altered).
+    BadSignature,
     /// 429: the caller's token is over its rate (see `Retry-After`).
     RateLimited,
     /// 404: no such route.
@@ -55,7 +61,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 20] = [
         Code::DecodeError,
         Code::InvalidField,
         Code::PacketTooLarge,
@@ -67,6 +73,9 @@ impl Code {
         Code::UnsupportedMediaType,
         Code::Unauthorized,
         Code::AgentMismatch,
+        Code::SignatureMissing,
+        Code::UnknownSigner,
+        Code::BadSignature,
         Code::RateLimited,
         Code::NotFound,
         Code::MethodNotAllowed,
@@ -89,6 +98,9 @@ impl Code {
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::Unauthorized => "unauthorized",
             Code::AgentMismatch => "agent_mismatch",
+            Code::SignatureMissing => "signature_missing",
+            Code::UnknownSigner => "unknown_signer",
+            Code::BadSignature => "bad_signature",
             Code::RateLimited => "rate_limited",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
@@ -106,12 +118,13 @@ impl Code {
             | Code::PacketTooLarge
             | Code::DimensionMismatch
             | Code::BatchTooLarge
-            | Code::NotSupported => StatusCode::UNPROCESSABLE_ENTITY,
+            | Code::NotSupported
+            | Code::SignatureMissing => StatusCode::UNPROCESSABLE_ENTITY,
             Code::Conflict => StatusCode::CONFLICT,
             Code::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
-            Code::AgentMismatch => StatusCode::FORBIDDEN,
+            Code::AgentMismatch | Code::UnknownSigner | Code::BadSignature => StatusCode::FORBIDDEN,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -135,9 +148,12 @@ pub struct Details {
     /// `dimension_mismatch`: the vector's dimension.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub got: Option<usize>,
-    /// `conflict`: the packet id.
+    /// `conflict`, `signature_missing`, `unknown_signer`, `bad_signature`: the packet id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// `signature_missing`, `unknown_signer`, `bad_signature`: the agent the packet names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// `packet_too_large`: the encoded size in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
@@ -286,6 +302,25 @@ impl From<qis::Error> for ApiError {
                 })
             }
             E::NotSupported { .. } => ApiError::new(Code::NotSupported, e.to_string()),
+            E::Signature {
+                fault,
+                ref id,
+                ref agent,
+            } => {
+                let (id, agent) = (id.clone(), agent.clone());
+                let code = match fault {
+                    qis::sign::SignatureFault::Missing => Code::SignatureMissing,
+                    qis::sign::SignatureFault::UnknownSigner => Code::UnknownSigner,
+                    _ => Code::BadSignature,
+                };
+                ApiError::new(code, format!("{e}; nothing was stored"))
+                    .field("signature")
+                    .details(Details {
+                        id: Some(id),
+                        agent: Some(agent),
+                        ..Details::default()
+                    })
+            }
             E::Backend {
                 retryable: true, ..
             } => {

@@ -14,6 +14,7 @@ use axum::routing::get;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use qis::embed::Embedder;
 use qis::router::Router;
+use qis::sign::KeyRing;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,11 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Embeds the `text` of queries (none: text queries answer `not_supported`).
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// Agents' public keys: signed packets are verified on deposit against them, and synthesis
+    /// may use only verified packets (none: signatures are stored unverified).
+    pub keys: Option<Arc<KeyRing>>,
+    /// Refuse unsigned packets (needs `keys`).
+    pub require_signatures: bool,
 }
 
 impl ServerConfig {
@@ -43,7 +49,17 @@ impl ServerConfig {
             auth,
             limits: Limits::default(),
             embedder: None,
+            keys: None,
+            require_signatures: false,
         }
+    }
+
+    /// Verifies signed packets against `keys`; with `require`, refuses unsigned ones too.
+    #[must_use]
+    pub fn signatures(mut self, keys: KeyRing, require: bool) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self.require_signatures = require;
+        self
     }
 
     /// Sets the limits.

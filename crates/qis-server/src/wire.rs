@@ -144,6 +144,10 @@ pub struct SynthRequest {
     /// Weighted and Bayesian: a packet this many seconds old weighs half (default 30 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub half_life_secs: Option<u64>,
+    /// Use only packets that carry their agent's valid signature (needs a node with agents'
+    /// keys); unsigned and unverifiable packets are left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_signed: bool,
 }
 
 /// What the node's router holds (`GET /v1/stats`).

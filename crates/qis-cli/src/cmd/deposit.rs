@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use qis::node::{Node, Observation};
 use qis::packet::{Outcome, ResultValue};
+use qis::sign::AgentKey;
 use qis::synth::{Method, Options};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
@@ -50,6 +51,9 @@ pub struct Args {
     /// The embedder for --problem [default: the best this build has].
     #[arg(long, value_enum)]
     embedder: Option<EmbedderKind>,
+    /// Sign the packet with this agent's secret key (a file written by `qis keygen`).
+    #[arg(long, env = "QIS_SIGNING_KEY", value_name = "FILE")]
+    signing_key: Option<std::path::PathBuf>,
     /// Print the receipt as JSON.
     #[arg(long)]
     json: bool,
@@ -93,6 +97,9 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         };
     let synth = Method::Frequency.synthesizer(Options::default()).into();
     let mut node = Node::new(agent, fingerprint, router, synth)?;
+    if let Some(path) = &args.signing_key {
+        node = node.with_signing_key(AgentKey::from_file(path)?);
+    }
     let mut observation = Observation::new(args.outcome, args.confidence)
         .summary(args.summary)
         .results(args.results.into_iter().collect());

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod deposit;
 pub mod fingerprint;
+pub mod keygen;
 pub mod query;
 pub mod remote;
 pub mod selector;

@@ -56,6 +56,13 @@ pub struct Args {
     /// The embedder of `text` queries [default: the best this build has].
     #[arg(long, value_enum)]
     embedder: Option<EmbedderKind>,
+    /// Agents' public keys (TOML, `agent = "<hex>"` per line, as `qis keygen` prints): signed
+    /// packets are verified on deposit, and `require_signed` synthesis uses them.
+    #[arg(long, value_name = "FILE")]
+    agent_keys: Option<PathBuf>,
+    /// Refuse unsigned packets (needs --agent-keys).
+    #[arg(long, requires = "agent_keys")]
+    require_signatures: bool,
 }
 
 /// The tokens from `--tokens`, `tokens_file` and `[serve.tokens]`, or an open node.
@@ -132,7 +139,20 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         .request_timeout(Duration::from_millis(args.timeout.max(1)))
         .rate(args.rate, args.burst.unwrap_or(args.rate.saturating_mul(2)));
     let open = matches!(auth, Auth::Open);
-    let config = ServerConfig::new(auth).limits(limits).embedder(embedder);
+    let mut config = ServerConfig::new(auth).limits(limits).embedder(embedder);
+    if let Some(path) = &args.agent_keys {
+        let ring = qis::sign::KeyRing::from_file(path)?;
+        eprintln!(
+            "verifying signed packets against {} agents' keys{}",
+            ring.len(),
+            if args.require_signatures {
+                "; unsigned packets are refused"
+            } else {
+                ""
+            }
+        );
+        config = config.signatures(ring, args.require_signatures);
+    }
 
     let listen = args
         .listen

@@ -17,6 +17,10 @@ pub struct Args {
     /// How an agent's several packets count: split (one vote shared), newest, or all.
     #[arg(long, default_value = "split", value_parser = parse_per_agent)]
     per_agent: PerAgent,
+    /// Use only packets signed by their agent's key in this key ring (TOML, `agent = "<public
+    /// key hex>"` per line, as `qis keygen` prints): unsigned and forged packets are left out.
+    #[arg(long, value_name = "FILE")]
+    agent_keys: Option<std::path::PathBuf>,
     /// Print the insight as JSON.
     #[arg(long)]
     json: bool,
@@ -36,7 +40,14 @@ fn parse_per_agent(s: &str) -> Result<PerAgent, String> {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let hits = args.selector.hits(global).await?;
+    let mut hits = args.selector.hits(global).await?;
+    if let Some(path) = &args.agent_keys {
+        let ring = qis::sign::KeyRing::from_file(path)?;
+        let dropped = ring.retain_verified(&mut hits);
+        if dropped > 0 {
+            eprintln!("left out {dropped} packets without a valid signature of their agent");
+        }
+    }
     let options = Options {
         per_agent: args.per_agent,
         ..Options::default()

@@ -144,10 +144,10 @@ fn envelope_shape(
     responses(
         (status = 200, description = "Receipts in request order (JSON, or MessagePack when `Accept` names it)", body = DepositResponse),
         (status = 400, description = "`decode_error`", body = crate::error::ErrorBody),
-        (status = 403, description = "`agent_mismatch`: a packet names another agent than the token's", body = crate::error::ErrorBody),
+        (status = 403, description = "`agent_mismatch`: a packet names another agent than the token's; `unknown_signer`, `bad_signature`: a signature the node cannot verify", body = crate::error::ErrorBody),
         (status = 409, description = "`conflict`: an id already deposited with other content", body = crate::error::ErrorBody),
         (status = 413, description = "`body_too_large`", body = crate::error::ErrorBody),
-        (status = 422, description = "`invalid_field`, `packet_too_large`, `dimension_mismatch`, `batch_too_large`, `not_supported`", body = crate::error::ErrorBody),
+        (status = 422, description = "`invalid_field`, `packet_too_large`, `dimension_mismatch`, `batch_too_large`, `not_supported`, `signature_missing`", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -174,6 +174,7 @@ pub(crate) async fn deposit(
             }
         }
     }
+    let items = check_signatures(&state, items).await?;
     let mut routed = Vec::with_capacity(items.len());
     for item in items {
         let packet = Arc::new(item.packet);
@@ -212,6 +213,35 @@ pub(crate) async fn deposit(
         Format::of_accept(&headers),
         &DepositResponse { receipts, stored },
     ))
+}
+
+/// On a node that holds agents' keys: verifies every signed packet and, when signatures are
+/// required, refuses unsigned ones, before anything is stored. Large batches are verified off
+/// the async workers (an ed25519 check costs tens of microseconds).
+async fn check_signatures(state: &AppState, items: Vec<Item>) -> Result<Vec<Item>, ApiError> {
+    let config = &state.shared().config;
+    let Some(ring) = config.keys.clone() else {
+        return Ok(items);
+    };
+    let require = config.require_signatures;
+    let check = move |items: Vec<Item>| -> Result<Vec<Item>, ApiError> {
+        for item in &items {
+            if item.packet.signature().is_some() || require {
+                ring.verify(&item.packet)
+                    .map_err(|e| ApiError::from(e).under(&join(&item.path, "packet")))?;
+            }
+        }
+        Ok(items)
+    };
+    if items.len() <= 4 {
+        return check(items);
+    }
+    tokio::task::spawn_blocking(move || check(items))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "signature check failed");
+            ApiError::new(Code::Internal, "internal error; see the server's log")
+        })?
 }
 
 /// The filter fields a library error may name, which live under `filter` in a request.

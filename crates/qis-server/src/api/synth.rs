@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use qis::synth::{Method, Options};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::payload::{Format, Payload, respond};
 use crate::server::AppState;
 use crate::wire::SynthRequest;
@@ -34,7 +34,17 @@ pub(crate) async fn synth(
     let query = super::packets::build_query(&state, req.query)
         .await
         .map_err(|e| e.under("query"))?;
-    let hits = state.router().query(&query).await?;
+    let mut hits = state.router().query(&query).await?;
+    if req.require_signed {
+        let Some(ring) = state.shared().config.keys.clone() else {
+            return Err(ApiError::new(
+                Code::NotSupported,
+                "this node holds no agents' keys, so it cannot verify signatures (start it with --agent-keys)",
+            )
+            .field("require_signed"));
+        };
+        ring.retain_verified(&mut hits);
+    }
     let mut options = Options::default();
     if let Some(per_agent) = req.per_agent {
         options.per_agent = per_agent;
