@@ -19,6 +19,11 @@ pub struct Limits {
     pub rate_per_second: Option<NonZeroU32>,
     /// How many requests a token may make at once before the rate applies.
     pub rate_burst: NonZeroU32,
+    /// Most connections open at once; past it new connections wait to be accepted.
+    pub max_connections: usize,
+    /// Longest a connection may take to send a request's headers, and longest it may sit idle
+    /// between requests, before the node closes it.
+    pub header_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -29,6 +34,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             rate_per_second: NonZeroU32::new(1000),
             rate_burst: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -52,6 +59,20 @@ impl Limits {
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the most connections open at once (at least 1).
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Sets the header-read (and idle) timeout of connections.
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
         self
     }
 

@@ -243,23 +243,85 @@ async fn authenticate(
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting, ends event
-/// streams and waits for open requests to finish.
+/// streams, lets open requests finish, and returns once every connection is closed (so the
+/// router's last handle held by a connection is gone: a store can be reopened at once).
+///
+/// Each connection holds one of [`Limits::max_connections`] permits (past the cap, new
+/// connections wait in the kernel's backlog), and must deliver a request's headers within
+/// [`Limits::header_timeout`], which also closes connections left idle that long: a client that
+/// opens many connections and sends nothing, or headers a byte at a time, cannot hold the node.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+
+    let limits = state.limits().clone();
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let connections = tokio_util::task::TaskTracker::new();
+    let closing = state.shared().shutdown.clone();
+    let routes = app(state.clone());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: not fatal. Wait a
+                    // little so that a persistent error does not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         // Small request/response pairs on keep-alive connections: no Nagle delay.
         let _ = tcp.set_nodelay(true);
-    });
-    let stop = state.clone();
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stop.shut_down();
-        })
-        .await
+        let routes = routes.clone();
+        let service =
+            tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                routes.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let closing = closing.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, %peer, "connection ended");
+                    }
+                }
+                () = closing.cancelled() => {
+                    // Finish the request in flight, if any, then close.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    state.shut_down();
+    drop(routes);
+    drop(state);
+    connections.close();
+    connections.wait().await;
+    Ok(())
 }

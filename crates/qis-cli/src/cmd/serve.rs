@@ -53,6 +53,12 @@ pub struct Args {
     /// Requests a token may make at once before the rate applies [default: twice the rate].
     #[arg(long, value_name = "N")]
     burst: Option<u32>,
+    /// Most connections open at once (past it, new ones wait to be accepted).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    max_connections: usize,
+    /// Longest a connection may take to send a request's headers, or sit idle between requests.
+    #[arg(long, default_value = "30s", value_parser = parse_span, value_name = "SPAN")]
+    header_timeout: u64,
     /// The embedder of `text` queries [default: the best this build has].
     #[arg(long, value_enum)]
     embedder: Option<EmbedderKind>,
@@ -137,7 +143,9 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         .max_body_bytes(args.max_body_bytes)
         .max_batch(args.max_batch.max(1))
         .request_timeout(Duration::from_millis(args.timeout.max(1)))
-        .rate(args.rate, args.burst.unwrap_or(args.rate.saturating_mul(2)));
+        .rate(args.rate, args.burst.unwrap_or(args.rate.saturating_mul(2)))
+        .max_connections(args.max_connections)
+        .header_timeout(Duration::from_millis(args.header_timeout.max(1)));
     let open = matches!(auth, Auth::Open);
     let mut config = ServerConfig::new(auth).limits(limits).embedder(embedder);
     if let Some(path) = &args.agent_keys {
