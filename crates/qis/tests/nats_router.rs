@@ -458,3 +458,33 @@ async fn a_three_node_cluster_loses_a_node_mid_deposit_and_loses_nothing() {
     );
     assert_eq!(retry(|| router.stats()).await.packets, want.len() as u64);
 }
+
+/// An address holding more packets than one batched direct get returns is read in several.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_past_one_read_batch_is_read_whole() {
+    let Some(url) = url(&format!("big{:08x}", rand::random::<u32>()), "") else {
+        return;
+    };
+    let router = open(&url).await;
+    let (address, now) = (random_address(), now_ms());
+    let mut ids = Vec::new();
+    for chunk in 0..6 {
+        let batch: Vec<Routed> = (0..250)
+            .map(|i| {
+                let p = sample_packet(&format!("a{i}"), "d", address, now - chunk * 1000 - i);
+                ids.push(p.id());
+                Routed::new(p)
+            })
+            .collect();
+        router.deposit(&batch).await.unwrap();
+    }
+    let hits = router
+        .query(&Query::exact(address).limit(5000))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1500);
+    let mut got: Vec<PacketId> = hits.iter().map(|h| h.packet.id()).collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids);
+}

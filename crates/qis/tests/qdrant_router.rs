@@ -87,7 +87,16 @@ async fn a_new_network_is_a_cosine_collection_with_every_payload_index() {
     indexed.sort();
     assert_eq!(
         indexed,
-        ["address", "agent", "confidence", "created", "domain", "expires", "outcome", "tags"]
+        [
+            "address",
+            "agent",
+            "confidence",
+            "created",
+            "domain",
+            "expires",
+            "outcome",
+            "tags"
+        ]
     );
     let params = info.config.unwrap().params.unwrap();
     assert_eq!(params.replication_factor, Some(1));
@@ -101,8 +110,15 @@ async fn a_new_network_is_a_cosine_collection_with_every_payload_index() {
         err.to_string().contains("8-dimensional") && err.to_string().contains("left unchanged"),
         "{err}"
     );
-    assert!(qis::router::url::open(&format!("{qdrant_url}/{net}?dimension=8")).await.is_ok());
-    client.delete_collection(format!("qis_{net}")).await.unwrap();
+    assert!(
+        qis::router::url::open(&format!("{qdrant_url}/{net}?dimension=8"))
+            .await
+            .is_ok()
+    );
+    client
+        .delete_collection(format!("qis_{net}"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,5 +148,8 @@ async fn a_collection_that_is_not_qis_is_refused_and_left_alone() {
         .unwrap();
     assert!(info.payload_schema.is_empty(), "no index was added");
     assert_eq!(info.points_count, Some(0));
-    client.delete_collection(format!("qis_{net}")).await.unwrap();
+    client
+        .delete_collection(format!("qis_{net}"))
+        .await
+        .unwrap();
 }

@@ -63,6 +63,8 @@ const LSH_TABLES_KEY: &str = "qis.lsh_tables";
 const LSH_BITS_KEY: &str = "qis.lsh_bits";
 /// Header with the packet's expiry (ms since the epoch): purges read headers only.
 const EXPIRES_HEADER: &str = "Qis-Expires";
+/// Most messages one batched direct get returns; a subject holding more is read in several.
+const DIRECT_BATCH: usize = 1000;
 /// Record format version (first byte of every packet record).
 const RECORD_VERSION: u8 = 1;
 
@@ -81,6 +83,8 @@ pub struct NatsRouter {
     dimension: RwLock<Option<usize>>,
     /// Hyperplanes for that dimension.
     planes: OnceLock<Planes>,
+    /// Whether the server answers batched direct gets (nats-server 2.11 and later).
+    batch_gets: bool,
 }
 
 impl fmt::Debug for NatsRouter {
@@ -167,6 +171,7 @@ impl NatsRouter {
                 .ok_or_else(|| refused(format!("stream {name} has no usable {key} metadata")))
         };
         let (tables, bits) = (setting(LSH_TABLES_KEY)?, setting(LSH_BITS_KEY)?);
+        let batch_gets = batch_gets(&client.server_info().version);
         let router = NatsRouter {
             client,
             js,
@@ -176,6 +181,7 @@ impl NatsRouter {
             bits,
             dimension: RwLock::new(None),
             planes: OnceLock::new(),
+            batch_gets,
             config,
         };
         let held = timed(
@@ -316,6 +322,90 @@ impl NatsRouter {
             Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(unavailable(format!("reading {subject}"), e)),
         }
+    }
+
+    /// Every message on each of `subjects` (exact subjects, no wildcards), by batched direct
+    /// gets: one request per subject, all in flight at once on one reply subscription, each
+    /// answered by a run of messages that ends with an end-of-batch status. No consumer is created,
+    /// so a query costs one round trip (more only for a subject past [`DIRECT_BATCH`] messages).
+    /// Servers older than 2.11 (no batched direct gets) are read through an ordered consumer.
+    async fn read_subjects(&self, subjects: Vec<String>) -> Result<Vec<Read>> {
+        if !self.batch_gets {
+            return self.read(subjects, false).await;
+        }
+        let inbox = self.client.new_inbox();
+        let mut replies = self
+            .client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| unavailable("subscribing to replies", e))?;
+        let api = format!("$JS.API.DIRECT.GET.{}", self.stream_name());
+        let ask = |i: usize, from: u64| {
+            let body = serde_json::json!({
+                "seq": from,
+                "next_by_subj": subjects[i],
+                "batch": DIRECT_BATCH,
+            });
+            self.client.publish_with_reply(
+                api.clone(),
+                format!("{inbox}.{i}"),
+                Bytes::from(body.to_string()),
+            )
+        };
+        for i in 0..subjects.len() {
+            ask(i, 1)
+                .await
+                .map_err(|e| unavailable("requesting messages", e))?;
+        }
+        let mut open = subjects.len();
+        let mut out = Vec::new();
+        while open > 0 {
+            let m = tokio::time::timeout(self.config.timeout, replies.next())
+                .await
+                .map_err(|_| unavailable("reading messages", "no answer within the timeout"))?
+                .ok_or_else(|| unavailable("reading messages", "the connection closed"))?;
+            let i: usize = m
+                .subject
+                .rsplit('.')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .filter(|i| *i < subjects.len())
+                .ok_or_else(|| unavailable("reading messages", "a reply to no request"))?;
+            let header = |name: &str| -> Option<u64> {
+                m.headers.as_ref()?.get(name)?.as_str().parse().ok()
+            };
+            match m.status.map(|s| s.as_u16()) {
+                None => {
+                    let sequence = header("Nats-Sequence").ok_or_else(|| {
+                        unavailable("reading messages", "a message without its sequence")
+                    })?;
+                    out.push(Read {
+                        sequence,
+                        subject: subjects[i].clone(),
+                        headers: m.headers.clone(),
+                        payload: m.payload.clone(),
+                    });
+                }
+                // End of batch: more to read when messages are still pending.
+                Some(204) => match (header("Nats-Num-Pending"), header("Nats-Last-Sequence")) {
+                    (Some(pending), Some(last)) if pending > 0 => ask(i, last + 1)
+                        .await
+                        .map_err(|e| unavailable("requesting messages", e))?,
+                    _ => open -= 1,
+                },
+                // Nothing (more) on the subject.
+                Some(404) => open -= 1,
+                Some(code) => {
+                    let why = m
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| format!("status {code}"));
+                    return Err(unavailable("reading messages", why));
+                }
+            }
+        }
+        let _ = replies.unsubscribe().await;
+        Ok(out)
     }
 
     /// Every message on the subjects `filters` (which must not overlap), payloads or headers only.
@@ -555,7 +645,7 @@ impl NatsRouter {
         match &query.target {
             Target::Address(address) => {
                 let reads = self
-                    .read(vec![self.address_subject(address)], false)
+                    .read_subjects(vec![self.address_subject(address)])
                     .await?;
                 let now = now_ms();
                 let mut packets: Vec<Arc<Packet>> = Self::packets(&reads, now)?
@@ -587,7 +677,7 @@ impl NatsRouter {
                         subjects.push(self.bucket_subject(t, probe));
                     }
                 }
-                let reads = self.read(subjects, false).await?;
+                let reads = self.read_subjects(subjects).await?;
                 let now = now_ms();
                 let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
                 let mut hits: Vec<Hit> = Self::packets(&reads, now)?
@@ -690,6 +780,16 @@ fn expires(r: &Read) -> Millis {
         .and_then(|h| h.get(EXPIRES_HEADER))
         .and_then(|v| v.as_str().parse().ok())
         .unwrap_or(Millis::MAX)
+}
+
+/// Whether a server of `version` (`2.11.0`, `v2.15.1`) answers batched direct gets.
+fn batch_gets(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 11)
 }
 
 fn stream_name(network: &str) -> String {
