@@ -333,6 +333,35 @@ fn a_node_requiring_signatures_takes_only_signed_deposits() {
     assert_eq!(stats["packets"], 1, "only the signed deposit is stored");
 }
 
+#[test]
+fn serve_takes_any_router_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    let url = format!("file:{}", elsewhere.display());
+    let node = serve(
+        &dir.path().join("unused"),
+        &["--insecure-open", "--router", &url],
+    );
+    ok(deposit(&node.url, "site_01", "protocol=weekly", None));
+    let stats: serde_json::Value = serde_json::from_str(&ok(qis()
+        .args(["stats", "--remote", &node.url, "--json"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(stats["router"], "embedded");
+    assert_eq!(stats["packets"], 1);
+    assert!(elsewhere.is_dir(), "the store is where the URL says");
+    drop(node);
+
+    let o = qis()
+        .args(["serve", "--insecure-open", "--router", "bogus://x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bogus"), "{err}");
+}
+
 /// kill -9 of `qis serve` while an independent client imports 10,000 packets in batches and
 /// records the ids the node acknowledged: after a restart, every acknowledged id is there.
 #[test]

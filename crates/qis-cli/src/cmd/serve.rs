@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use qis::router::Router;
 use qis::router::memory::MemoryRouter;
+use qis::router::url::parse_url;
 use qis_server::auth::{Auth, Tokens};
 use qis_server::client::HttpRouter;
 use qis_server::config::Limits;
@@ -23,8 +24,10 @@ pub struct Args {
     /// [default: `listen` in qis.toml, or 127.0.0.1:7878].
     #[arg(long, env = "QIS_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
-    /// The router behind the node: `embedded` (the data directory, the default),
-    /// `embedded:DIR`, `memory:` (nothing kept), or another node's `http://host:port`.
+    /// The router behind the node: `embedded` (the data directory), `embedded:DIR` or
+    /// `file:DIR`, `memory:` (nothing kept), another node's `http://host:port`, or an engine
+    /// (`nats://…`, `chroma://…`, `qdrant://…`, in builds with those features) [default: the
+    /// global --router, else the embedded store].
     #[arg(long, value_name = "URL")]
     router: Option<String>,
     /// With `--router http://…`: the environment variable holding that node's token.
@@ -103,35 +106,41 @@ fn warn_open(url: &str) {
 pub async fn run(global: &Global, args: Args) -> Result<()> {
     let file = global.file()?;
     let auth = auth(&args, &file)?;
-    let dir = global.data_dir(&file);
-    let spec = args
-        .router
-        .clone()
-        .or(file.serve.router.clone())
-        .unwrap_or_else(|| "embedded".to_owned());
-    let (router, store_dir): (Arc<dyn Router>, Option<PathBuf>) = if spec == "embedded" {
-        (Arc::new(store::open(&dir).await?), Some(dir.clone()))
-    } else if let Some(path) = spec.strip_prefix("embedded:") {
-        let path = PathBuf::from(path);
-        (Arc::new(store::open(&path).await?), Some(path))
-    } else if spec == "memory:" || spec == "memory" {
-        (Arc::new(MemoryRouter::new()), None)
-    } else if spec.starts_with("http://") || spec.starts_with("https://") {
-        let token =
-            match &args.router_token_env {
-                Some(var) => Some(std::env::var(var).with_context(|| {
-                    format!("--router-token-env {var}: the variable is not set")
-                })?),
-                None => None,
-            };
-        let remote = HttpRouter::connect(&spec, token)
-            .await
-            .with_context(|| format!("cannot reach the node at {spec}"))?;
-        (Arc::new(remote), None)
-    } else {
-        bail!(
-            "--router must be embedded, embedded:DIR, memory: or http(s)://host:port, got {spec:?}"
-        );
+    let spec = args.router.clone().or(file.serve.router.clone());
+    let (router, store_dir): (Arc<dyn Router>, Option<PathBuf>) = match spec.as_deref() {
+        // The global --router / QIS_ROUTER / `router` (the embedded store in --data by default).
+        None => {
+            let opened = store::open_router(&global.router_spec(&file)?).await?;
+            (opened.router, opened.dir)
+        }
+        Some("embedded") => {
+            let dir = global.data_dir(&file);
+            (Arc::new(store::open(&dir).await?), Some(dir))
+        }
+        Some(text) => {
+            if let Some(path) = text.strip_prefix("embedded:") {
+                let path = PathBuf::from(path);
+                (Arc::new(store::open(&path).await?), Some(path))
+            } else if text == "memory" {
+                (Arc::new(MemoryRouter::new()), None)
+            } else if text.starts_with("http://") || text.starts_with("https://") {
+                let token = match &args.router_token_env {
+                    Some(var) => Some(std::env::var(var).with_context(|| {
+                        format!("--router-token-env {var}: the variable is not set")
+                    })?),
+                    None => None,
+                };
+                let remote = HttpRouter::connect(text, token)
+                    .await
+                    .with_context(|| format!("cannot reach the node at {text}"))?;
+                (Arc::new(remote), None)
+            } else {
+                // Any router URL: memory:, file:PATH, nats://, chroma://, qdrant://.
+                let spec = parse_url(text).with_context(|| format!("--router {text:?}"))?;
+                let opened = store::open_router(&spec).await?;
+                (opened.router, opened.dir)
+            }
+        }
     };
 
     let kind = resolve_embedder(args.embedder, &file)?;
