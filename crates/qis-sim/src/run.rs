@@ -172,14 +172,14 @@ fn thompson(belief: &Belief, rng: &mut rand_chacha::ChaCha8Rng) -> usize {
 struct QisSide {
     nodes: Vec<Node>,
     flooder: Option<Node>,
-    metered: Arc<Metered<Arc<MemoryRouter>>>,
+    metered: Arc<Metered<Arc<dyn Router>>>,
     config: QisConfig,
 }
 
 impl QisSide {
-    fn new(scenario: &Scenario) -> Result<QisSide> {
+    fn new(scenario: &Scenario, store: Arc<dyn Router>) -> Result<QisSide> {
         let config = scenario.qis;
-        let metered = Arc::new(Metered::new(Arc::new(MemoryRouter::new())));
+        let metered = Arc::new(Metered::new(store));
         let router: Arc<dyn Router> = Arc::new(Stamped::new(metered.clone()));
         let fingerprint = Arc::new(FieldsFingerprint::new(World::schema()));
         // No recency decay: simulated time is not wall time, and packets of one run are all
@@ -282,17 +282,31 @@ fn option_tag(option: usize) -> String {
     format!("option:{}", OPTIONS[option])
 }
 
-/// Runs `scenario` under `policy` in the world of `seed`, with agents' randomness from `seed` too.
+/// Runs `scenario` under `policy` in the world of `seed`, with agents' randomness from `seed` too;
+/// `qis` agents route through a memory router of their own.
 pub fn run(scenario: &Scenario, policy: Policy, seed: u64) -> Result<RunResult> {
-    futures::executor::block_on(run_async(scenario, policy, seed))
+    futures::executor::block_on(run_on(
+        scenario,
+        policy,
+        seed,
+        Arc::new(MemoryRouter::new()),
+    ))
 }
 
-async fn run_async(scenario: &Scenario, policy: Policy, seed: u64) -> Result<RunResult> {
+/// [`run`], with `qis` agents routing through `store`, which must be empty (and in a tokio
+/// runtime when the router needs one). Results do not depend on the router: every router
+/// answers the same packets.
+pub async fn run_on(
+    scenario: &Scenario,
+    policy: Policy,
+    seed: u64,
+    store: Arc<dyn Router>,
+) -> Result<RunResult> {
     let world = World::new(seed);
     let problems = world.problems().len();
     let n = scenario.agents;
     let qis = match policy {
-        Policy::Qis => Some(QisSide::new(scenario)?),
+        Policy::Qis => Some(QisSide::new(scenario, store)?),
         _ => None,
     };
     // own[agent * problems + problem][option] = (successes, failures)

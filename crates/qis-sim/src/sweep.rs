@@ -7,11 +7,12 @@
 
 use std::str::FromStr;
 
+use qis::router::url::RouterSpec;
 use qis::synth::{Method, PerAgent};
 use rayon::prelude::*;
 
 use crate::policy::{Policy, QisConfig, Routing};
-use crate::run::{RunResult, Scenario, run};
+use crate::run::{RunResult, Scenario, run, run_on};
 use crate::seed::replicate_seed;
 use crate::{Error, Result};
 
@@ -350,15 +351,53 @@ impl Job {
 /// Runs every job on rayon's pool; `done` is called after each with the job's work. Results come
 /// back in job order.
 pub fn execute(jobs: &[Job], done: &(dyn Fn(u64) + Sync)) -> Result<Vec<RunResult>> {
+    execute_on(jobs, None, done)
+}
+
+/// [`execute`], with the `qis` agents of each run routing through a fresh namespace of `router`
+/// (see [`RouterSpec::namespaced`]: a network `<network>-sim<nonce>-<job>` on an engine, a
+/// directory `<dir>/sim<nonce>-<job>` for the embedded store, removed after its run), opened in
+/// a tokio runtime of the run's own. `None`: a memory router per run.
+pub fn execute_on(
+    jobs: &[Job],
+    router: Option<&RouterSpec>,
+    done: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<RunResult>> {
+    let nonce = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let run_job = |i: usize| -> Result<RunResult> {
+        let job = &jobs[i];
+        match router {
+            Some(spec) if job.policy == Policy::Qis => {
+                let spec = spec.namespaced(&format!("sim{nonce}-{i}"))?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot start a runtime: {e}")))?;
+                let result = runtime.block_on(async {
+                    let store = spec.open().await?;
+                    run_on(&job.scenario, job.policy, job.seed, store).await
+                });
+                if let RouterSpec::Embedded { dir } = &spec {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+                result
+            }
+            _ => run(&job.scenario, job.policy, job.seed),
+        }
+    };
     // Start the biggest runs first so that no long run is left alone at the end.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].work()));
     let mut results: Vec<(usize, RunResult)> = order
         .par_iter()
         .map(|&i| {
-            let job = &jobs[i];
-            let r = run(&job.scenario, job.policy, job.seed)?;
-            done(job.work());
+            let r = run_job(i)?;
+            done(jobs[i].work());
             Ok((i, r))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -139,3 +139,31 @@ fn routing_cost_follows_the_memory_router() {
         }
     }
 }
+
+/// The same runs on the embedded store (a directory per run) give the same results as on memory
+/// routers: the simulator measures qis, not the backend.
+#[test]
+fn runs_on_another_router_give_the_same_results() {
+    let config = SweepConfig {
+        agents: vec![4],
+        rounds: 4,
+        feedback_agents: vec![4],
+        ..tiny(11)
+    };
+    let jobs = config.jobs();
+    let on_memory = execute(&jobs, &|_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file:{}", dir.path().display());
+    let spec = qis::router::url::parse_url(&url).unwrap();
+    let on_disk = qis_sim::sweep::execute_on(&jobs, Some(&spec), &|_| {}).unwrap();
+    let table = |results| Report::new(&config, &jobs, results).table();
+    assert_eq!(table(&on_memory), table(&on_disk));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "every run's directory is removed after it"
+    );
+    // A node has no namespaces: refused before anything runs.
+    let node = qis::router::url::parse_url("http://127.0.0.1:9").unwrap();
+    assert!(qis_sim::sweep::execute_on(&jobs, Some(&node), &|_| {}).is_err());
+}

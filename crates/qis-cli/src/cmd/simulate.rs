@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use qis::synth::Method;
 use qis_sim::policy::Routing;
 use qis_sim::report::Report;
-use qis_sim::sweep::{SweepConfig, execute, parse_method};
+use qis_sim::sweep::{SweepConfig, execute, execute_on, parse_method};
 
 /// The experiments: regret per agent versus N, the cold-start curve, routing cost and bytes per
 /// agent (exact and vector routing), dishonest and flooding agents, and the feedback loop on/off.
@@ -55,6 +55,13 @@ pub struct Args {
     /// Packets a qis agent pulls per option and decision (the library's default: 50).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     limit: Option<u64>,
+    /// Where `qis` agents route: `memory:` (the default, a memory router per run) or any router
+    /// URL (`file:DIR`, `nats://…`, `chroma://…`, `qdrant://…`); each run gets a namespace of its
+    /// own (a network `<network>-sim<nonce>-<run>`, or a directory under DIR removed after the
+    /// run). Engines are far slower than memory: pair them with --quick or few --agents. Results
+    /// do not depend on the router.
+    #[arg(long, value_name = "URL", default_value = "memory:")]
+    router: String,
     /// Where the CSV files and plots go.
     #[arg(long, default_value = "qis-sim-out")]
     out: PathBuf,
@@ -131,7 +138,22 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    let results = execute(&jobs, &|work| bar.inc(work))?;
+    let router = qis::router::url::parse_url(&args.router)
+        .with_context(|| format!("--router {:?}", args.router))?;
+    let results = if router == qis::router::url::RouterSpec::Memory {
+        execute(&jobs, &|work| bar.inc(work))?
+    } else {
+        // Refuse a router that has no namespaces before any run starts.
+        router
+            .namespaced("check")
+            .with_context(|| format!("--router {:?}", args.router))?;
+        eprintln!(
+            "qis agents route through {} ({})",
+            router.backend(),
+            args.router
+        );
+        execute_on(&jobs, Some(&router), &|work| bar.inc(work))?
+    };
     bar.finish_and_clear();
 
     let report = Report::new(&config, &jobs, &results);

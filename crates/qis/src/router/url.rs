@@ -253,6 +253,43 @@ impl RouterSpec {
         }
     }
 
+    /// The same backend in a separate namespace named by `suffix` (letters, digits, `_`, `-`):
+    /// the network `<network>-<suffix>` on an engine, the directory `<dir>/<suffix>` for the
+    /// embedded store, a new memory router for `memory:`. Routers of different namespaces never
+    /// see each other's packets (the simulator gives each run its own). A qis node (`http`) holds
+    /// one network, so it has no namespaces: an error.
+    pub fn namespaced(&self, suffix: &str) -> Result<RouterSpec> {
+        check_network(suffix)?;
+        let network = |base: &str| -> Result<String> {
+            let name = format!("{base}-{suffix}");
+            check_network(&name)?;
+            Ok(name)
+        };
+        Ok(match self {
+            RouterSpec::Memory => RouterSpec::Memory,
+            RouterSpec::Embedded { dir } => RouterSpec::Embedded {
+                dir: dir.join(suffix),
+            },
+            RouterSpec::Nats(c) => RouterSpec::Nats(NatsConfig {
+                network: network(&c.network)?,
+                ..c.clone()
+            }),
+            RouterSpec::Qdrant(c) => RouterSpec::Qdrant(QdrantConfig {
+                network: network(&c.network)?,
+                ..c.clone()
+            }),
+            RouterSpec::Chroma(c) => RouterSpec::Chroma(ChromaConfig {
+                network: network(&c.network)?,
+                ..c.clone()
+            }),
+            RouterSpec::Http { url } => {
+                return Err(config(format!(
+                    "the qis node at {url} holds a single network: it cannot give each user a separate namespace"
+                )));
+            }
+        })
+    }
+
     /// Opens the router (see [`open`]).
     pub async fn open(&self) -> Result<Arc<dyn Router>> {
         match self {
@@ -587,6 +624,35 @@ fn parse_chroma(mut parts: Parts) -> Result<ChromaConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaces_separate_networks_and_directories() {
+        let nats = parse_url("nats://127.0.0.1:4222/trials?replicas=3").unwrap();
+        let RouterSpec::Nats(c) = nats.namespaced("run-7").unwrap() else {
+            panic!("still nats")
+        };
+        assert_eq!((c.network.as_str(), c.replicas), ("trials-run-7", 3));
+        assert_eq!(
+            parse_url("file:/data").unwrap().namespaced("r1").unwrap(),
+            RouterSpec::Embedded {
+                dir: "/data/r1".into()
+            }
+        );
+        assert_eq!(
+            parse_url("memory:").unwrap().namespaced("x").unwrap(),
+            RouterSpec::Memory
+        );
+        for (url, suffix) in [
+            ("http://127.0.0.1:7878", "x"),
+            ("chroma://h:8000/n", "a/b"),
+            ("qdrant://h:6334/n", &"y".repeat(60)),
+        ] {
+            assert!(
+                parse_url(url).unwrap().namespaced(suffix).is_err(),
+                "{url} {suffix}"
+            );
+        }
+    }
 
     #[test]
     fn every_scheme_parses() {
