@@ -108,6 +108,29 @@ impl Error {
         }
     }
 
+    /// A retryable [`Error::Backend`] of `router`: `what` failed because of `cause` (an engine
+    /// that is down, a timeout).
+    pub fn unavailable(
+        router: &'static str,
+        what: impl fmt::Display,
+        cause: impl fmt::Display,
+    ) -> Self {
+        Error::Backend {
+            router,
+            retryable: true,
+            source: format!("{what}: {cause}").into(),
+        }
+    }
+
+    /// A final (not retryable) [`Error::Backend`] of `router` saying `message`.
+    pub fn refused(router: &'static str, message: impl Into<String>) -> Self {
+        Error::Backend {
+            router,
+            retryable: false,
+            source: message.into().into(),
+        }
+    }
+
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(

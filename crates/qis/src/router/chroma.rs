@@ -67,19 +67,11 @@ impl fmt::Debug for ChromaRouter {
 }
 
 fn unavailable(what: impl fmt::Display, e: impl fmt::Display) -> Error {
-    Error::Backend {
-        router: ROUTER,
-        retryable: true,
-        source: format!("{what}: {e}").into(),
-    }
+    Error::unavailable(ROUTER, what, e)
 }
 
 fn refused(message: String) -> Error {
-    Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: message.into(),
-    }
+    Error::refused(ROUTER, message)
 }
 
 impl ChromaRouter {

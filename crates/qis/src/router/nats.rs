@@ -99,19 +99,11 @@ impl fmt::Debug for NatsRouter {
 
 /// A failure talking to NATS: retryable (the server may be restarting, electing a leader, …).
 fn unavailable(what: impl fmt::Display, e: impl fmt::Display) -> Error {
-    Error::Backend {
-        router: ROUTER,
-        retryable: true,
-        source: format!("{what}: {e}").into(),
-    }
+    Error::unavailable(ROUTER, what, e)
 }
 
 fn refused(message: String) -> Error {
-    Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: message.into(),
-    }
+    Error::refused(ROUTER, message)
 }
 
 /// [`super::timed`] for this router.

@@ -90,11 +90,7 @@ fn backend(what: impl fmt::Display, e: qdrant_client::QdrantError) -> Error {
 }
 
 fn refused(message: String) -> Error {
-    Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: message.into(),
-    }
+    Error::refused(ROUTER, message)
 }
 
 /// [`super::timed`] for this router.
