@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use qis::error::{Error, Result};
 use qis::packet::Packet;
-use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use qis::router::{Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use qis::synth::Insight;
 use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -502,7 +502,7 @@ impl Router for HttpRouter {
         Ok(answer.receipts)
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> Result<Hits> {
         // Fail fast, with the library's field names, before a round trip.
         query.validate()?;
         let (address, vector) = match &query.target {
@@ -518,6 +518,7 @@ impl Router for HttpRouter {
             min_score: query.min_score,
         })
         .await
+        .map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {

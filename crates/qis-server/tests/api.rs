@@ -12,7 +12,7 @@ use qis::conformance::{random_address, sample_packet};
 use qis::embed::HashedEmbedder;
 use qis::packet::{Packet, now_ms};
 use qis::router::memory::MemoryRouter;
-use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
 use qis_server::auth::Auth;
 use qis_server::config::Limits;
 use qis_server::wire::{MsgpackDeposit, MsgpackItem};
@@ -621,7 +621,7 @@ impl Router for Slow {
     async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
         self.0.deposit(packets).await
     }
-    async fn query(&self, query: &Query) -> qis::Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> qis::Result<Hits> {
         tokio::time::sleep(Duration::from_secs(5)).await;
         self.0.query(query).await
     }

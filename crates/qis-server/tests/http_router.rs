@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use qis::router::embedded::EmbeddedRouter;
 use qis::router::memory::MemoryRouter;
-use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
 use qis_server::ServerConfig;
 use qis_server::auth::Auth;
 use qis_server::client::HttpRouter;
@@ -39,7 +39,7 @@ impl Router for Remote {
     async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
         self.router.deposit(packets).await
     }
-    async fn query(&self, query: &Query) -> qis::Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> qis::Result<Hits> {
         self.router.query(query).await
     }
     async fn stats(&self) -> qis::Result<Stats> {

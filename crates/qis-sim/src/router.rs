@@ -16,7 +16,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use qis::embed::Embedder;
 use qis::packet::{Address, Millis, Packet, PacketId};
-use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use qis::{Error, Result};
 
 /// Simulated time starts here (2023-11-14, ms since the epoch): in the past, so routers admit it.
@@ -86,7 +86,7 @@ impl<R: Router> Router for Stamped<R> {
         };
         self.inner.deposit(&stamped).await
     }
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> Result<Hits> {
         self.inner.query(query).await
     }
     async fn stats(&self) -> Result<Stats> {
@@ -193,7 +193,7 @@ impl<R: Router> Router for Metered<R> {
         }
         Ok(receipts)
     }
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> Result<Hits> {
         let start = Instant::now();
         let hits = self.inner.query(query).await?;
         let nanos = start.elapsed().as_nanos() as u64;

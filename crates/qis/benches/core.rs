@@ -213,6 +213,26 @@ fn query(c: &mut Criterion) {
             black_box(hits)
         })
     });
+    // With a filter (one that keeps every packet) the answer is built packet by packet: the cost
+    // of a query that cannot share the address's snapshot.
+    group.bench_function("exact_limit50_filtered", |b| {
+        let filter = qis::router::Filter {
+            domain: Some(DOMAIN.to_owned()),
+            ..qis::router::Filter::default()
+        };
+        let filter = &filter;
+        b.to_async(&rt).iter(|| async move {
+            let hits = router
+                .query(
+                    &Query::exact(black_box(target))
+                        .filter(filter.clone())
+                        .limit(LIMIT),
+                )
+                .await
+                .unwrap();
+            black_box(hits)
+        })
+    });
     // The seed's query(): fingerprint the problem, then read the address.
     group.bench_function("fingerprint_and_exact_limit50", |b| {
         b.to_async(&rt).iter(|| async move {

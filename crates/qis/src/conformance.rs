@@ -20,7 +20,7 @@ use rand::Rng;
 
 use crate::error::Error;
 use crate::packet::{Address, Millis, Outcome, Packet, PacketId, now_ms};
-use crate::router::{Filter, Hit, Query, Routed, Router};
+use crate::router::{Filter, Hit, Hits, Query, Routed, Router};
 
 /// The vector dimension the checks use (unless the router fixes its own).
 pub const DEFAULT_DIMENSION: usize = 16;
@@ -64,7 +64,7 @@ fn ids(hits: &[Hit]) -> Vec<PacketId> {
     hits.iter().map(|h| h.packet.id()).collect()
 }
 
-async fn exact(router: &dyn Router, address: Address, limit: usize) -> Vec<Hit> {
+async fn exact(router: &dyn Router, address: Address, limit: usize) -> Hits {
     router
         .query(&Query::exact(address).limit(limit))
         .await

@@ -37,7 +37,7 @@ use crate::fingerprint::{Context, Fingerprint};
 use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
 };
-use crate::router::{DEFAULT_LIMIT, Filter, Hit, Query, Receipt, Routed, Router};
+use crate::router::{DEFAULT_LIMIT, Filter, Hit, Hits, Query, Receipt, Routed, Router};
 use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Synthesizer};
 
@@ -262,7 +262,7 @@ impl Node {
         Ok(self.synthesizer.synthesize(&hits))
     }
 
-    async fn pull(&self, domain: &str, context: &Context, limit: usize) -> Result<Vec<Hit>> {
+    async fn pull(&self, domain: &str, context: &Context, limit: usize) -> Result<Hits> {
         let address = self.address(domain, context)?;
         let mut filter = Filter {
             domain: Some(domain.to_owned()),
@@ -280,19 +280,21 @@ impl Node {
 
     /// The hits a consultation may use: all, or only the verified ones when signatures are
     /// required.
-    fn trusted_only(&self, mut hits: Vec<Hit>) -> Vec<Hit> {
-        if let Some(ring) = &self.trusted {
-            let dropped = ring.retain_verified(&mut hits);
-            if dropped > 0 {
-                tracing::debug!(dropped, "left out packets without a valid signature");
-            }
+    fn trusted_only(&self, hits: Hits) -> Hits {
+        let Some(ring) = &self.trusted else {
+            return hits;
+        };
+        let mut hits = hits;
+        let dropped = ring.retain_verified(hits.to_mut());
+        if dropped > 0 {
+            tracing::debug!(dropped, "left out packets without a valid signature");
         }
         hits
     }
 
     /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first
     /// (needs [`Node::with_embedder`] and a router with vector search).
-    pub async fn related(&self, text: &str, top_k: usize, filter: Filter) -> Result<Vec<Hit>> {
+    pub async fn related(&self, text: &str, top_k: usize, filter: Filter) -> Result<Hits> {
         let embedder = self.embedder.as_ref().ok_or_else(|| {
             Error::Config("semantic queries need an embedder: use Node::with_embedder".into())
         })?;

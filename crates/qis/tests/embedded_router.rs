@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::now_ms;
 use qis::router::embedded::{DATABASE_FILE, EmbeddedOptions, EmbeddedRouter};
-use qis::router::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
 use tempfile::TempDir;
 
 /// An embedded router that owns its temporary directory (removed when the test ends).
@@ -24,7 +24,7 @@ impl Router for InTempDir {
     async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
         self.router.deposit(packets).await
     }
-    async fn query(&self, query: &Query) -> qis::Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> qis::Result<Hits> {
         self.router.query(query).await
     }
     async fn stats(&self) -> qis::Result<Stats> {

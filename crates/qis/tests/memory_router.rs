@@ -45,3 +45,63 @@ async fn stats_count_exactly_on_a_private_router() {
     );
     assert_eq!(router.purge_expired().await.unwrap(), 0);
 }
+
+/// Repeated unfiltered queries share one snapshot; it never hides a change: a new deposit, a
+/// packet that expires, a limit past the snapshot, a filter.
+#[tokio::test]
+async fn shared_answers_follow_every_change() {
+    use qis::conformance::{random_address, sample_packet};
+    use qis::packet::{Packet, now_ms};
+    use qis::router::memory::SNAPSHOT_HITS;
+    use qis::router::{Filter, Query, Routed};
+    let router = MemoryRouter::new();
+    let a = random_address();
+    let now = now_ms();
+    let ids = |hits: &[qis::router::Hit]| hits.iter().map(|h| h.packet.id()).collect::<Vec<_>>();
+    let batch: Vec<Routed> = (0..(SNAPSHOT_HITS as u64 + 10))
+        .map(|i| Routed::new(sample_packet(&format!("a{i}"), "d", a, now - 10_000 + i)))
+        .collect();
+    router.deposit(&batch).await.unwrap();
+    let newest_first: Vec<_> = batch.iter().rev().map(|r| r.packet.id()).collect();
+    for _ in 0..3 {
+        let hits = router.query(&Query::exact(a).limit(50)).await.unwrap();
+        assert_eq!(ids(&hits), newest_first[..50]);
+    }
+    // Past the snapshot's size: the whole list, in order.
+    let all = router.query(&Query::exact(a).limit(1000)).await.unwrap();
+    assert_eq!(ids(&all), newest_first);
+
+    // A new packet shows at once.
+    let fresh = sample_packet("b", "d", a, now);
+    router.deposit(&[Routed::new(fresh.clone())]).await.unwrap();
+    for _ in 0..3 {
+        let hits = router.query(&Query::exact(a).limit(5)).await.unwrap();
+        assert_eq!(hits[0].packet.id(), fresh.id());
+    }
+
+    // A packet in the snapshot that expires is gone once it has.
+    let short: Packet = Packet::builder("c", "d", a).ttl_secs(1).build().unwrap();
+    router.deposit(&[Routed::new(short.clone())]).await.unwrap();
+    for _ in 0..3 {
+        let hits = router.query(&Query::exact(a).limit(5)).await.unwrap();
+        assert_eq!(hits[0].packet.id(), short.id());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let hits = router.query(&Query::exact(a).limit(5)).await.unwrap();
+    assert_eq!(
+        hits[0].packet.id(),
+        fresh.id(),
+        "the expired packet is gone"
+    );
+
+    // Filters never use the snapshot.
+    let only_b = Filter {
+        exclude_agents: vec!["b".into()],
+        ..Filter::default()
+    };
+    let hits = router
+        .query(&Query::exact(a).filter(only_b).limit(3))
+        .await
+        .unwrap();
+    assert!(hits.iter().all(|h| h.packet.agent() != "b"));
+}

@@ -122,7 +122,7 @@ impl Selector {
         }
         let opened = store::open_router(&global.router_spec(&file)?).await?;
         let query = self.query(&file, &opened)?;
-        Ok(opened.router.query(&query).await?)
+        Ok(opened.router.query(&query).await?.into_vec())
     }
 
     /// The query these flags describe (`store`'s embedder, when it records one, must match

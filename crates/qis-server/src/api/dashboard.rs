@@ -95,7 +95,8 @@ pub(crate) async fn consensus(
         .router()
         .query(&Query::exact(address).limit(CONSENSUS_PACKETS))
         .await?;
-    hits.sort_by_key(|h| (h.packet.created(), h.packet.id()));
+    hits.to_mut()
+        .sort_by_key(|h| (h.packet.created(), h.packet.id()));
     Ok(Json(ConsensusResponse {
         address,
         points: curve(&hits, n),

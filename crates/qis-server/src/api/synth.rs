@@ -43,7 +43,7 @@ pub(crate) async fn synth(
             )
             .field("require_signed"));
         };
-        ring.retain_verified(&mut hits);
+        ring.retain_verified(hits.to_mut());
     }
     let mut options = Options::default();
     if let Some(per_agent) = req.per_agent {

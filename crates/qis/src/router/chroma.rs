@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 pub use super::url::ChromaConfig;
 use super::{
-    Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
+    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
 };
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
@@ -642,8 +642,10 @@ impl Router for ChromaRouter {
         .await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
-        timed(self.config.timeout * 3, "querying", self.query_inner(query)).await
+    async fn query(&self, query: &Query) -> Result<Hits> {
+        timed(self.config.timeout * 3, "querying", self.query_inner(query))
+            .await
+            .map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -14,6 +14,7 @@
 //! - Filters narrow before `limit` counts: a query returns `limit` matching packets when that many
 //!   exist.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,6 +320,107 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// What a query answers: hits in order (newest first for an address, best first for a vector).
+///
+/// It dereferences to `[Hit]`, so it reads like a slice (`hits.len()`, `hits[0]`,
+/// `hits.iter()`). A router may answer many queries with one shared, immutable snapshot: the
+/// memory router does so for repeated unfiltered queries of an address, which then cost one
+/// reference count instead of one per packet. [`Hits::into_vec`] gives an owned list (copying
+/// the handles of a shared answer).
+#[derive(Clone, Default)]
+pub struct Hits(HitsRepr);
+
+#[derive(Clone)]
+enum HitsRepr {
+    Owned(Vec<Hit>),
+    /// The first `len` hits of a snapshot.
+    Shared(Arc<[Hit]>, usize),
+}
+
+impl Default for HitsRepr {
+    fn default() -> Self {
+        HitsRepr::Owned(Vec::new())
+    }
+}
+
+impl Hits {
+    /// The first `len` hits of `snapshot` (all of them if it holds fewer).
+    pub fn shared(snapshot: Arc<[Hit]>, len: usize) -> Self {
+        let len = len.min(snapshot.len());
+        Hits(HitsRepr::Shared(snapshot, len))
+    }
+
+    /// The hits as an owned list, to change in place (a shared answer is copied first, as
+    /// `Cow::to_mut` does).
+    pub fn to_mut(&mut self) -> &mut Vec<Hit> {
+        if let HitsRepr::Shared(all, len) = &self.0 {
+            self.0 = HitsRepr::Owned(all[..*len].to_vec());
+        }
+        match &mut self.0 {
+            HitsRepr::Owned(v) => v,
+            HitsRepr::Shared(..) => unreachable!("made owned above"),
+        }
+    }
+
+    /// The hits as an owned list.
+    pub fn into_vec(self) -> Vec<Hit> {
+        match self.0 {
+            HitsRepr::Owned(v) => v,
+            HitsRepr::Shared(all, len) => all[..len].to_vec(),
+        }
+    }
+}
+
+impl std::ops::Deref for Hits {
+    type Target = [Hit];
+    fn deref(&self) -> &[Hit] {
+        match &self.0 {
+            HitsRepr::Owned(v) => v,
+            HitsRepr::Shared(all, len) => &all[..*len],
+        }
+    }
+}
+
+impl From<Vec<Hit>> for Hits {
+    fn from(hits: Vec<Hit>) -> Self {
+        Hits(HitsRepr::Owned(hits))
+    }
+}
+
+impl FromIterator<Hit> for Hits {
+    fn from_iter<I: IntoIterator<Item = Hit>>(iter: I) -> Self {
+        Hits(HitsRepr::Owned(iter.into_iter().collect()))
+    }
+}
+
+impl IntoIterator for Hits {
+    type Item = Hit;
+    type IntoIter = std::vec::IntoIter<Hit>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_vec().into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Hits {
+    type Item = &'a Hit;
+    type IntoIter = std::slice::Iter<'a, Hit>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Hits {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Hits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// What a router holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -383,7 +485,7 @@ pub trait Router: Send + Sync + std::fmt::Debug {
 
     /// Answers a query. Errors: [`Error::Invalid`] (a bad limit or filter), [`Error::Dimension`],
     /// [`Error::NotSupported`], [`Error::Backend`].
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>>;
+    async fn query(&self, query: &Query) -> Result<Hits>;
 
     /// Counts what the router holds.
     async fn stats(&self) -> Result<Stats>;
@@ -400,7 +502,7 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
         (**self).deposit(packets).await
     }
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> Result<Hits> {
         (**self).query(query).await
     }
     async fn stats(&self) -> Result<Stats> {

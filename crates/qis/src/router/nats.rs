@@ -47,8 +47,8 @@ use futures::{Stream, StreamExt, future};
 
 pub use super::url::NatsConfig;
 use super::{
-    Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, Vector, batch_dimension,
-    cosine,
+    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, Vector,
+    batch_dimension, cosine,
 };
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
@@ -1017,8 +1017,10 @@ impl Router for NatsRouter {
         .await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
-        timed(self.config.timeout, "querying", self.query_inner(query)).await
+    async fn query(&self, query: &Query) -> Result<Hits> {
+        timed(self.config.timeout, "querying", self.query_inner(query))
+            .await
+            .map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -39,7 +39,7 @@ use qdrant_client::qdrant::{
 };
 
 pub use super::url::QdrantConfig;
-use super::{Capabilities, Filter, Hit, Query, Receipt, Routed, Router, Stats, Target};
+use super::{Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
 
@@ -609,8 +609,10 @@ impl Router for QdrantRouter {
         .await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
-        timed(self.config.timeout * 3, "querying", self.query_inner(query)).await
+    async fn query(&self, query: &Query) -> Result<Hits> {
+        timed(self.config.timeout * 3, "querying", self.query_inner(query))
+            .await
+            .map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {

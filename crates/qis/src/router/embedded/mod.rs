@@ -32,7 +32,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Capabilities, Hit, Query, Receipt, Routed, Router, Stats, Target, batch_dimension};
+use super::{
+    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
+};
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, PacketId, now_ms};
 
@@ -752,15 +754,17 @@ impl Router for EmbeddedRouter {
         self.blocking(move |s| s.deposit(&batch)).await
     }
 
-    async fn query(&self, query: &Query) -> Result<Vec<Hit>> {
+    async fn query(&self, query: &Query) -> Result<Hits> {
         // A small exact query is an index range read of tens of microseconds: run it here, which
         // costs less than handing it to a blocking thread and waiting for the answer. Scans
         // (vector queries) and large reads go to the blocking pool, off the async workers.
         if matches!(query.target, Target::Address(_)) && query.limit <= INLINE_QUERY_LIMIT {
-            return self.shared.query(query);
+            return self.shared.query(query).map(Hits::from);
         }
         let query = query.clone();
-        self.blocking(move |s| s.query(&query)).await
+        self.blocking(move |s| s.query(&query))
+            .await
+            .map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {
