@@ -1,14 +1,13 @@
-//! all-MiniLM-L6-v2 run in process: candle (CPU) for the BERT encoder, `tokenizers` for the
-//! word-pieces, and sentence-transformers' pipeline around them (mean pooling, L2 normalisation).
+//! all-MiniLM-L6-v2 run in process: our BERT encoder on the CPU ([`super::bert`]: candle reads
+//! the weights, `gemm` multiplies), `tokenizers` for the word-pieces, and sentence-transformers'
+//! pipeline around them (mean pooling, L2 normalisation).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, HiddenAct, PositionEmbeddingType};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use super::bert::{BertConfig, Encoder};
 use super::{Embedder, check_text, normalize};
 use crate::error::{Error, Result};
 
@@ -67,11 +66,10 @@ pub fn default_model_dir() -> PathBuf {
 ///
 /// A batch runs as forward passes of up to 64 texts of nearly equal length, each padded to its
 /// longest; padding does not change a text's vector beyond rounding. The model takes about 90 MB
-/// of memory. Forward passes use candle's CPU threads (`RAYON_NUM_THREADS`, else one per core).
+/// of memory. Forward passes use rayon's threads (`RAYON_NUM_THREADS`, else one per core).
 pub struct MiniLmEmbedder {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
-    device: Device,
     dir: PathBuf,
 }
 
@@ -82,28 +80,6 @@ impl fmt::Debug for MiniLmEmbedder {
             .field("dimension", &DIMENSION)
             .field("dir", &self.dir)
             .finish_non_exhaustive()
-    }
-}
-
-/// The BERT configuration of all-MiniLM-L6-v2, for a model directory without `config.json`.
-fn minilm_l6_config() -> Config {
-    Config {
-        vocab_size: 30522,
-        hidden_size: DIMENSION,
-        num_hidden_layers: 6,
-        num_attention_heads: 12,
-        intermediate_size: 1536,
-        hidden_act: HiddenAct::Gelu,
-        hidden_dropout_prob: 0.1,
-        max_position_embeddings: 512,
-        type_vocab_size: 2,
-        initializer_range: 0.02,
-        layer_norm_eps: 1e-12,
-        pad_token_id: 0,
-        position_embedding_type: PositionEmbeddingType::Absolute,
-        use_cache: true,
-        classifier_dropout: None,
-        model_type: Some("bert".to_owned()),
     }
 }
 
@@ -148,14 +124,14 @@ impl MiniLmEmbedder {
             let text = std::fs::read_to_string(&config_path).map_err(|e| {
                 Error::Config(format!("cannot read {}: {e}", config_path.display()))
             })?;
-            serde_json::from_str::<Config>(&text).map_err(|e| {
+            serde_json::from_str::<BertConfig>(&text).map_err(|e| {
                 Error::Config(format!(
                     "{} is not a BERT configuration: {e}",
                     config_path.display()
                 ))
             })?
         } else {
-            minilm_l6_config()
+            BertConfig::minilm_l6()
         };
         if config.hidden_size != DIMENSION {
             return Err(Error::Config(format!(
@@ -183,18 +159,10 @@ impl MiniLmEmbedder {
             .map_err(|e| Error::Config(format!("cannot set the tokenizer's truncation: {e}")))?;
         tokenizer.with_padding(None);
 
-        let device = Device::Cpu;
         // Read, not memory-mapped: a mapped file changed under us would be undefined behaviour.
         let bytes = std::fs::read(&weights)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", weights.display())))?;
-        let vb =
-            VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device).map_err(|e| {
-                Error::Config(format!(
-                    "{} is not a safetensors file: {e}",
-                    weights.display()
-                ))
-            })?;
-        let model = BertModel::load(vb, &config).map_err(|e| {
+        let model = Encoder::load(&bytes, config).map_err(|e| {
             Error::Config(format!(
                 "{} does not hold the weights of a BERT model like all-MiniLM-L6-v2: {e}",
                 weights.display()
@@ -203,7 +171,6 @@ impl MiniLmEmbedder {
         Ok(MiniLmEmbedder {
             model,
             tokenizer,
-            device,
             dir: dir.to_owned(),
         })
     }
@@ -214,27 +181,8 @@ impl MiniLmEmbedder {
     }
 
     /// Runs one padded chunk through the encoder; returns one unit vector per text.
-    fn forward(&self, ids: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let len = ids.iter().map(|t| t.len()).max().unwrap_or(0);
-        let mut input = Vec::with_capacity(ids.len() * len);
-        let mut mask = Vec::with_capacity(ids.len() * len);
-        for t in ids {
-            input.extend_from_slice(t);
-            input.resize(input.len() + len - t.len(), 0); // [PAD] is id 0
-            mask.extend(std::iter::repeat_n(1u32, t.len()));
-            mask.resize(mask.len() + len - t.len(), 0);
-        }
-        let shape = (ids.len(), len);
-        let input = Tensor::from_vec(input, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let token_types = input.zeros_like()?;
-        let hidden = self.model.forward(&input, &token_types, Some(&mask))?; // (batch, len, 384)
-
-        // Mean pooling over real tokens (sentence-transformers' Pooling, mode "mean").
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (batch, len, 1)
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (batch, 384)
-        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (batch, 1)
-        let mut pooled = summed.broadcast_div(&counts)?.to_vec2::<f32>()?;
+    fn forward(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let mut pooled = self.model.mean_pooled(ids)?;
         pooled.iter_mut().for_each(|v| normalize(v));
         Ok(pooled)
     }
@@ -285,7 +233,7 @@ impl Embedder for MiniLmEmbedder {
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in chunks(&order, |i| encodings[i].get_ids().len()) {
             let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-            let vectors = self.forward(&ids).map_err(backend)?;
+            let vectors = self.forward(&ids)?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
             }

@@ -3,7 +3,7 @@
 //! - [`HashedEmbedder`] — model-free: hashed word, word-pair and character n-gram features.
 //!   Deterministic across machines and versions, nothing to download. Paraphrases land nearer each
 //!   other than unrelated problems, but it knows no synonyms: "car" and "automobile" are strangers.
-//! - `MiniLmEmbedder` (feature `minilm`) — all-MiniLM-L6-v2 run in-process (candle, CPU) from a
+//! - `MiniLmEmbedder` (feature `minilm`) — all-MiniLM-L6-v2 run in-process (our BERT encoder on gemm, CPU) from a
 //!   local model directory (`default_model_dir()`; `scripts/fetch-model` fetches it): 384
 //!   dimensions, mean-pooled, normalised, as sentence-transformers computes them.
 //!
@@ -21,6 +21,8 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "minilm")]
+mod bert;
 mod hashed;
 #[cfg(feature = "minilm")]
 mod minilm;
