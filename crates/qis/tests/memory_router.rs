@@ -94,7 +94,51 @@ async fn shared_answers_follow_every_change() {
         "the expired packet is gone"
     );
 
-    // Filters never use the snapshot.
+    // A filter by domain alone shares the snapshot when every packet there is of that domain,
+    // and answers nothing for another domain.
+    for _ in 0..3 {
+        let by_domain = Filter {
+            domain: Some("d".into()),
+            ..Filter::default()
+        };
+        let hits = router
+            .query(&Query::exact(a).filter(by_domain).limit(5))
+            .await
+            .unwrap();
+        assert_eq!(hits[0].packet.id(), fresh.id());
+        let other = Filter {
+            domain: Some("elsewhere".into()),
+            ..Filter::default()
+        };
+        assert!(
+            router
+                .query(&Query::exact(a).filter(other).limit(5))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // Mixed domains at one address: a domain filter keeps only its own.
+    let stranger = sample_packet("s", "elsewhere", a, now_ms());
+    router
+        .deposit(&[Routed::new(stranger.clone())])
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let by_domain = Filter {
+            domain: Some("d".into()),
+            ..Filter::default()
+        };
+        let hits = router
+            .query(&Query::exact(a).filter(by_domain).limit(5))
+            .await
+            .unwrap();
+        assert!(hits.iter().all(|h| h.packet.domain() == "d"));
+        let unfiltered = router.query(&Query::exact(a).limit(5)).await.unwrap();
+        assert_eq!(unfiltered[0].packet.id(), stranger.id());
+    }
+
+    // Other filters never use the snapshot.
     let only_b = Filter {
         exclude_agents: vec!["b".into()],
         ..Filter::default()

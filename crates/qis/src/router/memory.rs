@@ -62,6 +62,9 @@ struct Snapshot {
     complete: bool,
     /// The earliest expiry among `hits`: from then on the snapshot is not used.
     valid_until: Millis,
+    /// The domain of every hit, when they all share one (a query filtered by that domain alone
+    /// can then share the snapshot too).
+    domain: Option<String>,
 }
 
 impl AddressList {
@@ -71,9 +74,9 @@ impl AddressList {
         *self.asked.get_mut() = false;
     }
 
-    /// The shared answer of an unfiltered query of `limit` at `now`, if there is (or now should
-    /// be) a snapshot that covers it.
-    fn shared(&self, limit: usize, now: Millis) -> Option<Hits> {
+    /// The shared answer of a query of `limit` at `now` filtered by `domain` alone (or not at
+    /// all), if there is (or now should be) a snapshot that covers it.
+    fn shared(&self, limit: usize, now: Millis, domain: Option<&str>) -> Option<Hits> {
         let snapshot = match self.snapshot.get() {
             Some(s) => s,
             None if self.asked.swap(true, Ordering::Relaxed) => {
@@ -81,16 +84,23 @@ impl AddressList {
             }
             None => return None,
         };
-        (now < snapshot.valid_until && (snapshot.complete || limit <= snapshot.hits.len()))
-            .then(|| Hits::shared(snapshot.hits.clone(), limit))
+        let domain_ok = domain.is_none_or(|d| snapshot.domain.as_deref() == Some(d));
+        (domain_ok
+            && now < snapshot.valid_until
+            && (snapshot.complete || limit <= snapshot.hits.len()))
+        .then(|| Hits::shared(snapshot.hits.clone(), limit))
     }
 
     fn build_snapshot(&self, now: Millis) -> Snapshot {
         let mut hits = Vec::with_capacity(SNAPSHOT_HITS.min(self.stored.len()));
         let mut valid_until = Millis::MAX;
+        let mut domain = self.stored.last().map(|s| s.packet.domain());
         let mut live = self.stored.iter().rev().filter(|s| s.expires > now);
         for s in live.by_ref().take(SNAPSHOT_HITS) {
             valid_until = valid_until.min(s.expires);
+            if domain != Some(s.packet.domain()) {
+                domain = None;
+            }
             hits.push(Hit {
                 packet: s.packet.clone(),
                 score: 1.0,
@@ -100,6 +110,7 @@ impl AddressList {
             complete: live.next().is_none(),
             hits: hits.into(),
             valid_until,
+            domain: domain.map(str::to_owned),
         }
     }
 }
@@ -271,10 +282,26 @@ impl Router for MemoryRouter {
                 let Some(entry) = inner.by_address.get(address) else {
                     return Ok(Hits::default());
                 };
-                let unfiltered = query.filter == Filter::default();
-                if unfiltered && let Some(hits) = entry.shared(query.limit, now) {
+                // No filter, or a filter by domain alone (what a node's consultation sends), may
+                // share the address's snapshot. (Destructured in full, so that a new filter field
+                // cannot be overlooked here.)
+                let Filter {
+                    domain,
+                    tags_any,
+                    min_confidence,
+                    outcomes,
+                    since,
+                    exclude_agents,
+                } = &query.filter;
+                let shareable = tags_any.is_empty()
+                    && min_confidence.is_none()
+                    && outcomes.is_empty()
+                    && since.is_none()
+                    && exclude_agents.is_empty();
+                if shareable && let Some(hits) = entry.shared(query.limit, now, domain.as_deref()) {
                     return Ok(hits);
                 }
+                let unfiltered = query.filter == Filter::default();
                 let list = &entry.stored;
                 let mut hits = Vec::with_capacity(query.limit.min(list.len()));
                 for s in list.iter().rev() {
