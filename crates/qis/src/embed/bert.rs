@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::router::dot_lanes as dot;
 
 /// The parts of a BERT `config.json` the encoder uses.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -426,23 +427,6 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], len: usize, h: usize,
 /// Sequences up to this many tokens attend with plain loops; longer ones with `gemm`.
 const SMALL_ATTENTION: usize = 64;
 
-/// The dot product of two equally long slices, in eight lanes (so that it vectorises).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
 
 /// `x = LayerNorm(x + y)`, row by row.
 fn add_norm(x: &mut [f32], y: &[f32], norm: &LayerNorm, eps: f32, h: usize) {

@@ -90,6 +90,28 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Dot product of two equally long slices in eight independent lanes, which the compiler turns
+/// into SIMD (a plain sum is ordered, so it does not); used by the embedded store's vector scans
+/// and the MiniLM encoder.
+#[inline(always)]
+#[allow(dead_code)] // unused in builds without `embedded` and `minilm`
+pub(crate) fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// A packet on its way into a router: the packet and, for semantic routing, its vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Routed {

@@ -398,33 +398,15 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
             return unsafe { dot_avx2(a, b) };
         }
     }
-    dot_portable(a, b)
+    crate::router::dot_lanes(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_portable(a, b)
+    crate::router::dot_lanes(a, b)
 }
 
-/// Dot product in eight independent lanes, which the compiler turns into SIMD.
-#[inline(always)]
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
 
 #[cfg(test)]
 mod tests {
