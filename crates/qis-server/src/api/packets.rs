@@ -34,57 +34,67 @@ fn join(path: &str, name: &str) -> String {
 
 /// Decodes the envelope and every packet in it; checks the batch size.
 fn decode_items(payload: &Payload, max_batch: usize) -> Result<Vec<Item>, ApiError> {
-    let mut items = Vec::new();
-    let mut push = |path: String, decoded: qis::Result<Packet>, vector: Option<Vec<f32>>| {
-        let packet = decoded.map_err(|e| ApiError::from_qis_under(e, &join(&path, "packet")))?;
-        items.push(Item {
-            path,
-            packet,
-            vector,
-        });
-        Ok::<(), ApiError>(())
-    };
     match payload.format {
         Format::Json => {
             let env: JsonDeposit = payload.decode()?;
-            envelope_shape(
-                env.packet.is_some(),
-                env.vector.is_some(),
-                env.packets.as_ref().map(Vec::len),
-                max_batch,
-            )?;
-            if let Some(p) = env.packet {
-                push(String::new(), Packet::from_json(p.get()), env.vector)?;
-            }
-            for (i, item) in env.packets.into_iter().flatten().enumerate() {
-                push(
-                    format!("packets[{i}]"),
-                    Packet::from_json(item.packet.get()),
-                    item.vector,
-                )?;
-            }
+            let batch = env.packets.map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| (i.packet, i.vector))
+                    .collect::<Vec<_>>()
+            });
+            items_of(env.packet, env.vector, batch, max_batch, |p| {
+                Packet::from_json(p.get())
+            })
         }
         Format::Msgpack => {
             let env: MsgpackDeposit = payload.decode()?;
-            envelope_shape(
-                env.packet.is_some(),
-                env.vector.is_some(),
-                env.packets.as_ref().map(Vec::len),
-                max_batch,
-            )?;
-            if let Some(p) = env.packet {
-                push(String::new(), Packet::from_msgpack(&p), env.vector)?;
-            }
-            for (i, item) in env.packets.into_iter().flatten().enumerate() {
-                push(
-                    format!("packets[{i}]"),
-                    Packet::from_msgpack(&item.packet),
-                    item.vector,
-                )?;
-            }
+            let batch = env.packets.map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| (i.packet, i.vector))
+                    .collect::<Vec<_>>()
+            });
+            items_of(env.packet, env.vector, batch, max_batch, |p| {
+                Packet::from_msgpack(p)
+            })
         }
     }
-    Ok(items)
+}
+
+/// The packets of an envelope (one `packet`, or a batch of `packets`), each decoded by `decode`,
+/// with the path its errors are named under.
+fn items_of<P>(
+    packet: Option<P>,
+    vector: Option<Vec<f32>>,
+    batch: Option<Vec<(P, Option<Vec<f32>>)>>,
+    max_batch: usize,
+    decode: impl Fn(&P) -> qis::Result<Packet>,
+) -> Result<Vec<Item>, ApiError> {
+    envelope_shape(
+        packet.is_some(),
+        vector.is_some(),
+        batch.as_ref().map(Vec::len),
+        max_batch,
+    )?;
+    let one = packet.map(|p| (String::new(), p, vector));
+    let many = batch
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, (p, v))| (format!("packets[{i}]"), p, v));
+    one.into_iter()
+        .chain(many)
+        .map(|(path, p, vector)| {
+            let packet =
+                decode(&p).map_err(|e| ApiError::from_qis_under(e, &join(&path, "packet")))?;
+            Ok(Item {
+                path,
+                packet,
+                vector,
+            })
+        })
+        .collect()
 }
 
 /// Checks the envelope holds one packet or a batch of 1 to `max_batch`.

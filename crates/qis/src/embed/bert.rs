@@ -427,7 +427,6 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], len: usize, h: usize,
 /// Sequences up to this many tokens attend with plain loops; longer ones with `gemm`.
 const SMALL_ATTENTION: usize = 64;
 
-
 /// `x = LayerNorm(x + y)`, row by row.
 fn add_norm(x: &mut [f32], y: &[f32], norm: &LayerNorm, eps: f32, h: usize) {
     x.par_chunks_exact_mut(h)

@@ -407,7 +407,6 @@ fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     crate::router::dot_lanes(a, b)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
