@@ -83,8 +83,6 @@ pub struct NatsRouter {
     dimension: RwLock<Option<usize>>,
     /// Hyperplanes for that dimension.
     planes: OnceLock<Planes>,
-    /// Whether the server answers batched direct gets (nats-server 2.11 and later).
-    batch_gets: bool,
 }
 
 impl fmt::Debug for NatsRouter {
@@ -163,7 +161,6 @@ impl NatsRouter {
                 .ok_or_else(|| refused(format!("stream {name} has no usable {key} metadata")))
         };
         let (tables, bits) = (setting(LSH_TABLES_KEY)?, setting(LSH_BITS_KEY)?);
-        let batch_gets = batch_gets(&client.server_info().version);
         let router = NatsRouter {
             client,
             js,
@@ -173,7 +170,6 @@ impl NatsRouter {
             bits,
             dimension: RwLock::new(None),
             planes: OnceLock::new(),
-            batch_gets,
             config,
         };
         let held = timed(
@@ -320,11 +316,9 @@ impl NatsRouter {
     /// gets: one request per subject, all in flight at once on one reply subscription, each
     /// answered by a run of messages that ends with an end-of-batch status. No consumer is created,
     /// so a query costs one round trip (more only for a subject past [`DIRECT_BATCH`] messages).
-    /// Servers older than 2.11 (no batched direct gets) are read through an ordered consumer.
+    /// Batched direct gets came with nats-server 2.11, which a qis stream needs anyway (its
+    /// per-message TTLs).
     async fn read_subjects(&self, subjects: Vec<String>) -> Result<Vec<Read>> {
-        if !self.batch_gets {
-            return self.read(subjects, false).await;
-        }
         let inbox = self.client.new_inbox();
         let mut replies = self
             .client
@@ -400,18 +394,15 @@ impl NatsRouter {
         Ok(out)
     }
 
-    /// Every message on the subjects `filters` (which must not overlap), payloads or headers only.
-    async fn read(&self, filters: Vec<String>, headers_only: bool) -> Result<Vec<Read>> {
-        let mut config = consumer::pull::OrderedConfig {
+    /// Every message's headers on the subjects `filter` matches, through an ordered consumer: for
+    /// stats and purges, which read whole parts of the network by wildcard.
+    async fn read_headers(&self, filter: String) -> Result<Vec<Read>> {
+        let config = consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::All,
-            headers_only,
+            headers_only: true,
+            filter_subject: filter,
             ..Default::default()
         };
-        if filters.len() == 1 {
-            config.filter_subject = filters[0].clone();
-        } else {
-            config.filter_subjects = filters;
-        }
         let consumer = self
             .stream
             .create_consumer(config)
@@ -694,9 +685,7 @@ impl NatsRouter {
 
     async fn stats_inner(&self) -> Result<Stats> {
         let now = now_ms();
-        let claims = self
-            .read(vec![format!("{}.id.>", self.prefix)], true)
-            .await?;
+        let claims = self.read_headers(format!("{}.id.>", self.prefix)).await?;
         let expired = claims.iter().filter(|r| expires(r) <= now).count() as u64;
         let count = |filter: String| async move {
             let mut info = self
@@ -725,7 +714,7 @@ impl NatsRouter {
 
     async fn purge_inner(&self) -> Result<u64> {
         let now = now_ms();
-        let reads = self.read(vec![format!("{}.>", self.prefix)], true).await?;
+        let reads = self.read_headers(format!("{}.>", self.prefix)).await?;
         let id_prefix = format!("{}.id.", self.prefix);
         let mut removed = 0;
         for r in reads.iter().filter(|r| expires(r) <= now) {
@@ -772,16 +761,6 @@ fn expires(r: &Read) -> Millis {
         .and_then(|h| h.get(EXPIRES_HEADER))
         .and_then(|v| v.as_str().parse().ok())
         .unwrap_or(Millis::MAX)
-}
-
-/// Whether a server of `version` (`2.11.0`, `v2.15.1`) answers batched direct gets.
-fn batch_gets(version: &str) -> bool {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (2, 11)
 }
 
 fn stream_name(network: &str) -> String {
