@@ -581,6 +581,7 @@ impl Packet {
         self.ttl
             .map(|t| self.created.saturating_add(t.saturating_mul(1000)))
     }
+
     /// The agent's signature, if the packet is signed ([`crate::sign`]).
     pub fn signature(&self) -> Option<&Signature> {
         self.signature.as_ref()
@@ -606,11 +607,7 @@ impl Packet {
         out.extend_from_slice(SIGNING_CONTEXT);
         // Writing into a Vec cannot fail for this type.
         let _ = if self.signature.is_some() {
-            let unsigned = Packet {
-                signature: None,
-                ..self.clone()
-            };
-            rmp_serde::encode::write_named(&mut out, &unsigned)
+            rmp_serde::encode::write_named(&mut out, &self.clone().unsigned())
         } else {
             rmp_serde::encode::write_named(&mut out, self)
         };

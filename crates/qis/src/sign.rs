@@ -270,17 +270,6 @@ pub enum SignatureFault {
     Invalid,
 }
 
-impl SignatureFault {
-    /// A stable machine-readable name (`signature_missing`, `unknown_signer`, `bad_signature`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            SignatureFault::Missing => "signature_missing",
-            SignatureFault::UnknownSigner => "unknown_signer",
-            SignatureFault::Invalid => "bad_signature",
-        }
-    }
-}
-
 impl fmt::Display for SignatureFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

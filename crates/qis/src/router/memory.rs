@@ -301,7 +301,7 @@ impl Router for MemoryRouter {
                 if shareable && let Some(hits) = entry.shared(query.limit, now, domain.as_deref()) {
                     return Ok(hits);
                 }
-                let unfiltered = query.filter == Filter::default();
+                let unfiltered = shareable && domain.is_none();
                 let list = &entry.stored;
                 let mut hits = Vec::with_capacity(query.limit.min(list.len()));
                 for s in list.iter().rev() {

@@ -93,8 +93,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// Dot product of two equally long slices in eight independent lanes, which the compiler turns
 /// into SIMD (a plain sum is ordered, so it does not); used by the embedded store's vector scans
 /// and the MiniLM encoder.
+#[cfg(any(feature = "embedded", feature = "minilm"))]
 #[inline(always)]
-#[allow(dead_code)] // unused in builds without `embedded` and `minilm`
 pub(crate) fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -546,10 +546,47 @@ pub(crate) async fn timed<T>(
 ) -> Result<T> {
     match tokio::time::timeout(timeout, call).await {
         Ok(r) => r,
-        Err(_) => Err(Error::Backend {
+        Err(_) => Err(Error::unavailable(
             router,
-            retryable: true,
-            source: format!("{what}: no answer within {timeout:?}").into(),
-        }),
+            what,
+            format!("no answer within {timeout:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(agent: &str) -> Hit {
+        let address = Address::from_hex("1dd96c30c27fe860").unwrap();
+        Hit {
+            packet: Arc::new(Packet::builder(agent, "d", address).build().unwrap()),
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_shared_answer_reads_its_first_hits_and_copies_before_it_changes() {
+        let snapshot: Arc<[Hit]> = vec![hit("a"), hit("b"), hit("c")].into();
+        let shared = Hits::shared(snapshot.clone(), 2);
+        assert_eq!(shared.len(), 2);
+        assert_eq!(shared[1], snapshot[1]);
+        assert_eq!(
+            Hits::shared(snapshot.clone(), 10).len(),
+            3,
+            "capped at the snapshot"
+        );
+        let mut changed = shared.clone();
+        changed.to_mut().pop();
+        assert_eq!(
+            (changed.len(), shared.len()),
+            (1, 2),
+            "the snapshot is not touched"
+        );
+        assert_eq!(shared.clone().into_vec(), snapshot[..2].to_vec());
+        assert_eq!(shared, Hits::from(snapshot[..2].to_vec()));
+        let owned: Vec<Hit> = shared.into_iter().collect();
+        assert_eq!(owned.len(), 2);
     }
 }
