@@ -388,6 +388,13 @@ fn refused(status: StatusCode, bytes: &[u8]) -> Error {
         .unwrap_or(&body.message)
         .to_owned();
     let d = &body.details;
+    if let Some(fault) = body.code.fault() {
+        return Error::Signature {
+            id: d.id.clone().unwrap_or_default(),
+            agent: d.agent.clone().unwrap_or_default(),
+            fault,
+        };
+    }
     match body.code {
         Code::InvalidField => Error::Invalid { field, rule },
         Code::AgentMismatch => Error::Invalid {
@@ -425,15 +432,6 @@ fn refused(status: StatusCode, bytes: &[u8]) -> Error {
         Code::Unauthorized => {
             Error::Config(format!("the node refused the token: {}", body.message))
         }
-        Code::SignatureMissing | Code::UnknownSigner | Code::BadSignature => Error::Signature {
-            id: d.id.clone().unwrap_or_default(),
-            agent: d.agent.clone().unwrap_or_default(),
-            fault: match body.code {
-                Code::SignatureMissing => qis::sign::SignatureFault::Missing,
-                Code::UnknownSigner => qis::sign::SignatureFault::UnknownSigner,
-                _ => qis::sign::SignatureFault::Invalid,
-            },
-        },
         code => Error::Backend {
             router: NAME,
             retryable: matches!(code, Code::RateLimited | Code::Timeout | Code::Unavailable),

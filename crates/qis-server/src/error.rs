@@ -8,6 +8,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use qis::sign::SignatureFault;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -60,6 +61,25 @@ pub enum Code {
 }
 
 impl Code {
+    /// The code of a signature fault.
+    pub fn of_fault(fault: SignatureFault) -> Code {
+        match fault {
+            SignatureFault::Missing => Code::SignatureMissing,
+            SignatureFault::UnknownSigner => Code::UnknownSigner,
+            _ => Code::BadSignature,
+        }
+    }
+
+    /// The signature fault a code stands for (the inverse of [`Code::of_fault`]).
+    pub fn fault(self) -> Option<SignatureFault> {
+        match self {
+            Code::SignatureMissing => Some(SignatureFault::Missing),
+            Code::UnknownSigner => Some(SignatureFault::UnknownSigner),
+            Code::BadSignature => Some(SignatureFault::Invalid),
+            _ => None,
+        }
+    }
+
     /// Every code, for metrics and documentation.
     pub const ALL: [Code; 20] = [
         Code::DecodeError,
@@ -308,12 +328,7 @@ impl From<qis::Error> for ApiError {
                 ref agent,
             } => {
                 let (id, agent) = (id.clone(), agent.clone());
-                let code = match fault {
-                    qis::sign::SignatureFault::Missing => Code::SignatureMissing,
-                    qis::sign::SignatureFault::UnknownSigner => Code::UnknownSigner,
-                    _ => Code::BadSignature,
-                };
-                ApiError::new(code, format!("{e}; nothing was stored"))
+                ApiError::new(Code::of_fault(fault), format!("{e}; nothing was stored"))
                     .field("signature")
                     .details(Details {
                         id: Some(id),

@@ -14,52 +14,41 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-/// `POST /v1/packets` in JSON: one packet (`packet`, optional `vector`) or a batch (`packets`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct JsonDeposit {
-    #[serde(default)]
-    pub(crate) packet: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub(crate) vector: Option<Vec<f32>>,
-    #[serde(default)]
-    pub(crate) packets: Option<Vec<JsonItem>>,
-}
-
-/// One packet of a JSON batch.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct JsonItem {
-    pub(crate) packet: Box<RawValue>,
-    #[serde(default)]
-    pub(crate) vector: Option<Vec<f32>>,
-}
-
-/// `POST /v1/packets` in MessagePack: as [`JsonDeposit`], each packet as a binary.
+/// `POST /v1/packets`: one packet (`packet`, optional `vector`) or a batch (`packets`). `P` is how a
+/// packet travels: its JSON object ([`JsonDeposit`]) or a binary holding its MessagePack
+/// ([`MsgpackDeposit`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MsgpackDeposit {
-    /// One packet's MessagePack bytes.
+pub struct Deposit<P> {
+    /// One packet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub packet: Option<serde_bytes::ByteBuf>,
+    pub packet: Option<P>,
     /// Its vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
     /// A batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub packets: Option<Vec<MsgpackItem>>,
+    pub packets: Option<Vec<DepositItem<P>>>,
 }
 
-/// One packet of a MessagePack batch.
+/// One packet of a batch.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MsgpackItem {
-    /// The packet's MessagePack bytes ([`Packet::to_msgpack`]).
-    pub packet: serde_bytes::ByteBuf,
+pub struct DepositItem<P> {
+    /// The packet.
+    pub packet: P,
     /// Its embedding, if it is routed semantically too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
 }
+
+/// A deposit in JSON: each packet as its JSON object, checked when decoded.
+pub(crate) type JsonDeposit = Deposit<Box<RawValue>>;
+/// A deposit in MessagePack: each packet as a binary holding its MessagePack bytes
+/// ([`Packet::to_msgpack`]).
+pub type MsgpackDeposit = Deposit<serde_bytes::ByteBuf>;
+/// One packet of a MessagePack batch.
+pub type MsgpackItem = DepositItem<serde_bytes::ByteBuf>;
 
 /// What a deposit answers: one receipt per packet, in the order sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -14,7 +14,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Code, Details};
 use crate::payload::{Format, Payload, respond};
 use crate::server::AppState;
-use crate::wire::{DepositResponse, HitOut, HitsOut, JsonDeposit, MsgpackDeposit, QueryRequest};
+use crate::wire::{
+    Deposit, DepositResponse, HitOut, HitsOut, JsonDeposit, MsgpackDeposit, QueryRequest,
+};
 
 /// One packet of a deposit, decoded, with the path its errors are named under.
 struct Item {
@@ -35,54 +37,35 @@ fn join(path: &str, name: &str) -> String {
 /// Decodes the envelope and every packet in it; checks the batch size.
 fn decode_items(payload: &Payload, max_batch: usize) -> Result<Vec<Item>, ApiError> {
     match payload.format {
-        Format::Json => {
-            let env: JsonDeposit = payload.decode()?;
-            let batch = env.packets.map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| (i.packet, i.vector))
-                    .collect::<Vec<_>>()
-            });
-            items_of(env.packet, env.vector, batch, max_batch, |p| {
-                Packet::from_json(p.get())
-            })
-        }
-        Format::Msgpack => {
-            let env: MsgpackDeposit = payload.decode()?;
-            let batch = env.packets.map(|items| {
-                items
-                    .into_iter()
-                    .map(|i| (i.packet, i.vector))
-                    .collect::<Vec<_>>()
-            });
-            items_of(env.packet, env.vector, batch, max_batch, |p| {
-                Packet::from_msgpack(p)
-            })
-        }
+        Format::Json => items_of(payload.decode::<JsonDeposit>()?, max_batch, |p| {
+            Packet::from_json(p.get())
+        }),
+        Format::Msgpack => items_of(payload.decode::<MsgpackDeposit>()?, max_batch, |p| {
+            Packet::from_msgpack(p)
+        }),
     }
 }
 
 /// The packets of an envelope (one `packet`, or a batch of `packets`), each decoded by `decode`,
 /// with the path its errors are named under.
 fn items_of<P>(
-    packet: Option<P>,
-    vector: Option<Vec<f32>>,
-    batch: Option<Vec<(P, Option<Vec<f32>>)>>,
+    env: Deposit<P>,
     max_batch: usize,
     decode: impl Fn(&P) -> qis::Result<Packet>,
 ) -> Result<Vec<Item>, ApiError> {
     envelope_shape(
-        packet.is_some(),
-        vector.is_some(),
-        batch.as_ref().map(Vec::len),
+        env.packet.is_some(),
+        env.vector.is_some(),
+        env.packets.as_ref().map(Vec::len),
         max_batch,
     )?;
-    let one = packet.map(|p| (String::new(), p, vector));
-    let many = batch
+    let one = env.packet.map(|p| (String::new(), p, env.vector));
+    let many = env
+        .packets
         .into_iter()
         .flatten()
         .enumerate()
-        .map(|(i, (p, v))| (format!("packets[{i}]"), p, v));
+        .map(|(i, item)| (format!("packets[{i}]"), item.packet, item.vector));
     one.into_iter()
         .chain(many)
         .map(|(path, p, vector)| {

@@ -31,18 +31,23 @@ pub(crate) async fn synth(
     payload: Payload,
 ) -> Result<Response, ApiError> {
     let req: SynthRequest = payload.decode()?;
-    let query = super::packets::build_query(&state, req.query)
-        .await
-        .map_err(|e| e.under("query"))?;
-    let mut hits = state.router().query(&query).await?;
-    if req.require_signed {
-        let Some(ring) = state.shared().config.keys.clone() else {
+    // Refuse what cannot be done before running the query.
+    let ring = match (req.require_signed, state.shared().config.keys.clone()) {
+        (false, _) => None,
+        (true, Some(ring)) => Some(ring),
+        (true, None) => {
             return Err(ApiError::new(
                 Code::NotSupported,
                 "this node holds no agents' keys, so it cannot verify signatures (start it with --agent-keys)",
             )
             .field("require_signed"));
-        };
+        }
+    };
+    let query = super::packets::build_query(&state, req.query)
+        .await
+        .map_err(|e| e.under("query"))?;
+    let mut hits = state.router().query(&query).await?;
+    if let Some(ring) = ring {
         ring.retain_verified(hits.to_mut());
     }
     let mut options = Options::default();
