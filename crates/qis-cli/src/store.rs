@@ -39,8 +39,32 @@ impl Opened {
     }
 }
 
-/// Opens the router the settings name (see `Global::router_spec`).
+/// A qis node's bearer token: from the environment variable `var` (named by the flag `flag`;
+/// an error if it is not set), else from `QIS_TOKEN` when that is set.
+pub fn node_token(flag: &str, var: Option<&str>) -> Result<Option<String>> {
+    let read = |v: &str| {
+        std::env::var(v)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    match var {
+        Some(v) => match read(v) {
+            Some(t) => Ok(Some(t)),
+            None => bail!("{flag} {v}: the environment variable {v} is not set"),
+        },
+        None => Ok(read("QIS_TOKEN")),
+    }
+}
+
+/// Opens the router the settings name (see `Global::router_spec`); a qis node is reached with
+/// the token in `QIS_TOKEN`.
 pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
+    open_router_with_token(spec, node_token("", None)?).await
+}
+
+/// [`open_router`], reaching a qis node with `token`.
+pub async fn open_router_with_token(spec: &RouterSpec, token: Option<String>) -> Result<Opened> {
     match spec {
         RouterSpec::Embedded { dir } => {
             let store = Arc::new(open(dir).await?);
@@ -52,12 +76,8 @@ pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
             })
         }
         // The node router lives in qis-server (it shares the server's wire types), so the CLI
-        // opens it here; the bearer token comes from QIS_TOKEN.
+        // opens it here.
         RouterSpec::Http { url } => {
-            let token = std::env::var("QIS_TOKEN")
-                .ok()
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty());
             let router = qis_server::client::HttpRouter::connect(url, token)
                 .await
                 .with_context(|| format!("cannot reach the qis node at {url}"))?;

@@ -1,6 +1,6 @@
 //! `--remote URL --token-env VAR`: run a command against a qis node instead of the local store.
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use qis_server::client::HttpRouter;
 
 /// Where a command runs: the local store (default) or a node.
@@ -20,15 +20,7 @@ impl RemoteArgs {
         let Some(url) = &self.remote else {
             return Ok(None);
         };
-        let token = match &self.token_env {
-            Some(var) => match std::env::var(var) {
-                Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
-                _ => bail!("--token-env {var}: the environment variable {var} is not set"),
-            },
-            None => std::env::var("QIS_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty()),
-        };
+        let token = crate::store::node_token("--token-env", self.token_env.as_deref())?;
         let router = HttpRouter::connect(url, token)
             .await
             .with_context(|| format!("cannot reach the qis node at {url}"))?;

@@ -2,15 +2,12 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use qis::router::Router;
-use qis::router::memory::MemoryRouter;
-use qis::router::url::parse_url;
+use qis::router::url::{RouterSpec, parse_url};
 use qis_server::auth::{Auth, Tokens};
-use qis_server::client::HttpRouter;
 use qis_server::config::Limits;
 use qis_server::{AppState, ServerConfig};
 
@@ -30,7 +27,8 @@ pub struct Args {
     /// global --router, else the embedded store].
     #[arg(long, value_name = "URL")]
     router: Option<String>,
-    /// With `--router http://…`: the environment variable holding that node's token.
+    /// With `--router http://…`: the environment variable holding that node's token [default:
+    /// QIS_TOKEN, when set].
     #[arg(long, value_name = "VAR")]
     router_token_env: Option<String>,
     /// A tokens file (TOML, one `"token" = "agent"` line per caller; `"sha256:<hex>"` keys hold
@@ -106,42 +104,24 @@ fn warn_open(url: &str) {
 pub async fn run(global: &Global, args: Args) -> Result<()> {
     let file = global.file()?;
     let auth = auth(&args, &file)?;
-    let spec = args.router.clone().or(file.serve.router.clone());
-    let (router, store_dir): (Arc<dyn Router>, Option<PathBuf>) = match spec.as_deref() {
-        // The global --router / QIS_ROUTER / `router` (the embedded store in --data by default).
-        None => {
-            let opened = store::open_router(&global.router_spec(&file)?).await?;
-            (opened.router, opened.dir)
-        }
-        Some("embedded") => {
-            let dir = global.data_dir(&file);
-            (Arc::new(store::open(&dir).await?), Some(dir))
-        }
-        Some(text) => {
-            if let Some(path) = text.strip_prefix("embedded:") {
-                let path = PathBuf::from(path);
-                (Arc::new(store::open(&path).await?), Some(path))
-            } else if text == "memory" {
-                (Arc::new(MemoryRouter::new()), None)
-            } else if text.starts_with("http://") || text.starts_with("https://") {
-                let token = match &args.router_token_env {
-                    Some(var) => Some(std::env::var(var).with_context(|| {
-                        format!("--router-token-env {var}: the variable is not set")
-                    })?),
-                    None => None,
-                };
-                let remote = HttpRouter::connect(text, token)
-                    .await
-                    .with_context(|| format!("cannot reach the node at {text}"))?;
-                (Arc::new(remote), None)
-            } else {
-                // Any router URL: memory:, file:PATH, nats://, chroma://, qdrant://.
-                let spec = parse_url(text).with_context(|| format!("--router {text:?}"))?;
-                let opened = store::open_router(&spec).await?;
-                (opened.router, opened.dir)
-            }
-        }
+    // `embedded`, `embedded:DIR` and `memory` are this flag's older spellings of `file:` and
+    // `memory:`; anything else is a router URL.
+    let spec = match args.router.as_ref().or(file.serve.router.as_ref()) {
+        None => global.router_spec(&file)?,
+        Some(text) => match text.as_str() {
+            "embedded" => RouterSpec::Embedded {
+                dir: global.data_dir(&file),
+            },
+            "memory" => RouterSpec::Memory,
+            other => match other.strip_prefix("embedded:") {
+                Some(dir) => RouterSpec::Embedded { dir: dir.into() },
+                None => parse_url(other).with_context(|| format!("--router {other:?}"))?,
+            },
+        },
     };
+    let token = store::node_token("--router-token-env", args.router_token_env.as_deref())?;
+    let opened = store::open_router_with_token(&spec, token).await?;
+    let (router, store_dir) = (opened.router, opened.dir);
 
     let kind = resolve_embedder(args.embedder, &file)?;
     let embedder = store::embedder(kind, file.model_dir.as_deref())?;
