@@ -92,6 +92,16 @@ fn ok(o: Output) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// `qis stats --remote URL --json`, with the token in `token` when given.
+fn remote_stats(url: &str, token: Option<&str>) -> serde_json::Value {
+    let mut c = qis();
+    c.args(["stats", "--remote", url, "--json"]);
+    if let Some(t) = token {
+        c.args(["--token-env", "QIS_T"]).env("QIS_T", t);
+    }
+    serde_json::from_str(&ok(c.output().unwrap())).unwrap()
+}
+
 fn deposit(url: &str, agent: &str, protocol: &str, token_env: Option<(&str, &str)>) -> Output {
     deposit_with(url, agent, protocol, token_env, &[])
 }
@@ -183,11 +193,7 @@ fn remote_commands_against_an_open_node() {
     let insight: serde_json::Value = serde_json::from_str(&s).unwrap();
     assert_eq!(insight["sample_size"], 3);
     assert_eq!(insight["best"]["protocol"], "weekly");
-    let stats = ok(qis()
-        .args(["stats", "--remote", &node.url, "--json"])
-        .output()
-        .unwrap());
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let stats = remote_stats(&node.url, None);
     assert_eq!(stats["packets"], 3);
     assert_eq!(stats["router"], "memory");
 
@@ -262,19 +268,7 @@ fn tokens_bind_callers_to_their_agent() {
         "protocol=daily",
         Some(("QIS_T", TOKEN_2)),
     ));
-    let stats = ok(qis()
-        .args([
-            "stats",
-            "--remote",
-            &node.url,
-            "--token-env",
-            "QIS_T",
-            "--json",
-        ])
-        .env("QIS_T", TOKEN_2)
-        .output()
-        .unwrap());
-    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let stats = remote_stats(&node.url, Some(TOKEN_2));
     assert_eq!(
         stats["packets"], 2,
         "only the two honest deposits are stored"
@@ -317,19 +311,7 @@ fn a_node_requiring_signatures_takes_only_signed_deposits() {
         token,
         &["--signing-key", key.to_str().unwrap()],
     ));
-    let stats: serde_json::Value = serde_json::from_str(&ok(qis()
-        .args([
-            "stats",
-            "--remote",
-            &node.url,
-            "--token-env",
-            "QIS_T",
-            "--json",
-        ])
-        .env("QIS_T", TOKEN_1)
-        .output()
-        .unwrap()))
-    .unwrap();
+    let stats = remote_stats(&node.url, Some(TOKEN_1));
     assert_eq!(stats["packets"], 1, "only the signed deposit is stored");
 }
 
@@ -343,11 +325,7 @@ fn serve_takes_any_router_url() {
         &["--insecure-open", "--router", &url],
     );
     ok(deposit(&node.url, "site_01", "protocol=weekly", None));
-    let stats: serde_json::Value = serde_json::from_str(&ok(qis()
-        .args(["stats", "--remote", &node.url, "--json"])
-        .output()
-        .unwrap()))
-    .unwrap();
+    let stats = remote_stats(&node.url, None);
     assert_eq!(stats["router"], "embedded");
     assert_eq!(stats["packets"], 1);
     assert!(elsewhere.is_dir(), "the store is where the URL says");

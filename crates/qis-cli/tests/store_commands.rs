@@ -481,16 +481,19 @@ fn keygen_signed_deposits_and_synthesis_that_requires_signatures() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("store");
     let key = dir.path().join("site_01.key");
-    let line = ok(qis(
-        &data,
-        &[
-            "keygen",
-            "--agent",
-            "site_01",
-            "--out",
-            key.to_str().unwrap(),
-        ],
-    ));
+    let keygen = || {
+        qis(
+            &data,
+            &[
+                "keygen",
+                "--agent",
+                "site_01",
+                "--out",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    let line = ok(keygen());
     assert!(line.starts_with("site_01 = \""), "{line}");
     #[cfg(unix)]
     {
@@ -501,16 +504,7 @@ fn keygen_signed_deposits_and_synthesis_that_requires_signatures() {
     let ring = dir.path().join("agents.toml");
     std::fs::write(&ring, &line).unwrap();
     // keygen never overwrites a key.
-    let err = failed(qis(
-        &data,
-        &[
-            "keygen",
-            "--agent",
-            "site_01",
-            "--out",
-            key.to_str().unwrap(),
-        ],
-    ));
+    let err = failed(keygen());
     assert!(err.contains("already exists"), "{err}");
 
     deposit(

@@ -96,27 +96,19 @@ async fn shared_answers_follow_every_change() {
 
     // A filter by domain alone shares the snapshot when every packet there is of that domain,
     // and answers nothing for another domain.
+    let in_domain = |domain: &str| {
+        let query = Query::exact(a)
+            .filter(Filter {
+                domain: Some(domain.into()),
+                ..Filter::default()
+            })
+            .limit(5);
+        let router = &router;
+        async move { router.query(&query).await }
+    };
     for _ in 0..3 {
-        let by_domain = Filter {
-            domain: Some("d".into()),
-            ..Filter::default()
-        };
-        let hits = router
-            .query(&Query::exact(a).filter(by_domain).limit(5))
-            .await
-            .unwrap();
-        assert_eq!(hits[0].packet.id(), fresh.id());
-        let other = Filter {
-            domain: Some("elsewhere".into()),
-            ..Filter::default()
-        };
-        assert!(
-            router
-                .query(&Query::exact(a).filter(other).limit(5))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(in_domain("d").await.unwrap()[0].packet.id(), fresh.id());
+        assert!(in_domain("elsewhere").await.unwrap().is_empty());
     }
     // Mixed domains at one address: a domain filter keeps only its own.
     let stranger = sample_packet("s", "elsewhere", a, now_ms());
@@ -125,14 +117,7 @@ async fn shared_answers_follow_every_change() {
         .await
         .unwrap();
     for _ in 0..3 {
-        let by_domain = Filter {
-            domain: Some("d".into()),
-            ..Filter::default()
-        };
-        let hits = router
-            .query(&Query::exact(a).filter(by_domain).limit(5))
-            .await
-            .unwrap();
+        let hits = in_domain("d").await.unwrap();
         assert!(hits.iter().all(|h| h.packet.domain() == "d"));
         let unfiltered = router.query(&Query::exact(a).limit(5)).await.unwrap();
         assert_eq!(unfiltered[0].packet.id(), stranger.id());

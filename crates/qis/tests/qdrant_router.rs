@@ -11,16 +11,9 @@ use std::time::{Duration, Instant};
 use qis::router::Router;
 
 async fn make() -> Option<Arc<dyn Router>> {
-    let Ok(base) = std::env::var("QDRANT_URL") else {
-        eprintln!("skipped: QDRANT_URL is not set (no Qdrant server to test against)");
-        return None;
-    };
-    let base = base
-        .replacen("http://", "qdrant://", 1)
-        .trim_end_matches('/')
-        .to_owned();
+    let qdrant_url = base()?.replacen("http://", "qdrant://", 1);
     // The suite uses 16-dimensional vectors; a replication factor of 1 suits a single node.
-    let url = format!("{base}/conformance?dimension=16");
+    let url = format!("{qdrant_url}/conformance?dimension=16");
     Some(qis::router::url::open(&url).await.unwrap())
 }
 
@@ -57,6 +50,19 @@ fn base() -> Option<String> {
     )
 }
 
+/// What Qdrant says of the collection of network `net`.
+async fn collection(
+    client: &qdrant_client::Qdrant,
+    net: &str,
+) -> qdrant_client::qdrant::CollectionInfo {
+    client
+        .collection_info(format!("qis_{net}"))
+        .await
+        .unwrap()
+        .result
+        .unwrap()
+}
+
 fn network(what: &str) -> String {
     format!("{what}{:08x}", rand::random::<u32>())
 }
@@ -77,12 +83,7 @@ async fn a_new_network_is_a_cosine_collection_with_every_payload_index() {
         .unwrap();
     assert_eq!(router.status().await.unwrap(), "green");
     let client = qdrant_client::Qdrant::from_url(&http).build().unwrap();
-    let info = client
-        .collection_info(format!("qis_{net}"))
-        .await
-        .unwrap()
-        .result
-        .unwrap();
+    let info = collection(&client, &net).await;
     let mut indexed: Vec<&str> = info.payload_schema.keys().map(String::as_str).collect();
     indexed.sort();
     assert_eq!(
@@ -140,12 +141,7 @@ async fn a_collection_that_is_not_qis_is_refused_and_left_alone() {
         .unwrap_err();
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("is not a qis network"), "{err}");
-    let info = client
-        .collection_info(format!("qis_{net}"))
-        .await
-        .unwrap()
-        .result
-        .unwrap();
+    let info = collection(&client, &net).await;
     assert!(info.payload_schema.is_empty(), "no index was added");
     assert_eq!(info.points_count, Some(0));
     client
