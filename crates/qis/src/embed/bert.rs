@@ -251,7 +251,8 @@ impl Encoder {
             }
         }
         let lens: Vec<usize> = ids.iter().map(|t| t.len()).collect();
-        rows_mut(&mut x, h).for_each(|row| layer_norm(row, &self.embed_norm, self.eps));
+        x.par_chunks_exact_mut(h)
+            .for_each(|row| layer_norm(row, &self.embed_norm, self.eps));
 
         let heads = self.config.num_attention_heads;
         let mut qkv = vec![0.0f32; tokens * 3 * h];
@@ -267,7 +268,8 @@ impl Encoder {
             // Feed-forward.
             linear(&mut up, &x, &layer.up, tokens);
             let width = self.config.intermediate_size;
-            rows_mut(&mut up, width).for_each(|row| row.iter_mut().for_each(|v| *v = gelu(*v)));
+            up.par_chunks_exact_mut(width)
+                .for_each(|row| row.iter_mut().for_each(|v| *v = gelu(*v)));
             linear(&mut tmp, &up, &layer.down, tokens);
             add_norm(&mut x, &tmp, &layer.out_norm, self.eps, h);
         }
@@ -289,41 +291,104 @@ impl Encoder {
     }
 }
 
-/// Rows of `m` (`width` columns), in parallel.
-fn rows_mut(m: &mut [f32], width: usize) -> rayon::slice::ChunksExactMut<'_, f32> {
-    m.par_chunks_exact_mut(width)
+/// Where a matrix lies in a slice: element (i, j) at `at + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+struct View {
+    at: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl View {
+    /// A row-major matrix with rows of `stride` values, starting at `at`.
+    fn rows(at: usize, stride: usize) -> Self {
+        View {
+            at,
+            rs: stride,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with rows of `stride` values, starting at `at`.
+    fn transposed(at: usize, stride: usize) -> Self {
+        View {
+            at,
+            rs: 1,
+            cs: stride,
+        }
+    }
+
+    /// Whether a `rows` × `cols` matrix seen this way lies inside a slice of `len` values.
+    fn fits(&self, rows: usize, cols: usize, len: usize) -> bool {
+        rows == 0 || cols == 0 || self.at + (rows - 1) * self.rs + (cols - 1) * self.cs < len
+    }
+}
+
+/// `dst (m × n) = scale · lhs (m × k) · rhs (k × n)`, each matrix a [`View`] into its slice; the
+/// one call into `gemm`, with the bounds of all three checked first.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dst: &mut [f32],
+    dv: View,
+    lhs: &[f32],
+    lv: View,
+    rhs: &[f32],
+    rv: View,
+    (m, n, k): (usize, usize, usize),
+    scale: f32,
+    parallelism: gemm::Parallelism,
+) {
+    assert!(
+        dv.fits(m, n, dst.len()) && lv.fits(m, k, lhs.len()) && rv.fits(k, n, rhs.len()),
+        "a matrix product out of its slices"
+    );
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    // SAFETY: every element gemm reads or writes is (i, j) of one of the three views with i and
+    // j inside that matrix's shape, and the assertion above puts the last such element of each
+    // inside its slice (strides are positive, so it is the largest index); `dst` is borrowed
+    // mutably, so it overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().add(dv.at),
+            dv.cs as isize,
+            dv.rs as isize,
+            false,
+            lhs.as_ptr().add(lv.at),
+            lv.cs as isize,
+            lv.rs as isize,
+            rhs.as_ptr().add(rv.at),
+            rv.cs as isize,
+            rv.rs as isize,
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// `out = x Wᵀ + b` for `rows` rows of `x`.
 fn linear(out: &mut [f32], x: &[f32], l: &Linear, rows: usize) {
     let (n, k) = (l.out, l.inp);
-    assert!(out.len() >= rows * n && x.len() >= rows * k && l.weight.len() == n * k);
-    // SAFETY: the bounds above cover every element gemm touches: dst (rows × n, row stride n),
-    // lhs (rows × k, row stride k), rhs element (kk, j) at weight[j * k + kk] for kk < k, j < n.
-    unsafe {
-        gemm::gemm(
-            rows,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            x.as_ptr(),
-            1,
-            k as isize,
-            l.weight.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
-    rows_mut(&mut out[..rows * n], n).for_each(|row| {
+    matmul(
+        out,
+        View::rows(0, n),
+        x,
+        View::rows(0, k),
+        &l.weight,
+        View::transposed(0, k),
+        (rows, n, k),
+        1.0,
+        gemm::Parallelism::Rayon(0),
+    );
+    out[..rows * n].par_chunks_exact_mut(n).for_each(|row| {
         row.iter_mut().zip(&l.bias).for_each(|(v, b)| *v += b);
     });
 }
@@ -345,12 +410,13 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], len: usize, h: usize,
             }
             let base = &qkv[s * len * stride..][..len * stride];
             let mut scores = vec![0.0f32; n * n];
+            // Short texts (the usual case) use plain loops: a matrix-product call per head costs
+            // more to set up than these few thousand multiply-adds.
+            let small = n <= SMALL_ATTENTION;
             for head in 0..heads {
                 let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
-                assert!(base.len() >= (n - 1) * stride + v + d && out.len() >= (n - 1) * h + q + d);
-                if n <= SMALL_ATTENTION {
-                    // Short texts (the usual case): plain loops beat a matrix-product call per
-                    // head, whose set-up costs more than these few thousand multiply-adds.
+                // scores = Q Kᵀ / √d
+                if small {
                     for i in 0..n {
                         let qi = &base[i * stride + q..][..d];
                         for j in 0..n {
@@ -358,34 +424,23 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], len: usize, h: usize,
                         }
                     }
                 } else {
-                    // SAFETY: q and k index rows 0..n of `base` at row stride `stride`, columns
-                    // [q, q+d) and [k, k+d), inside `base` by the assertion above; scores is n × n.
-                    unsafe {
-                        gemm::gemm(
-                            n,
-                            n,
-                            d,
-                            scores.as_mut_ptr(),
-                            1,
-                            n as isize,
-                            false,
-                            base.as_ptr().add(q),
-                            1,
-                            stride as isize,
-                            base.as_ptr().add(k),
-                            stride as isize,
-                            1,
-                            0.0,
-                            scale,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
+                    let (qv, kv) = (View::rows(q, stride), View::transposed(k, stride));
+                    let (rows, none) = (View::rows(0, n), gemm::Parallelism::None);
+                    matmul(
+                        &mut scores,
+                        rows,
+                        base,
+                        qv,
+                        base,
+                        kv,
+                        (n, n, d),
+                        scale,
+                        none,
+                    );
                 }
                 scores.chunks_exact_mut(n).for_each(softmax);
-                if n <= SMALL_ATTENTION {
+                // context = softmax(scores) V
+                if small {
                     for i in 0..n {
                         let o = &mut out[i * h + q..][..d];
                         for (kk, &p) in scores[i * n..][..n].iter().enumerate() {
@@ -394,31 +449,9 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], len: usize, h: usize,
                         }
                     }
                 } else {
-                    // SAFETY: as above, and out rows 0..n at row stride h, columns [q, q+d),
-                    // inside `out`.
-                    unsafe {
-                        gemm::gemm(
-                            n,
-                            d,
-                            n,
-                            out.as_mut_ptr().add(q),
-                            1,
-                            h as isize,
-                            false,
-                            scores.as_ptr(),
-                            1,
-                            n as isize,
-                            base.as_ptr().add(v),
-                            1,
-                            stride as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
+                    let (ov, pv, vv) = (View::rows(q, h), View::rows(0, n), View::rows(v, stride));
+                    let none = gemm::Parallelism::None;
+                    matmul(out, ov, &scores, pv, base, vv, (n, d, n), 1.0, none);
                 }
             }
         });
@@ -515,6 +548,53 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    #[test]
+    fn matmul_reads_strided_and_transposed_views() {
+        // rows of 5 values: a 3 × 2 block at column 1 times the transpose of a 3 × 2 block at
+        // column 3, written into a 3 × 3 block of rows of 4 values at column 1, scaled by 2.
+        let src: Vec<f32> = (0..15).map(|i| i as f32).collect();
+        let mut dst = vec![0.0f32; 12];
+        matmul(
+            &mut dst,
+            View::rows(1, 4),
+            &src,
+            View::rows(1, 5),
+            &src,
+            View::transposed(3, 5),
+            (3, 3, 2),
+            2.0,
+            gemm::Parallelism::None,
+        );
+        for i in 0..3 {
+            assert_eq!(dst[i * 4], 0.0, "outside the block");
+            for j in 0..3 {
+                let want: f32 = (0..2)
+                    .map(|t| src[i * 5 + 1 + t] * src[j * 5 + 3 + t])
+                    .sum();
+                assert_eq!(dst[i * 4 + 1 + j], 2.0 * want, "({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of its slices")]
+    fn matmul_refuses_a_view_past_its_slice() {
+        let mut dst = vec![0.0f32; 4];
+        let src = [1.0f32; 4];
+        let rows = View::rows(0, 2);
+        matmul(
+            &mut dst,
+            rows,
+            &src,
+            rows,
+            &src,
+            View::rows(0, 3),
+            (2, 2, 2),
+            1.0,
+            gemm::Parallelism::None,
+        );
     }
 
     #[test]
