@@ -363,6 +363,10 @@ pub fn execute_on(
     router: Option<&RouterSpec>,
     done: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<RunResult>> {
+    // A router without namespaces (a qis node) is refused before any run starts.
+    if let Some(spec) = router {
+        spec.namespaced("check")?;
+    }
     let nonce = format!(
         "{:x}",
         std::time::SystemTime::now()
