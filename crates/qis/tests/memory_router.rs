@@ -110,6 +110,11 @@ async fn shared_answers_follow_every_change() {
         assert_eq!(in_domain("d").await.unwrap()[0].packet.id(), fresh.id());
         assert!(in_domain("elsewhere").await.unwrap().is_empty());
     }
+    // Shared, not copied: two answers are the same memory (unfiltered and by domain alike).
+    let (x, y) = (in_domain("d").await.unwrap(), in_domain("d").await.unwrap());
+    assert!(std::ptr::eq(x.as_ptr(), y.as_ptr()));
+    let unfiltered = router.query(&Query::exact(a).limit(5)).await.unwrap();
+    assert!(std::ptr::eq(x.as_ptr(), unfiltered.as_ptr()));
     // Mixed domains at one address: a domain filter keeps only its own.
     let stranger = sample_packet("s", "elsewhere", a, now_ms());
     router

@@ -6,12 +6,12 @@
 //! An address asked twice without a change in between gets a snapshot: its newest live hits (up
 //! to [`SNAPSHOT_HITS`]) in one shared, immutable list, so that further unfiltered exact queries
 //! answer with one reference count (a [`Hits::shared`]) instead of one per packet. A deposit at
-//! the address or a purge drops it; a packet in it that expires makes queries skip it until then.
+//! the address or a purge drops it; once a packet in it expires, the next query builds it again.
 //! Addresses that are deposited to between every two queries never build one.
 
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 // Seeded per process like SipHash, and several times faster on 16- and 33-byte keys.
@@ -48,8 +48,9 @@ struct Inner {
 #[derive(Debug, Default)]
 struct AddressList {
     stored: Vec<Stored>,
-    /// Built on the second unfiltered query since the list last changed.
-    snapshot: OnceLock<Snapshot>,
+    /// Built on the second unfiltered query since the list last changed; built again when a
+    /// packet in it expires.
+    snapshot: RwLock<Option<Snapshot>>,
     /// Whether an unfiltered query has come since the list last changed.
     asked: AtomicBool,
 }
@@ -60,35 +61,48 @@ struct Snapshot {
     hits: Arc<[Hit]>,
     /// Whether `hits` holds every packet that was live when it was built.
     complete: bool,
-    /// The earliest expiry among `hits`: from then on the snapshot is not used.
+    /// The earliest expiry among `hits`: from then on the snapshot is stale.
     valid_until: Millis,
     /// The domain of every hit, when they all share one (a query filtered by that domain alone
     /// can then share the snapshot too).
     domain: Option<String>,
 }
 
+impl Snapshot {
+    /// The first `limit` hits, for a query filtered by `domain` alone (or not at all), when this
+    /// snapshot holds them.
+    fn answer(&self, limit: usize, domain: Option<&str>) -> Option<Hits> {
+        let domain_ok = domain.is_none_or(|d| self.domain.as_deref() == Some(d));
+        (domain_ok && (self.complete || limit <= self.hits.len()))
+            .then(|| Hits::shared(self.hits.clone(), limit))
+    }
+}
+
 impl AddressList {
     /// The list changed: its snapshot no longer holds.
     fn changed(&mut self) {
-        self.snapshot = OnceLock::new();
+        *self.snapshot.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         *self.asked.get_mut() = false;
     }
 
     /// The shared answer of a query of `limit` at `now` filtered by `domain` alone (or not at
     /// all), if there is (or now should be) a snapshot that covers it.
     fn shared(&self, limit: usize, now: Millis, domain: Option<&str>) -> Option<Hits> {
-        let snapshot = match self.snapshot.get() {
-            Some(s) => s,
-            None if self.asked.swap(true, Ordering::Relaxed) => {
-                self.snapshot.get_or_init(|| self.build_snapshot(now))
+        {
+            let current = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+            match current.as_ref() {
+                Some(s) if now < s.valid_until => return s.answer(limit, domain),
+                // The first unfiltered query since the last change only marks the address.
+                None if !self.asked.swap(true, Ordering::Relaxed) => return None,
+                _ => {}
             }
-            None => return None,
-        };
-        let domain_ok = domain.is_none_or(|d| snapshot.domain.as_deref() == Some(d));
-        (domain_ok
-            && now < snapshot.valid_until
-            && (snapshot.complete || limit <= snapshot.hits.len()))
-        .then(|| Hits::shared(snapshot.hits.clone(), limit))
+        }
+        // Asked again since the last change, or a packet in the snapshot has expired: build it.
+        let mut current = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_none_or(|s| now >= s.valid_until) {
+            *current = Some(self.build_snapshot(now));
+        }
+        current.as_ref()?.answer(limit, domain)
     }
 
     fn build_snapshot(&self, now: Millis) -> Snapshot {
