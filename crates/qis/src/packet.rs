@@ -186,49 +186,89 @@ impl FromStr for Address {
     }
 }
 
+/// A value that travels as hex in human-readable formats (JSON) and as raw bytes otherwise
+/// (MessagePack): addresses and signatures.
+pub(crate) trait HexBytes: Sized {
+    /// What a decoder expected, for its error.
+    const EXPECTING: &'static str;
+    /// The longest valid byte string: a longer sequence is cut one past it (and then refused).
+    const MAX_BYTES: usize;
+    /// The bytes.
+    fn raw(&self) -> &[u8];
+    /// The value of `raw`, checked.
+    fn from_raw(raw: &[u8]) -> Result<Self>;
+    /// The value of hex `text`, checked.
+    fn from_hex_text(text: &str) -> Result<Self>;
+}
+
+pub(crate) fn serialize_hex_bytes<T: HexBytes, S: Serializer>(
+    value: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.serialize_str(&hex::encode(value.raw()))
+    } else {
+        s.serialize_bytes(value.raw())
+    }
+}
+
+pub(crate) fn deserialize_hex_bytes<'de, T: HexBytes, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    struct HexBytesVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: HexBytes> Visitor<'de> for HexBytesVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<T, E> {
+            T::from_hex_text(v).map_err(E::custom)
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<T, E> {
+            T::from_raw(v).map_err(E::custom)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<T, A::Error> {
+            let mut raw = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                raw.push(b);
+                if raw.len() > T::MAX_BYTES {
+                    break;
+                }
+            }
+            T::from_raw(&raw).map_err(de::Error::custom)
+        }
+    }
+    let visitor = HexBytesVisitor(std::marker::PhantomData);
+    if d.is_human_readable() {
+        d.deserialize_str(visitor)
+    } else {
+        d.deserialize_bytes(visitor)
+    }
+}
+
+impl HexBytes for Address {
+    const EXPECTING: &'static str = "an address: a hex string or 1 to 32 bytes";
+    const MAX_BYTES: usize = MAX_ADDRESS_BYTES;
+    fn raw(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn from_raw(raw: &[u8]) -> Result<Self> {
+        Address::from_bytes(raw)
+    }
+    fn from_hex_text(text: &str) -> Result<Self> {
+        Address::from_hex(text)
+    }
+}
+
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&self.to_hex())
-        } else {
-            s.serialize_bytes(self.as_bytes())
-        }
+        serialize_hex_bytes(self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct AddressVisitor;
-        impl<'de> Visitor<'de> for AddressVisitor {
-            type Value = Address;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an address: a hex string or 1 to 32 bytes")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Address, E> {
-                Address::from_hex(v).map_err(E::custom)
-            }
-            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Address, E> {
-                Address::from_bytes(v).map_err(E::custom)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Address, A::Error> {
-                let mut raw = Vec::new();
-                while let Some(b) = seq.next_element::<u8>()? {
-                    raw.push(b);
-                    if raw.len() > MAX_ADDRESS_BYTES {
-                        break;
-                    }
-                }
-                Address::from_bytes(&raw).map_err(de::Error::custom)
-            }
-        }
-        if d.is_human_readable() {
-            d.deserialize_str(AddressVisitor)
-        } else {
-            d.deserialize_bytes(AddressVisitor)
-        }
+        deserialize_hex_bytes(d)
     }
 }
 

@@ -35,11 +35,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::packet::Packet;
+use crate::packet::{HexBytes, Packet, deserialize_hex_bytes, serialize_hex_bytes};
 use crate::router::Hit;
 
 /// Bytes in a signature.
@@ -108,49 +107,29 @@ impl fmt::Debug for Signature {
     }
 }
 
+impl HexBytes for Signature {
+    const EXPECTING: &'static str = "an ed25519 signature: 128 hex digits or 64 bytes";
+    const MAX_BYTES: usize = SIGNATURE_BYTES;
+    fn raw(&self) -> &[u8] {
+        &self.0
+    }
+    fn from_raw(raw: &[u8]) -> Result<Self> {
+        Signature::from_bytes(raw)
+    }
+    fn from_hex_text(text: &str) -> Result<Self> {
+        Signature::from_hex(text)
+    }
+}
+
 impl Serialize for Signature {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&self.to_hex())
-        } else {
-            s.serialize_bytes(&self.0)
-        }
+        serialize_hex_bytes(self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for Signature {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct SignatureVisitor;
-        impl<'de> Visitor<'de> for SignatureVisitor {
-            type Value = Signature;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an ed25519 signature: 128 hex digits or 64 bytes")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Signature, E> {
-                Signature::from_hex(v).map_err(E::custom)
-            }
-            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<Signature, E> {
-                Signature::from_bytes(v).map_err(E::custom)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Signature, A::Error> {
-                let mut raw = Vec::with_capacity(SIGNATURE_BYTES);
-                while let Some(b) = seq.next_element::<u8>()? {
-                    raw.push(b);
-                    if raw.len() > SIGNATURE_BYTES {
-                        break;
-                    }
-                }
-                Signature::from_bytes(&raw).map_err(de::Error::custom)
-            }
-        }
-        if d.is_human_readable() {
-            d.deserialize_str(SignatureVisitor)
-        } else {
-            d.deserialize_bytes(SignatureVisitor)
-        }
+        deserialize_hex_bytes(d)
     }
 }
 
