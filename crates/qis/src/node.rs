@@ -280,11 +280,10 @@ impl Node {
 
     /// The hits a consultation may use: all, or only the verified ones when signatures are
     /// required.
-    fn trusted_only(&self, hits: Hits) -> Hits {
+    fn trusted_only(&self, mut hits: Hits) -> Hits {
         let Some(ring) = &self.trusted else {
             return hits;
         };
-        let mut hits = hits;
         let dropped = ring.retain_verified(hits.to_mut());
         if dropped > 0 {
             tracing::debug!(dropped, "left out packets without a valid signature");

@@ -55,3 +55,18 @@ fn toml_key(agent: &str) -> String {
         serde_json::to_string(agent).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::toml_key;
+
+    #[test]
+    fn key_ring_lines_parse_back_for_any_agent_id() {
+        let key = qis::sign::AgentKey::generate().unwrap();
+        for agent in ["site_01", "site 07", "a\"b\\c", "café", "x=y"] {
+            let line = format!("{} = \"{}\"", toml_key(agent), key.public());
+            let ring = qis::sign::KeyRing::from_toml(&line).unwrap();
+            assert_eq!(ring.get(agent), Some(&key.public()), "{line}");
+        }
+    }
+}
