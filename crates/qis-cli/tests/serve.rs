@@ -439,3 +439,35 @@ fn sigkill_during_a_remote_import_loses_nothing_acknowledged() {
         acked.len()
     );
 }
+
+#[test]
+fn serve_applies_its_connection_flags() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let node = serve(
+        dir.path(),
+        &[
+            "--insecure-open",
+            "--router",
+            "memory:",
+            "--header-timeout",
+            "1s",
+            "--max-connections",
+            "8",
+        ],
+    );
+    let addr = node.url.trim_start_matches("http://").to_owned();
+    // A connection that sends nothing is closed after --header-timeout.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let n = silent.read(&mut [0u8; 64]).unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+}
