@@ -39,32 +39,8 @@ impl Opened {
     }
 }
 
-/// A qis node's bearer token: from the environment variable `var` (named by the flag `flag`;
-/// an error if it is not set), else from `QIS_TOKEN` when that is set.
-pub fn node_token(flag: &str, var: Option<&str>) -> Result<Option<String>> {
-    let read = |v: &str| {
-        std::env::var(v)
-            .ok()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-    };
-    match var {
-        Some(v) => match read(v) {
-            Some(t) => Ok(Some(t)),
-            None => bail!("{flag} {v}: the environment variable {v} is not set"),
-        },
-        None => Ok(read("QIS_TOKEN")),
-    }
-}
-
-/// Opens the router the settings name (see `Global::router_spec`); a qis node is reached with
-/// the token in `QIS_TOKEN`.
+/// Opens the router the settings name (see `Global::router_spec`).
 pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
-    open_router_with_token(spec, node_token("", None)?).await
-}
-
-/// [`open_router`], reaching a qis node with `token`.
-pub async fn open_router_with_token(spec: &RouterSpec, token: Option<String>) -> Result<Opened> {
     match spec {
         RouterSpec::Embedded { dir } => {
             let store = Arc::new(open(dir).await?);
@@ -75,29 +51,20 @@ pub async fn open_router_with_token(spec: &RouterSpec, token: Option<String>) ->
                 label: dir.display().to_string(),
             })
         }
-        // The node router lives in qis-server (it shares the server's wire types), so the CLI
-        // opens it here.
-        RouterSpec::Http { url } => {
-            let router = qis_server::client::HttpRouter::connect(url, token)
-                .await
-                .with_context(|| format!("cannot reach the qis node at {url}"))?;
-            Ok(Opened {
-                router: Arc::new(router),
-                embedded: None,
-                dir: None,
-                label: url.clone(),
-            })
-        }
         other => {
+            let label = match other {
+                RouterSpec::Http(c) => c.url.clone(),
+                other => format!("the {} router", other.backend()),
+            };
             let router = other
                 .open()
                 .await
-                .with_context(|| format!("cannot open the {} router", other.backend()))?;
+                .with_context(|| format!("cannot open {label}"))?;
             Ok(Opened {
                 router,
                 embedded: None,
                 dir: None,
-                label: format!("the {} router", other.backend()),
+                label,
             })
         }
     }

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use qis::packet::{Address, Outcome, Packet, PacketId};
+use qis::router::http::HttpRouter;
 use qis::router::{Query, Routed, Router};
-use qis_server::client::HttpRouter;
 
 const CONTEXT: &str = r#"{"condition": "T2D", "intervention_type": "GLP1"}"#;
 const TOKEN_1: &str = "serve-test-token-site-01-abcdef";

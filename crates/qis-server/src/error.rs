@@ -2,212 +2,14 @@
 //! names the field and the rule, and (for some codes) details a client can act on.
 //!
 //! Every [`qis::Error`] maps to a [`Code`] here, in one place ([`ApiError::from`]), so a client
-//! can decide what to do from `code` alone; the [`client`](crate::client) maps codes back to
-//! [`qis::Error`] variants. Internals (paths, SQL, panics) never reach a client: a 500 says
-//! `internal` and the details go to the log.
+//! can decide what to do from `code` alone; the codes and the body are the library's
+//! ([`qis::wire`]), which also maps them back to [`qis::Error`] variants for the HTTP router.
+//! Internals (paths, SQL, panics) never reach a client: a 500 says `internal` and the details go
+//! to the log.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use qis::sign::SignatureFault;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// The stable error codes. A client matches on these strings; they never change meaning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Code {
-    /// 400: the body is not JSON / MessagePack of the expected shape (syntax, unknown field,
-    /// wrong type). `field` is the path where decoding stopped.
-    DecodeError,
-    /// 422: a field broke one of its rules (`field` names it, `message` says the rule).
-    InvalidField,
-    /// 422: a packet encodes to more than 512 bytes of MessagePack.
-    PacketTooLarge,
-    /// 422: a vector whose dimension differs from the router's (`details`: expected, got).
-    DimensionMismatch,
-    /// 409: a packet id already deposited with different content (`details`: id).
-    Conflict,
-    /// 422: more packets in one deposit than the server accepts.
-    BatchTooLarge,
-    /// 422: the router or server cannot do this (no vector search, no embedder for `text`).
-    NotSupported,
-    /// 413: the request body is larger than the server accepts.
-    BodyTooLarge,
-    /// 415: a `Content-Type` other than JSON or MessagePack.
-    UnsupportedMediaType,
-    /// 401: no bearer token, or one the server does not know.
-    Unauthorized,
-    /// 403: a deposit whose `agent` is not the caller's.
-    AgentMismatch,
-    /// 422: this node requires signed packets and one has no `signature`.
-    SignatureMissing,
-    /// 403: a signed packet from an agent whose public key this node does not hold.
-    UnknownSigner,
-    /// 403: a signature that is not the agent's signature of this packet (forged or altered).
-    BadSignature,
-    /// 429: the caller's token is over its rate (see `Retry-After`).
-    RateLimited,
-    /// 404: no such route.
-    NotFound,
-    /// 405: the route exists, not with this method.
-    MethodNotAllowed,
-    /// 503: the request took longer than the server's timeout.
-    Timeout,
-    /// 503: the router is temporarily unavailable; retrying later may succeed.
-    Unavailable,
-    /// 500: a failure inside the server; details are in its log, not here.
-    Internal,
-}
-
-impl Code {
-    /// The code of a signature fault.
-    pub fn of_fault(fault: SignatureFault) -> Code {
-        match fault {
-            SignatureFault::Missing => Code::SignatureMissing,
-            SignatureFault::UnknownSigner => Code::UnknownSigner,
-            _ => Code::BadSignature,
-        }
-    }
-
-    /// The signature fault a code stands for (the inverse of [`Code::of_fault`]).
-    pub fn fault(self) -> Option<SignatureFault> {
-        match self {
-            Code::SignatureMissing => Some(SignatureFault::Missing),
-            Code::UnknownSigner => Some(SignatureFault::UnknownSigner),
-            Code::BadSignature => Some(SignatureFault::Invalid),
-            _ => None,
-        }
-    }
-
-    /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 20] = [
-        Code::DecodeError,
-        Code::InvalidField,
-        Code::PacketTooLarge,
-        Code::DimensionMismatch,
-        Code::Conflict,
-        Code::BatchTooLarge,
-        Code::NotSupported,
-        Code::BodyTooLarge,
-        Code::UnsupportedMediaType,
-        Code::Unauthorized,
-        Code::AgentMismatch,
-        Code::SignatureMissing,
-        Code::UnknownSigner,
-        Code::BadSignature,
-        Code::RateLimited,
-        Code::NotFound,
-        Code::MethodNotAllowed,
-        Code::Timeout,
-        Code::Unavailable,
-        Code::Internal,
-    ];
-
-    /// The wire string.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Code::DecodeError => "decode_error",
-            Code::InvalidField => "invalid_field",
-            Code::PacketTooLarge => "packet_too_large",
-            Code::DimensionMismatch => "dimension_mismatch",
-            Code::Conflict => "conflict",
-            Code::BatchTooLarge => "batch_too_large",
-            Code::NotSupported => "not_supported",
-            Code::BodyTooLarge => "body_too_large",
-            Code::UnsupportedMediaType => "unsupported_media_type",
-            Code::Unauthorized => "unauthorized",
-            Code::AgentMismatch => "agent_mismatch",
-            Code::SignatureMissing => "signature_missing",
-            Code::UnknownSigner => "unknown_signer",
-            Code::BadSignature => "bad_signature",
-            Code::RateLimited => "rate_limited",
-            Code::NotFound => "not_found",
-            Code::MethodNotAllowed => "method_not_allowed",
-            Code::Timeout => "timeout",
-            Code::Unavailable => "unavailable",
-            Code::Internal => "internal",
-        }
-    }
-
-    /// The HTTP status that goes with it.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Code::DecodeError => StatusCode::BAD_REQUEST,
-            Code::InvalidField
-            | Code::PacketTooLarge
-            | Code::DimensionMismatch
-            | Code::BatchTooLarge
-            | Code::NotSupported
-            | Code::SignatureMissing => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::Conflict => StatusCode::CONFLICT,
-            Code::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::Unauthorized => StatusCode::UNAUTHORIZED,
-            Code::AgentMismatch | Code::UnknownSigner | Code::BadSignature => StatusCode::FORBIDDEN,
-            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::Timeout | Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn index(&self) -> usize {
-        Code::ALL.iter().position(|c| c == self).unwrap_or(0)
-    }
-}
-
-/// Extra facts some codes carry, so that a client can rebuild the library's error.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct Details {
-    /// `dimension_mismatch`: the router's dimension.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected: Option<usize>,
-    /// `dimension_mismatch`: the vector's dimension.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub got: Option<usize>,
-    /// `conflict`, `signature_missing`, `unknown_signer`, `bad_signature`: the packet id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// `signature_missing`, `unknown_signer`, `bad_signature`: the agent the packet names.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-    /// `packet_too_large`: the encoded size in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<usize>,
-    /// `packet_too_large`, `batch_too_large`, `body_too_large`: the limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    /// `packet_too_large`: the largest fields and their sizes, largest first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub largest: Vec<(String, usize)>,
-    /// `rate_limited`: seconds to wait.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_secs: Option<u64>,
-}
-
-impl Details {
-    fn is_empty(&self) -> bool {
-        *self == Details::default()
-    }
-}
-
-/// The body of every error response.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// The stable code (see [`Code`]).
-    pub code: Code,
-    /// What went wrong, said so that a person can fix it.
-    pub message: String,
-    /// The field at fault, as a path into the request (`packets[3].packet.confidence`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Facts some codes carry.
-    #[serde(default, skip_serializing_if = "Details::is_empty")]
-    pub details: Details,
-}
+pub use qis::wire::{Code, Details, ErrorBody};
 
 /// An error answer of the API.
 #[derive(Clone, Debug, PartialEq)]
@@ -356,7 +158,8 @@ impl From<qis::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = &*self.0;
-        let status = body.code.status();
+        let status = StatusCode::from_u16(body.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
         let mut response = (
             status,
@@ -394,17 +197,6 @@ impl ErrorCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_code_has_a_distinct_string_and_round_trips() {
-        let mut seen = std::collections::HashSet::new();
-        for code in Code::ALL {
-            assert!(seen.insert(code.as_str()));
-            let json = serde_json::to_string(&code).unwrap();
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
-            assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
-        }
-    }
 
     #[test]
     fn library_errors_keep_their_field_under_a_prefix() {

@@ -3,8 +3,9 @@
 //! A node exposes any [`Router`](qis::router::Router) over HTTP: deposits (JSON or MessagePack,
 //! one packet or a batch), queries (exact, nearest vectors, or text with every filter),
 //! synthesis, stats, live event streams, Prometheus metrics, an OpenAPI document and a small
-//! dashboard. Bearer tokens bind each caller to an agent id. The [`client::HttpRouter`] is a
-//! `Router` that talks to a node, so a remote node is just another router.
+//! dashboard. Bearer tokens bind each caller to an agent id. The library's
+//! [`HttpRouter`](qis::router::http::HttpRouter) (feature `http` of `qis`) is a `Router` that
+//! talks to a node, so a remote node is just another router.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -27,21 +28,20 @@
 //!   (serves it on a socket until a shutdown signal; graceful).
 //! - `api` — the routes, one module per concern: packets (deposit, query), synthesis, node
 //!   (health, stats, capabilities, purge, metrics), events (SSE), dashboard, OpenAPI.
-//! - [`wire`] — request and response bodies, shared with the client.
+//! - [`wire`] — request and response bodies: the library's [`qis::wire`], and the node's own
+//!   (health, dashboard).
 //! - [`payload`] — JSON or MessagePack bodies within the body limit.
 //! - [`error`] — [`ApiError`](error::ApiError): a status and a stable machine-readable code for
 //!   every failure, mapped from [`qis::Error`] in one place.
 //! - [`auth`] — bearer tokens bound to agent ids.
 //! - [`config`] — body, batch, time and rate [`Limits`](config::Limits).
 //! - [`metrics`] — the Prometheus registry.
-//! - [`client`] — [`HttpRouter`](client::HttpRouter), the `Router` that talks to a node.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod activity;
 mod api;
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qis::packet::{Address, Outcome, Packet, now_ms};
+use qis::router::http::HttpRouter;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Routed, Router};
 use qis_server::ServerConfig;
-use qis_server::client::HttpRouter;
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("QIS_CHROMIUM") {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::now_ms;
+use qis::router::http::HttpRouter;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Routed, Router};
 use qis_server::ServerConfig;
-use qis_server::client::HttpRouter;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_sees_packets_at_its_address_as_they_arrive_and_shutdown_ends_the_stream() {

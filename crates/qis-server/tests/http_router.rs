@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use qis::router::embedded::EmbeddedRouter;
+use qis::router::http::HttpRouter;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
 use qis_server::ServerConfig;
 use qis_server::auth::Auth;
-use qis_server::client::HttpRouter;
 
 /// An `HttpRouter` that owns the node it talks to (and the node's data directory).
 #[derive(Debug)]
@@ -120,4 +120,41 @@ async fn capabilities_come_from_the_node() {
     assert_eq!(caps.name, "http");
     assert!(caps.vector);
     assert!(!caps.durable);
+}
+
+/// A node's URL opens like any other router URL, the token read from the variable the URL names.
+#[tokio::test]
+async fn a_node_url_opens_through_the_router_urls() {
+    use qis::packet::{Address, Packet};
+    let running = common::serve(
+        Arc::new(MemoryRouter::new()),
+        ServerConfig::new(common::tokens()),
+    )
+    .await;
+    // SAFETY (of the test): this variable is only read by this test.
+    unsafe { std::env::set_var("QIS_TEST_URL_TOKEN_A", common::TOKEN_A) };
+    let url = format!(
+        "{}/?token_env=QIS_TEST_URL_TOKEN_A&retries=1",
+        running.url()
+    );
+    let router = qis::router::url::open(&url).await.unwrap();
+    assert_eq!(router.capabilities().name, "http");
+    let address = Address::from_hex("1dd96c30c27fe860").unwrap();
+    let packet = Packet::builder("agent-a", "d", address).build().unwrap();
+    let receipts = router.deposit(&[Routed::new(packet)]).await.unwrap();
+    assert!(receipts[0].stored);
+    assert_eq!(router.query(&Query::exact(address)).await.unwrap().len(), 1);
+
+    let unset = format!("{}?token_env=QIS_TEST_URL_TOKEN_UNSET", running.url());
+    let err = qis::router::url::open(&unset)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("QIS_TEST_URL_TOKEN_UNSET"), "{err}");
+    let wrong = format!("{}?token_env=QIS_TEST_URL_TOKEN_A&retry=1", running.url());
+    let err = qis::router::url::open(&wrong)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("known: token_env, timeout, retries"), "{err}");
 }

@@ -12,10 +12,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::now_ms;
+use qis::router::http::HttpRouter;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Routed, Router};
 use qis_server::auth::Auth;
-use qis_server::client::HttpRouter;
 use qis_server::{AppState, ServerConfig};
 
 /// Serves the real app behind a gate that, for the first `fail` deposits, lets the deposit

@@ -242,7 +242,7 @@ async fn the_http_router_gets_the_signature_fault_back() {
         ServerConfig::new(common::tokens()).signatures(k.ring.clone(), true),
     )
     .await;
-    let remote = qis_server::client::HttpRouter::connect(&running.url(), Some(TOKEN_A.into()))
+    let remote = qis::router::http::HttpRouter::connect(&running.url(), Some(TOKEN_A.into()))
         .await
         .unwrap();
     let address = qis::conformance::random_address();

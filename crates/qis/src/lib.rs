@@ -44,6 +44,8 @@
 //!   feature).
 //! - [`synth`] — frequency, weighted and Bayesian synthesis.
 //! - [`node`] — one agent's loop.
+//! - [`wire`] — the qis node's HTTP protocol (bodies, error codes), shared by the node server and
+//!   [`router::http`] (feature `http`).
 //! - `conformance` (feature `conformance`) — the suite every router passes.
 //! - [`error`] — the one [`Error`] type.
 
@@ -57,6 +59,7 @@ pub mod packet;
 pub mod router;
 pub mod sign;
 pub mod synth;
+pub mod wire;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

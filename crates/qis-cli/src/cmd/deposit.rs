@@ -87,16 +87,9 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let fingerprint = args.fingerprint.build(&file)?;
     // A node given by --remote, else the router the global flags name (the embedded store by
     // default).
-    let (router, opened): (std::sync::Arc<dyn qis::router::Router>, _) =
-        match args.remote.connect().await? {
-            Some(node) => (std::sync::Arc::new(node), None),
-            None => {
-                let opened = store::open_router(&global.router_spec(&file)?).await?;
-                (opened.router.clone(), Some(opened))
-            }
-        };
+    let opened = store::open_router(&args.remote.spec(global, &file)?).await?;
     let synth = Method::Frequency.synthesizer(Options::default()).into();
-    let mut node = Node::new(agent, fingerprint, router, synth)?;
+    let mut node = Node::new(agent, fingerprint, opened.router.clone(), synth)?;
     if let Some(path) = &args.signing_key {
         node = node.with_signing_key(AgentKey::from_file(path)?);
     }
@@ -112,9 +105,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     if let Some(problem) = args.problem {
         let kind = resolve_embedder(args.embedder, &file)?;
         let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-        if let Some(opened) = &opened {
-            opened.bind_embedder(&*embedder)?;
-        }
+        opened.bind_embedder(&*embedder)?;
         node = node.with_embedder(embedder);
         observation = observation.problem(problem);
     }

@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result, bail};
 use qis::packet::{Address, Millis, Outcome, now_ms};
 use qis::router::{Filter, Hit, Query, Router};
-use qis_server::wire::QueryRequest;
+use qis::wire::QueryRequest;
 
 use super::fingerprint::{FingerprintArgs, parse_context};
 use super::remote::RemoteArgs;
@@ -116,11 +116,11 @@ impl Selector {
     /// the query these flags describe.
     pub async fn hits(&self, global: &Global) -> Result<Vec<Hit>> {
         let file = global.file()?;
-        if let Some(node) = self.remote.connect().await? {
+        if let Some(node) = self.remote.node(global, &file).await? {
             let request = self.remote_request(&file)?;
             return Ok(node.query_request(&request).await?);
         }
-        let opened = store::open_router(&global.router_spec(&file)?).await?;
+        let opened = store::open_router(&self.remote.spec(global, &file)?).await?;
         let query = self.query(&file, &opened)?;
         Ok(opened.router.query(&query).await?.into_vec())
     }

@@ -119,8 +119,12 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
             },
         },
     };
-    let token = store::node_token("--router-token-env", args.router_token_env.as_deref())?;
-    let opened = store::open_router_with_token(&spec, token).await?;
+    let spec = super::remote::with_token_env(
+        spec,
+        "--router-token-env",
+        args.router_token_env.as_deref(),
+    )?;
+    let opened = store::open_router(&spec).await?;
     let (router, store_dir) = (opened.router, opened.dir);
 
     let kind = resolve_embedder(args.embedder, &file)?;

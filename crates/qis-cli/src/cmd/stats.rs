@@ -17,7 +17,8 @@ pub struct Args {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    if let Some(node) = args.remote.connect().await? {
+    let file = global.file()?;
+    if let Some(node) = args.remote.node(global, &file).await? {
         let s = node.node_stats().await?;
         if args.json {
             println!("{}", serde_json::to_string(&s)?);
@@ -34,7 +35,6 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    let file = global.file()?;
     let opened = store::open_router(&global.router_spec(&file)?).await?;
     let stats = opened.router.stats().await?;
     let status = if stats.expired > 0 {

@@ -39,6 +39,9 @@ pub mod chroma;
 #[cfg(feature = "qdrant")]
 pub mod qdrant;
 
+#[cfg(feature = "http")]
+pub mod http;
+
 /// Longest vector accepted.
 pub const MAX_DIMENSION: usize = 4096;
 /// Largest `limit` of one query.

@@ -7,7 +7,7 @@
 //! | `nats://host:4222[,host2:4222…]/NETWORK?replicas=3` | NATS JetStream | `nats` |
 //! | `qdrant://host:6334/NETWORK?dimension=384` | Qdrant (gRPC) | `qdrant` |
 //! | `chroma://host:8000/NETWORK` | a Chroma server (HTTP API v2) | `chroma` |
-//! | `http://host:port`, `https://…` | a remote qis node | `http` |
+//! | `http://host:port?token_env=VAR`, `https://…` | a remote qis node | `http` |
 //!
 //! `NETWORK` (default `qis`) names the stream or collection: routers of one network share packets,
 //! routers of different networks never see each other's. Query parameters configure the engine
@@ -58,10 +58,57 @@ pub enum RouterSpec {
     /// `chroma://…`: a Chroma server.
     Chroma(ChromaConfig),
     /// `http(s)://…`: a remote qis node.
-    Http {
-        /// The node's base URL.
-        url: String,
-    },
+    Http(HttpConfig),
+}
+
+/// Settings of the HTTP router (`http://` and `https://` URLs): a qis node.
+///
+/// `http(s)://host:port?key=value&…`, keys: `token_env` (the environment variable holding the
+/// node's bearer token; default `QIS_TOKEN` when it is set, else no token), `timeout` (longest
+/// time one attempt may take, default 30s), `retries` (retries of a transient failure, 0–20,
+/// default 4).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The node's base URL, `http(s)://host:port`, without a trailing slash or parameters.
+    pub url: String,
+    /// The environment variable that holds the bearer token (`None`: `QIS_TOKEN`, if set).
+    pub token_env: Option<String>,
+    /// Longest time one attempt of a request may take.
+    pub timeout: Duration,
+    /// Retries after the first attempt, on transient failures only.
+    pub retries: u32,
+}
+
+impl HttpConfig {
+    /// Defaults for the node at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpConfig {
+            url: url.into().trim_end_matches('/').to_owned(),
+            token_env: None,
+            timeout: Duration::from_secs(30),
+            retries: 4,
+        }
+    }
+
+    /// The bearer token: from the variable [`token_env`](Self::token_env) names (an
+    /// [`Error::Config`] when it is not set), else from `QIS_TOKEN` when that is set.
+    pub fn token(&self) -> Result<Option<String>> {
+        let read = |v: &str| {
+            std::env::var(v)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        };
+        match &self.token_env {
+            Some(v) => read(v).map(Some).ok_or_else(|| {
+                config(format!(
+                    "the node's token should be in the environment variable {v}, which is not set"
+                ))
+            }),
+            None => Ok(read("QIS_TOKEN")),
+        }
+    }
 }
 
 /// Settings of the NATS JetStream router (`nats://` URLs).
@@ -215,15 +262,7 @@ pub fn parse_url(text: &str) -> Result<RouterSpec> {
             Ok(RouterSpec::Memory)
         }
         "file" => parse_file(rest).map(|dir| RouterSpec::Embedded { dir }),
-        "http" | "https" => {
-            let parts = split(text, scheme, rest)?;
-            if parts.hosts.len() != 1 {
-                return Err(config("an http(s) router URL names exactly one host"));
-            }
-            Ok(RouterSpec::Http {
-                url: text.trim_end_matches('/').to_owned(),
-            })
-        }
+        "http" | "https" => parse_http(text, split(text, scheme, rest)?).map(RouterSpec::Http),
         "nats" => parse_nats(split(text, scheme, rest)?).map(RouterSpec::Nats),
         "qdrant" => parse_qdrant(split(text, scheme, rest)?).map(RouterSpec::Qdrant),
         "chroma" => parse_chroma(split(text, scheme, rest)?).map(RouterSpec::Chroma),
@@ -249,7 +288,7 @@ impl RouterSpec {
             RouterSpec::Nats(_) => "nats",
             RouterSpec::Qdrant(_) => "qdrant",
             RouterSpec::Chroma(_) => "chroma",
-            RouterSpec::Http { .. } => "http",
+            RouterSpec::Http(_) => "http",
         }
     }
 
@@ -282,9 +321,10 @@ impl RouterSpec {
                 network: network(&c.network)?,
                 ..c.clone()
             }),
-            RouterSpec::Http { url } => {
+            RouterSpec::Http(c) => {
                 return Err(config(format!(
-                    "the qis node at {url} holds a single network: it cannot give each user a separate namespace"
+                    "the qis node at {} holds a single network: it cannot give each user a separate namespace",
+                    c.url
                 )));
             }
         })
@@ -308,15 +348,19 @@ impl RouterSpec {
             RouterSpec::Chroma(c) => Ok(Arc::new(
                 super::chroma::ChromaRouter::connect(c.clone()).await?,
             )),
+            #[cfg(feature = "http")]
+            RouterSpec::Http(c) => Ok(Arc::new(
+                super::http::HttpRouter::builder(&c.url)
+                    .token(c.token()?)
+                    .timeout(c.timeout)
+                    .retries(c.retries)
+                    .connect()
+                    .await?,
+            )),
             #[allow(unreachable_patterns)]
             other => Err(config(format!(
-                "the {0} router is not part of this build: rebuild with the cargo feature `{0}` of qis{1}",
+                "the {0} router is not part of this build: rebuild with the cargo feature `{0}` of qis",
                 other.feature(),
-                if other.feature() == "http" {
-                    " (the qis node server's client)"
-                } else {
-                    ""
-                }
             ))),
         }
     }
@@ -598,6 +642,24 @@ fn parse_qdrant(mut parts: Parts) -> Result<QdrantConfig> {
     Ok(c)
 }
 
+fn parse_http(text: &str, mut parts: Parts) -> Result<HttpConfig> {
+    if parts.hosts.len() != 1 {
+        return Err(config("an http(s) router URL names exactly one host"));
+    }
+    let base = text.split_once('?').map_or(text, |(base, _)| base);
+    let mut c = HttpConfig::new(base);
+    let mut p = Params::new(&mut parts);
+    c.token_env = p.take("token_env", |v| (!v.is_empty()).then(|| v.to_owned()))?;
+    if let Some(t) = p.duration("timeout")? {
+        c.timeout = t;
+    }
+    if let Some(n) = p.number("retries", 0u32, 20)? {
+        c.retries = n;
+    }
+    p.finish()?;
+    Ok(c)
+}
+
 fn parse_chroma(mut parts: Parts) -> Result<ChromaConfig> {
     if parts.hosts.len() != 1 {
         return Err(config("a chroma:// URL names exactly one host"));
@@ -694,10 +756,16 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(500));
         assert_eq!(
             parse_url("https://node.example:8443/").unwrap(),
-            RouterSpec::Http {
-                url: "https://node.example:8443".into()
-            }
+            RouterSpec::Http(HttpConfig::new("https://node.example:8443"))
         );
+        let RouterSpec::Http(h) =
+            parse_url("http://127.0.0.1:7878?token_env=SITE_TOKEN&retries=0&timeout=2s").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(h.url, "http://127.0.0.1:7878");
+        assert_eq!(h.token_env.as_deref(), Some("SITE_TOKEN"));
+        assert_eq!((h.retries, h.timeout), (0, Duration::from_secs(2)));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! ```no_run
 //! # async fn demo() -> qis::Result<()> {
 //! use qis::router::{Query, Router};
-//! use qis_server::client::HttpRouter;
+//! use qis::router::http::HttpRouter;
 //!
 //! let router = HttpRouter::builder("http://127.0.0.1:7878")
 //!     .token(std::env::var("QIS_TOKEN").ok())
@@ -30,21 +30,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use qis::error::{Error, Result};
-use qis::packet::Packet;
-use qis::router::{Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
-use qis::synth::Insight;
 use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Code, ErrorBody};
-use crate::payload::{JSON, MSGPACK};
+use crate::error::{Error, Result};
+use crate::packet::Packet;
+use crate::router::{Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
+use crate::synth::Insight;
 use crate::wire::{
-    CapabilitiesResponse, DepositResponse, MsgpackDeposit, MsgpackItem, PurgeResponse,
-    QueryRequest, StatsResponse, SynthRequest,
+    CapabilitiesResponse, DepositResponse, ErrorBody, JSON, MSGPACK, MsgpackDeposit, MsgpackItem,
+    PurgeResponse, QueryRequest, StatsResponse, SynthRequest,
 };
 
 /// The router's name in [`Capabilities`] and errors.
@@ -370,75 +368,16 @@ fn bad_answer(e: &dyn std::fmt::Display) -> Error {
 
 /// Maps a refusal back to the library's error (see the module docs).
 fn refused(status: StatusCode, bytes: &[u8]) -> Error {
-    let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) else {
-        return Error::Backend {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => body.into_error(NAME),
+        // Not a node's answer (a proxy's page, say): keep its start for the message.
+        Err(_) => Error::Backend {
             router: NAME,
             retryable: transient(status),
             source: Box::new(Refused {
                 status,
                 code: "unknown".into(),
                 message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
-            }),
-        };
-    };
-    let field = body.field.clone().unwrap_or_default();
-    let rule = body
-        .message
-        .strip_prefix(&format!("invalid `{field}`: "))
-        .unwrap_or(&body.message)
-        .to_owned();
-    let d = &body.details;
-    if let Some(fault) = body.code.fault() {
-        return Error::Signature {
-            id: d.id.clone().unwrap_or_default(),
-            agent: d.agent.clone().unwrap_or_default(),
-            fault,
-        };
-    }
-    match body.code {
-        Code::InvalidField => Error::Invalid { field, rule },
-        Code::AgentMismatch => Error::Invalid {
-            field: "agent".into(),
-            rule: body.message,
-        },
-        Code::BatchTooLarge | Code::BodyTooLarge => Error::Invalid {
-            field: if field.is_empty() {
-                "packets".into()
-            } else {
-                field
-            },
-            rule: body.message,
-        },
-        Code::DecodeError => Error::Decode {
-            format: "MessagePack",
-            message: body.message,
-        },
-        Code::PacketTooLarge => Error::TooLarge {
-            size: d.size.unwrap_or(0),
-            limit: d.limit.unwrap_or(qis::packet::MAX_ENCODED_BYTES),
-            largest: d.largest.clone(),
-        },
-        Code::DimensionMismatch => Error::Dimension {
-            expected: d.expected.unwrap_or(0),
-            got: d.got.unwrap_or(0),
-        },
-        Code::Conflict => Error::Conflict {
-            id: d.id.clone().unwrap_or_default(),
-        },
-        Code::NotSupported => Error::NotSupported {
-            router: NAME,
-            what: body.message,
-        },
-        Code::Unauthorized => {
-            Error::Config(format!("the node refused the token: {}", body.message))
-        }
-        code => Error::Backend {
-            router: NAME,
-            retryable: matches!(code, Code::RateLimited | Code::Timeout | Code::Unavailable),
-            source: Box::new(Refused {
-                status,
-                code: code.as_str().into(),
-                message: body.message,
             }),
         },
     }
@@ -521,13 +460,13 @@ impl Router for HttpRouter {
 
     async fn stats(&self) -> Result<Stats> {
         let s = self.node_stats().await?;
-        let mut stats = Stats::default();
-        stats.packets = s.packets;
-        stats.addresses = s.addresses;
-        stats.vectors = s.vectors;
-        stats.expired = s.expired;
-        stats.dimension = s.dimension;
-        Ok(stats)
+        Ok(Stats {
+            packets: s.packets,
+            addresses: s.addresses,
+            vectors: s.vectors,
+            expired: s.expired,
+            dimension: s.dimension,
+        })
     }
 
     async fn purge_expired(&self) -> Result<u64> {
