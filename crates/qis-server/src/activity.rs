@@ -7,7 +7,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use qis::packet::{Address, Millis, Packet, now_ms};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
 use tokio::sync::broadcast;
 
 use crate::wire::{AddressActivity, RecentDeposit};
@@ -109,5 +111,46 @@ impl Activity {
         addresses.truncate(n);
         let recent = record.recent.iter().take(n).cloned().collect();
         (addresses, recent)
+    }
+}
+
+/// The router deposits go through: it records each newly stored packet in the [`Activity`] and
+/// forwards everything.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    pub(crate) inner: Arc<dyn Router>,
+    pub(crate) activity: Arc<Activity>,
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Router for Watched {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
+        let receipts = self.inner.deposit(packets).await?;
+        if receipts.iter().any(|r| r.stored) {
+            self.activity.stored(
+                packets
+                    .iter()
+                    .zip(&receipts)
+                    .filter(|(_, r)| r.stored)
+                    .map(|(p, _)| &p.packet),
+            );
+        }
+        Ok(receipts)
+    }
+    async fn query(&self, query: &Query) -> qis::Result<Hits> {
+        self.inner.query(query).await
+    }
+    async fn query_text(&self, query: &TextQuery) -> qis::Result<Hits> {
+        self.inner.query_text(query).await
+    }
+    async fn stats(&self) -> qis::Result<Stats> {
+        self.inner.stats().await
+    }
+    async fn purge_expired(&self) -> qis::Result<u64> {
+        self.inner.purge_expired().await
     }
 }

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use qis::router::layer::Meter;
+
 use crate::error::{Code, ErrorCounts};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -38,10 +40,6 @@ pub struct Metrics {
     series: Vec<RouteSeries>,
     /// Error answers by code.
     errors: ErrorCounts,
-    /// Packets received in deposits (before idempotency).
-    pub(crate) packets_received: AtomicU64,
-    /// Packets newly stored.
-    pub(crate) packets_stored: AtomicU64,
     /// Open event streams.
     pub(crate) subscribers: AtomicU64,
 }
@@ -55,8 +53,6 @@ impl Metrics {
             series: routes.iter().map(|_| RouteSeries::default()).collect(),
             routes,
             errors: ErrorCounts::default(),
-            packets_received: AtomicU64::new(0),
-            packets_stored: AtomicU64::new(0),
             subscribers: AtomicU64::new(0),
         }
     }
@@ -94,7 +90,7 @@ impl Metrics {
     }
 
     /// The text exposition format, with the router's counts as gauges.
-    pub(crate) fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+    pub(crate) fn render(&self, router: &Meter, gauges: &[(&str, &str, f64)]) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str(
             "# HELP qis_http_requests_total HTTP requests answered, by route and status class.\n",
@@ -148,13 +144,13 @@ impl Metrics {
         let counters = [
             (
                 "qis_packets_received_total",
-                "Packets received in deposits, repeats included.",
-                self.packets_received.load(Ordering::Relaxed),
+                "Packets in deposits the router accepted, repeats included.",
+                router.packets_received,
             ),
             (
                 "qis_packets_stored_total",
                 "Packets newly stored through this node.",
-                self.packets_stored.load(Ordering::Relaxed),
+                router.packets_stored,
             ),
         ];
         for (name, help, value) in counters {

@@ -14,11 +14,12 @@ use axum::routing::get;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use qis::embed::Embedder;
 use qis::router::Router;
+use qis::router::layer::{Metered, Unsigned, VerifiedOnly};
 use qis::sign::KeyRing;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::Activity;
+use crate::activity::{Activity, Watched};
 use crate::api;
 use crate::auth::{Auth, Caller, TokenDigest};
 use crate::config::Limits;
@@ -83,14 +84,21 @@ pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Where packets live; any router, local or remote.
+    /// Where packets live (any router, local or remote), metered: queries go here.
     pub(crate) router: Arc<dyn Router>,
+    /// The same, with its counts (for `/metrics`).
+    pub(crate) metered: Arc<Metered<Arc<dyn Router>>>,
+    /// Where deposits go: the metered router, behind signature checks when the node holds
+    /// agents' keys, recording what is stored in `activity`.
+    pub(crate) depositor: Arc<dyn Router>,
+    /// Queries that use only verified packets (`require_signed`), when the node holds keys.
+    pub(crate) verified: Option<Arc<dyn Router>>,
     pub(crate) config: ServerConfig,
     /// Requests per token, when the limits set a rate.
     limiter: Option<DefaultKeyedRateLimiter<TokenDigest>>,
     pub(crate) metrics: Metrics,
     /// New packets for event streams; busy addresses and recent deposits for the dashboard.
-    pub(crate) activity: Activity,
+    pub(crate) activity: Arc<Activity>,
     /// Cancelled when the server shuts down, so that event streams end and connections drain.
     pub(crate) shutdown: CancellationToken,
     pub(crate) started: Instant,
@@ -104,12 +112,40 @@ impl AppState {
                 Quota::per_second(rate).allow_burst(config.limits.rate_burst),
             )
         });
+        let metered = Arc::new(Metered::new(router));
+        let router: Arc<dyn Router> = metered.clone();
+        let activity = Arc::new(Activity::new());
+        let (checked, verified): (Arc<dyn Router>, Option<Arc<dyn Router>>) = match &config.keys {
+            None => (router.clone(), None),
+            Some(ring) => {
+                let unsigned = if config.require_signatures {
+                    Unsigned::Refuse
+                } else {
+                    Unsigned::Pass
+                };
+                (
+                    Arc::new(VerifiedOnly::new(router.clone(), ring.clone(), unsigned)),
+                    Some(Arc::new(VerifiedOnly::new(
+                        router.clone(),
+                        ring.clone(),
+                        Unsigned::Pass,
+                    ))),
+                )
+            }
+        };
+        let depositor = Arc::new(Watched {
+            inner: checked,
+            activity: activity.clone(),
+        });
         AppState(Arc::new(Shared {
             router,
+            metered,
+            depositor,
+            verified,
             config,
             limiter,
             metrics: Metrics::new(api::ROUTES),
-            activity: Activity::new(),
+            activity,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
         }))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use qis::router::embedded::EmbeddedRouter;
 use qis::router::http::HttpRouter;
+use qis::router::layer::Retry;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
 use qis_server::ServerConfig;
@@ -16,7 +17,7 @@ use qis_server::auth::Auth;
 /// An `HttpRouter` that owns the node it talks to (and the node's data directory).
 #[derive(Debug)]
 struct Remote {
-    router: HttpRouter,
+    router: Retry<HttpRouter>,
     _node: NodeGuard,
 }
 

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::now_ms;
 use qis::router::http::HttpRouter;
+use qis::router::layer::Retry;
 use qis::router::memory::MemoryRouter;
 use qis::router::{Routed, Router};
 use qis_server::auth::Auth;
@@ -43,7 +44,7 @@ async fn flaky(fail: usize, status: StatusCode) -> (String, AppState, Arc<Atomic
     (url, state, deposits)
 }
 
-async fn client(url: &str) -> HttpRouter {
+async fn client(url: &str) -> Retry<HttpRouter> {
     HttpRouter::builder(url)
         .retries(3)
         .backoff(Duration::from_millis(5), Duration::from_millis(20))

@@ -16,7 +16,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use qis::embed::Embedder;
 use qis::packet::{Address, Millis, Packet, PacketId};
-use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, Target};
+use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, Target, TextQuery};
 use qis::{Error, Result};
 
 /// Simulated time starts here (2023-11-14, ms since the epoch): in the past, so routers admit it.
@@ -88,6 +88,9 @@ impl<R: Router> Router for Stamped<R> {
     }
     async fn query(&self, query: &Query) -> Result<Hits> {
         self.inner.query(query).await
+    }
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        self.inner.query_text(query).await
     }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
@@ -224,6 +227,9 @@ impl<R: Router> Router for Metered<R> {
         m.examined += examined;
         m.query_nanos += nanos;
         Ok(hits)
+    }
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        self.inner.query_text(query).await
     }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await

@@ -5,6 +5,7 @@
 //! fingerprint they talk to. Every input error names the field and the rule it broke.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -131,6 +132,44 @@ impl Error {
         }
     }
 
+    /// An [`Error::Backend`] of `router` caused by `source`.
+    pub fn backend(
+        router: &'static str,
+        retryable: bool,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Backend {
+            router,
+            retryable,
+            source: source.into(),
+        }
+    }
+
+    /// A retryable [`Error::Backend`] of `router` whose server said to come back after `after`
+    /// (an HTTP `Retry-After`); [`Error::retry_after`] reads it back.
+    pub fn busy(router: &'static str, message: impl Into<String>, after: Duration) -> Self {
+        Error::backend(
+            router,
+            true,
+            RetryAfter {
+                after,
+                message: message.into(),
+            },
+        )
+    }
+
+    /// How long the server asked to wait before a retry, when it said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Backend {
+                retryable: true,
+                source,
+                ..
+            } => source.downcast_ref::<RetryAfter>().map(|r| r.after),
+            _ => None,
+        }
+    }
+
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -141,6 +180,16 @@ impl Error {
             }
         )
     }
+}
+
+/// The cause of an [`Error::busy`]: a server that said when to come back.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (come back in {after:?})")]
+pub struct RetryAfter {
+    /// How long to wait.
+    pub after: Duration,
+    /// What the server said.
+    pub message: String,
 }
 
 struct FieldSizes<'a>(&'a [(String, usize)]);

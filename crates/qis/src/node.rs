@@ -37,6 +37,7 @@ use crate::fingerprint::{Context, Fingerprint};
 use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
 };
+use crate::router::layer::{Unsigned, VerifiedOnly};
 use crate::router::{DEFAULT_LIMIT, Filter, Hit, Hits, Query, Receipt, Routed, Router};
 use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Synthesizer};
@@ -118,8 +119,9 @@ pub struct Node {
     embedder: Option<Arc<dyn Embedder>>,
     /// Signs every packet this node deposits (none: unsigned).
     signing_key: Option<Arc<AgentKey>>,
-    /// When set, consultations use only packets signed by their agent's key in this ring.
-    trusted: Option<Arc<KeyRing>>,
+    /// What consultations read: the router, or the router seen through a key ring
+    /// ([`Node::requiring_signatures`]).
+    reader: Arc<dyn Router>,
 }
 
 impl Node {
@@ -140,13 +142,13 @@ impl Node {
         Ok(Node {
             agent,
             fingerprint,
+            reader: router.clone(),
             router,
             synthesizer,
             limit: DEFAULT_LIMIT,
             exclude_self: false,
             embedder: None,
             signing_key: None,
-            trusted: None,
         })
     }
 
@@ -184,7 +186,11 @@ impl Node {
     /// packets of agents without a key in it and forged ones are left out before synthesis.
     #[must_use]
     pub fn requiring_signatures(mut self, ring: KeyRing) -> Self {
-        self.trusted = Some(Arc::new(ring));
+        self.reader = Arc::new(VerifiedOnly::new(
+            self.router.clone(),
+            Arc::new(ring),
+            Unsigned::Pass,
+        ));
         self
     }
 
@@ -271,24 +277,9 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        let hits = self
-            .router
+        self.reader
             .query(&Query::exact(address).filter(filter).limit(limit))
-            .await?;
-        Ok(self.trusted_only(hits))
-    }
-
-    /// The hits a consultation may use: all, or only the verified ones when signatures are
-    /// required.
-    fn trusted_only(&self, mut hits: Hits) -> Hits {
-        let Some(ring) = &self.trusted else {
-            return hits;
-        };
-        let dropped = ring.retain_verified(hits.to_mut());
-        if dropped > 0 {
-            tracing::debug!(dropped, "left out packets without a valid signature");
-        }
-        hits
+            .await
     }
 
     /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first
@@ -302,11 +293,9 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        let hits = self
-            .router
+        self.reader
             .query(&Query::nearest(&vector, top_k)?.filter(filter))
-            .await?;
-        Ok(self.trusted_only(hits))
+            .await
     }
 
     /// What the packets nearest `text` in meaning say (similarity weighs in `weighted` and

@@ -39,7 +39,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::packet::{HexBytes, Packet, deserialize_hex_bytes, serialize_hex_bytes};
-use crate::router::Hit;
 
 /// Bytes in a signature.
 pub const SIGNATURE_BYTES: usize = 64;
@@ -345,14 +344,6 @@ impl KeyRing {
             fault,
         })
     }
-
-    /// Keeps the hits whose packets carry their agent's signature (in order); returns how many
-    /// were dropped.
-    pub fn retain_verified(&self, hits: &mut Vec<Hit>) -> usize {
-        let before = hits.len();
-        hits.retain(|h| self.check(&h.packet).is_ok());
-        before - hits.len()
-    }
 }
 
 #[cfg(test)]
@@ -499,20 +490,5 @@ mod tests {
         );
         let err = KeyRing::from_toml("a1 = \"zz\"").unwrap_err().to_string();
         assert!(err.contains("a1") && err.contains("64 hex digits"), "{err}");
-    }
-
-    #[test]
-    fn retain_verified_drops_the_unsigned_and_forged() {
-        let key = AgentKey::generate().unwrap();
-        let ring = ring("a1", &key);
-        let hit = |p: Packet| Hit {
-            packet: std::sync::Arc::new(p),
-            score: 1.0,
-        };
-        let good = key.sign(packet("a1"));
-        let mut hits = vec![hit(packet("a1")), hit(good.clone()), hit(packet("a2"))];
-        assert_eq!(ring.retain_verified(&mut hits), 2);
-        assert_eq!(hits.len(), 1);
-        assert_eq!(*hits[0].packet, good);
     }
 }

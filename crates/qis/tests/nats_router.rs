@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::{Packet, PacketId, now_ms};
+use qis::router::layer::Deadline;
 use qis::router::memory::MemoryRouter;
 use qis::router::nats::{NatsRouter, async_nats};
 use qis::router::url::{RouterSpec, parse_url};
@@ -32,7 +33,7 @@ fn url(network: &str, params: &str) -> Option<String> {
     }
 }
 
-async fn open(url: &str) -> NatsRouter {
+async fn open(url: &str) -> Deadline<NatsRouter> {
     let RouterSpec::Nats(config) = parse_url(url).unwrap() else {
         panic!("{url} is not a nats URL")
     };

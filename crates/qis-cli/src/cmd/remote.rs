@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use qis::router::http::HttpRouter;
+use qis::router::layer::Retry;
 use qis::router::url::{RouterSpec, parse_url};
 
 use crate::config::{FileConfig, Global};
@@ -39,9 +40,13 @@ impl RemoteArgs {
         with_token_env(spec, "--token-env", self.token_env.as_deref())
     }
 
-    /// The node's router, when the router named is a node (for what only a node does: embed a
-    /// query's text, report the router behind it).
-    pub async fn node(&self, global: &Global, file: &FileConfig) -> Result<Option<HttpRouter>> {
+    /// The node's router, when the router named is a node (for what only a node does: report
+    /// the router behind it).
+    pub async fn node(
+        &self,
+        global: &Global,
+        file: &FileConfig,
+    ) -> Result<Option<Retry<HttpRouter>>> {
         let RouterSpec::Http(c) = self.spec(global, file)? else {
             return Ok(None);
         };

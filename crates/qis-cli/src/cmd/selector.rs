@@ -3,8 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use qis::packet::{Address, Millis, Outcome, now_ms};
-use qis::router::{Filter, Hit, Query, Router};
-use qis::wire::QueryRequest;
+use qis::router::{Filter, Hits, Query, Router, TextQuery};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
 use super::remote::RemoteArgs;
@@ -112,17 +111,36 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// Opens the store the global flags name (or reaches the node of `--remote`) and answers
-    /// the query these flags describe.
-    pub async fn hits(&self, global: &Global) -> Result<Vec<Hit>> {
+    /// Opens the router the flags name (the node of `--remote`, the global `--router`, or the
+    /// embedded store) and answers the query these flags describe.
+    pub async fn hits(&self, global: &Global) -> Result<Hits> {
         let file = global.file()?;
-        if let Some(node) = self.remote.node(global, &file).await? {
-            let request = self.remote_request(&file)?;
-            return Ok(node.query_request(&request).await?);
-        }
         let opened = store::open_router(&self.remote.spec(global, &file)?).await?;
-        let query = self.query(&file, &opened)?;
-        Ok(opened.router.query(&query).await?.into_vec())
+        self.answer(&file, &opened, &*opened.router).await
+    }
+
+    /// Answers the query these flags describe from `router` (`opened`, or a layer around it):
+    /// a `--text` goes to a router that embeds texts itself (a node with an embedder) as text,
+    /// and is embedded here otherwise.
+    pub async fn answer(
+        &self,
+        file: &FileConfig,
+        opened: &store::Opened,
+        router: &dyn Router,
+    ) -> Result<Hits> {
+        if let Some(text) = &self.text
+            && router.capabilities().text
+        {
+            let query = TextQuery {
+                text: text.clone(),
+                filter: self.filters.filter(self.domain.as_deref()),
+                limit: self.limit,
+                min_score: self.min_score,
+            };
+            return Ok(router.query_text(&query).await?);
+        }
+        let query = self.query(file, opened)?;
+        Ok(router.query(&query).await?)
     }
 
     /// The query these flags describe (`store`'s embedder, when it records one, must match
@@ -167,28 +185,6 @@ impl Selector {
             (None, None) => {
                 bail!("say what to query: --context (with --domain), --address or --text")
             }
-        })
-    }
-
-    /// The query for a node: `--text` travels as text (the node embeds it).
-    fn remote_request(&self, file: &FileConfig) -> Result<QueryRequest> {
-        let filter = self.filters.filter(self.domain.as_deref());
-        let (address, text) = match &self.text {
-            Some(text) => (None, Some(text.clone())),
-            None => {
-                if self.min_score.is_some() {
-                    bail!("--min-score only applies to --text queries");
-                }
-                (Some(self.address(file)?), None)
-            }
-        };
-        Ok(QueryRequest {
-            address,
-            vector: None,
-            text,
-            filter,
-            limit: Some(self.limit),
-            min_score: self.min_score,
         })
     }
 }

@@ -105,7 +105,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         "Seconds since the server started.",
         state.shared().started.elapsed().as_secs_f64(),
     ));
-    let text = state.shared().metrics.render(&gauges);
+    let meter = state.shared().metered.meter();
+    let text = state.shared().metrics.render(&meter, &gauges);
     (
         [(
             header::CONTENT_TYPE,

@@ -167,13 +167,12 @@ pub(crate) async fn deposit(
             }
         }
     }
-    let items = check_signatures(&state, items).await?;
     let mut routed = Vec::with_capacity(items.len());
-    for item in items {
-        let packet = Arc::new(item.packet);
-        routed.push(match item.vector {
+    for item in &items {
+        let packet = Arc::new(item.packet.clone());
+        routed.push(match &item.vector {
             None => Routed::new(packet),
-            Some(v) => Routed::with_vector(packet, &v).map_err(|e| {
+            Some(v) => Routed::with_vector(packet, v).map_err(|e| {
                 if item.path.is_empty() {
                     ApiError::from(e)
                 } else {
@@ -182,59 +181,30 @@ pub(crate) async fn deposit(
             })?,
         });
     }
-    let shared = state.shared();
-    shared
-        .metrics
-        .packets_received
-        .fetch_add(routed.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let receipts = shared.router.deposit(&routed).await?;
+    let receipts = state
+        .shared()
+        .depositor
+        .deposit(&routed)
+        .await
+        .map_err(|e| match &e {
+            // A signature error names its packet by id: say where it is in the request (the
+            // packet of that id which does not verify, should a batch hold the id twice).
+            qis::Error::Signature { id, .. } => {
+                let ring = state.shared().config.keys.as_deref();
+                let path = items
+                    .iter()
+                    .filter(|i| i.packet.id().to_string() == *id)
+                    .find(|i| ring.is_none_or(|r| r.verify(&i.packet).is_err()))
+                    .map_or("", |i| i.path.as_str());
+                ApiError::from(e).under(&join(path, "packet"))
+            }
+            _ => ApiError::from(e),
+        })?;
     let stored = receipts.iter().filter(|r| r.stored).count();
-    shared
-        .metrics
-        .packets_stored
-        .fetch_add(stored as u64, std::sync::atomic::Ordering::Relaxed);
-    if stored > 0 {
-        shared.activity.stored(
-            routed
-                .iter()
-                .zip(&receipts)
-                .filter(|(_, r)| r.stored)
-                .map(|(p, _)| &p.packet),
-        );
-    }
     Ok(respond(
         Format::of_accept(&headers),
         &DepositResponse { receipts, stored },
     ))
-}
-
-/// On a node that holds agents' keys: verifies every signed packet and, when signatures are
-/// required, refuses unsigned ones, before anything is stored. Large batches are verified off
-/// the async workers (an ed25519 check costs tens of microseconds).
-async fn check_signatures(state: &AppState, items: Vec<Item>) -> Result<Vec<Item>, ApiError> {
-    let config = &state.shared().config;
-    let Some(ring) = config.keys.clone() else {
-        return Ok(items);
-    };
-    let require = config.require_signatures;
-    let check = move |items: Vec<Item>| -> Result<Vec<Item>, ApiError> {
-        for item in &items {
-            if item.packet.signature().is_some() || require {
-                ring.verify(&item.packet)
-                    .map_err(|e| ApiError::from(e).under(&join(&item.path, "packet")))?;
-            }
-        }
-        Ok(items)
-    };
-    if items.len() <= 4 {
-        return check(items);
-    }
-    tokio::task::spawn_blocking(move || check(items))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "signature check failed");
-            ApiError::new(Code::Internal, "internal error; see the server's log")
-        })?
 }
 
 /// The filter fields a library error may name, which live under `filter` in a request.

@@ -32,9 +32,9 @@ pub(crate) async fn synth(
 ) -> Result<Response, ApiError> {
     let req: SynthRequest = payload.decode()?;
     // Refuse what cannot be done before running the query.
-    let ring = match (req.require_signed, state.shared().config.keys.clone()) {
-        (false, _) => None,
-        (true, Some(ring)) => Some(ring),
+    let router = match (req.require_signed, &state.shared().verified) {
+        (false, _) => state.router(),
+        (true, Some(verified)) => verified,
         (true, None) => {
             return Err(ApiError::new(
                 Code::NotSupported,
@@ -46,10 +46,7 @@ pub(crate) async fn synth(
     let query = super::packets::build_query(&state, req.query)
         .await
         .map_err(|e| e.under("query"))?;
-    let mut hits = state.router().query(&query).await?;
-    if let Some(ring) = ring {
-        ring.retain_verified(hits.to_mut());
-    }
+    let hits = router.query(&query).await?;
     let mut options = Options::default();
     if let Some(per_agent) = req.per_agent {
         options.per_agent = per_agent;

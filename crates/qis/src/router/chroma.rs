@@ -26,7 +26,6 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -39,6 +38,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
+use crate::router::layer::{Deadline, Deadlines};
 
 const ROUTER: &str = "chroma";
 const SCHEMA: i64 = 1;
@@ -66,27 +66,19 @@ impl fmt::Debug for ChromaRouter {
     }
 }
 
-fn unavailable(what: impl fmt::Display, e: impl fmt::Display) -> Error {
-    Error::unavailable(ROUTER, what, e)
-}
-
-fn refused(message: String) -> Error {
-    Error::refused(ROUTER, message)
-}
-
 impl ChromaRouter {
     /// Connects to the server and opens the network's collections, creating them if needed.
     ///
     /// Errors: a retryable [`Error::Backend`] when the server does not answer within the timeout;
     /// a non-retryable one when a collection of that name exists but is not qis's (nothing is
     /// changed then).
-    pub async fn connect(config: ChromaConfig) -> Result<Self> {
+    pub async fn connect(config: ChromaConfig) -> Result<Deadline<Self>> {
         super::url::check_network(&config.network)?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()
-            .map_err(|e| refused(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| Error::refused(ROUTER, format!("cannot build an HTTP client: {e}")))?;
         let base = config.base_url.trim_end_matches('/');
         let collections_url = format!(
             "{base}/api/v2/tenants/{}/databases/{}/collections",
@@ -108,7 +100,19 @@ impl ChromaRouter {
         router.packets = packets;
         router.vectors = vectors;
         *router.dimension.write().unwrap_or_else(|e| e.into_inner()) = dimension;
-        Ok(router)
+        let deadlines = router.deadlines();
+        Ok(Deadline::new(router, deadlines))
+    }
+
+    /// How long each call may take: the configured timeout, longer for the calls that read or write a whole batch or collection.
+    pub fn deadlines(&self) -> Deadlines {
+        let t = self.config.timeout;
+        Deadlines {
+            deposit: t * 3,
+            query: t * 3,
+            stats: t * 6,
+            purge: t * 6,
+        }
     }
 
     /// Sends `body` (or a GET without one) and decodes the JSON answer.
@@ -123,7 +127,8 @@ impl ChromaRouter {
             request = request.json(b);
         }
         let response = request.send().await.map_err(|e| {
-            unavailable(
+            Error::unavailable(
+                ROUTER,
                 format!("cannot reach {}", self.config.base_url),
                 error_chain(&e),
             )
@@ -132,7 +137,7 @@ impl ChromaRouter {
         let text = response
             .text()
             .await
-            .map_err(|e| unavailable("reading an answer", e))?;
+            .map_err(|e| Error::unavailable(ROUTER, "reading an answer", e))?;
         if !status.is_success() {
             return Err(Error::Backend {
                 router: ROUTER,
@@ -148,10 +153,13 @@ impl ChromaRouter {
             return Ok(Value::Null);
         }
         serde_json::from_str(&text).map_err(|e| {
-            refused(format!(
-                "{url}: not JSON ({e}): {}",
-                text.chars().take(200).collect::<String>()
-            ))
+            Error::refused(
+                ROUTER,
+                format!(
+                    "{url}: not JSON ({e}): {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            )
         })
     }
 
@@ -162,19 +170,25 @@ impl ChromaRouter {
             if meta["qis_schema"].as_i64() != Some(SCHEMA)
                 || meta["qis_kind"].as_str() != Some(kind)
             {
-                return Err(refused(format!(
-                    "collection {name} exists but is not a qis {kind} collection of schema {SCHEMA} (metadata {meta}); it was left unchanged"
-                )));
+                return Err(Error::refused(
+                    ROUTER,
+                    format!(
+                        "collection {name} exists but is not a qis {kind} collection of schema {SCHEMA} (metadata {meta}); it was left unchanged"
+                    ),
+                ));
             }
             let space = &c["configuration_json"]["hnsw"]["space"];
             if !(space.is_null() || space == "cosine") {
-                return Err(refused(format!(
-                    "collection {name} uses {space} distance, not cosine; it was left unchanged"
-                )));
+                return Err(Error::refused(
+                    ROUTER,
+                    format!(
+                        "collection {name} uses {space} distance, not cosine; it was left unchanged"
+                    ),
+                ));
             }
             let id = c["id"]
                 .as_str()
-                .ok_or_else(|| refused(format!("collection {name} has no id")))?;
+                .ok_or_else(|| Error::refused(ROUTER, format!("collection {name} has no id")))?;
             Ok((id.to_owned(), c["dimension"].as_u64().map(|d| d as usize)))
         };
         let url = format!("{}/{name}", self.collections_url);
@@ -497,7 +511,7 @@ impl Record {
 fn records(page: &Value, out: &mut Vec<Record>) -> Result<usize> {
     let ids = page["ids"]
         .as_array()
-        .ok_or_else(|| refused(format!("a get answer without ids: {page}")))?;
+        .ok_or_else(|| Error::refused(ROUTER, format!("a get answer without ids: {page}")))?;
     for (i, id) in ids.iter().enumerate() {
         out.push(Record {
             id: id.as_str().unwrap_or_default().to_owned(),
@@ -617,11 +631,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// [`super::timed`] for this router.
-async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    super::timed(ROUTER, timeout, what, f).await
-}
-
 #[async_trait]
 impl Router for ChromaRouter {
     fn capabilities(&self) -> Capabilities {
@@ -634,25 +643,18 @@ impl Router for ChromaRouter {
     }
 
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
-        timed(
-            self.config.timeout * 3,
-            "depositing",
-            self.deposit_inner(packets),
-        )
-        .await
+        self.deposit_inner(packets).await
     }
 
     async fn query(&self, query: &Query) -> Result<Hits> {
-        timed(self.config.timeout * 3, "querying", self.query_inner(query))
-            .await
-            .map(Hits::from)
+        self.query_inner(query).await.map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {
-        timed(self.config.timeout * 6, "counting", self.stats_inner()).await
+        self.stats_inner().await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        timed(self.config.timeout * 6, "purging", self.purge_inner()).await
+        self.purge_inner().await
     }
 }

@@ -7,8 +7,10 @@
 //!   an answer 429, 502, 503 or 504 is retried with exponential backoff and full jitter (honouring
 //!   `Retry-After`); any other answer is final. Retrying is safe because every request is
 //!   idempotent: deposits on packet ids (a retried deposit whose first attempt was stored answers
-//!   `stored: false` and stores nothing twice), the rest are reads or a purge.
-//! - **Errors map back** from the node's stable codes to [`qis::Error`] variants
+//!   `stored: false` and stores nothing twice), the rest are reads or a purge. The router itself
+//!   sends each request once and says which failures are worth retrying; the
+//!   [`Retry`] layer that [`HttpRouterBuilder::connect`] puts around it retries them.
+//! - **Errors map back** from the node's stable codes ([`crate::wire::Code`]) to [`Error`] variants
 //!   (`conflict` → [`Error::Conflict`], `dimension_mismatch` → [`Error::Dimension`], …), so
 //!   callers handle a remote router as they would a local one.
 //!
@@ -30,7 +32,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rand::Rng;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -38,7 +39,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::packet::Packet;
-use crate::router::{Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
+use crate::router::layer::{Retry, RetryPolicy};
+use crate::router::{
+    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, TextQuery,
+};
 use crate::synth::Insight;
 use crate::wire::{
     CapabilitiesResponse, DepositResponse, ErrorBody, JSON, MSGPACK, MsgpackDeposit, MsgpackItem,
@@ -56,9 +60,7 @@ pub struct HttpRouterBuilder {
     token: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
-    retries: u32,
-    backoff: Duration,
-    max_backoff: Duration,
+    policy: RetryPolicy,
 }
 
 impl HttpRouterBuilder {
@@ -82,15 +84,15 @@ impl HttpRouterBuilder {
 
     /// Retries after the first attempt on transient errors (default 4).
     pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
+        self.policy.retries = retries;
         self
     }
 
     /// The first backoff (default 50 ms); it doubles per retry up to `max` (default 2 s), and
     /// each wait is drawn uniformly below it.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = first;
-        self.max_backoff = max;
+        self.policy.first_backoff = first;
+        self.policy.max_backoff = max;
         self
     }
 
@@ -98,7 +100,7 @@ impl HttpRouterBuilder {
     ///
     /// Errors: [`Error::Config`] for a malformed URL or token, or a token the node refuses;
     /// [`Error::Backend`] when the node cannot be reached.
-    pub async fn connect(self) -> Result<HttpRouter> {
+    pub async fn connect(self) -> Result<Retry<HttpRouter>> {
         let base = self.url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Config(format!(
@@ -123,9 +125,7 @@ impl HttpRouterBuilder {
             client,
             base,
             auth,
-            retries: self.retries,
-            backoff: self.backoff,
-            max_backoff: self.max_backoff,
+            policy: self.policy,
             node: Arc::new(CapabilitiesResponse {
                 router: String::new(),
                 vector: false,
@@ -139,7 +139,8 @@ impl HttpRouterBuilder {
         };
         let node: CapabilitiesResponse = router.json(Method::GET, "/v1/capabilities").await?;
         router.node = Arc::new(node);
-        Ok(router)
+        let policy = router.policy;
+        Ok(Retry::new(router, policy))
     }
 }
 
@@ -152,9 +153,9 @@ pub struct HttpRouter {
     base: String,
     /// `Bearer <token>`, if any.
     auth: Option<HeaderValue>,
-    retries: u32,
-    backoff: Duration,
-    max_backoff: Duration,
+    /// Retries of the calls that are not [`Router`] methods (the [`Retry`] layer around this
+    /// router retries those).
+    policy: RetryPolicy,
     /// What the node said it can do, read once at connect.
     node: Arc<CapabilitiesResponse>,
 }
@@ -196,14 +197,12 @@ impl HttpRouter {
             token: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            retries: 4,
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
+            policy: RetryPolicy::default(),
         }
     }
 
     /// Connects to the node at `url` with `token` and default settings.
-    pub async fn connect(url: &str, token: Option<String>) -> Result<Self> {
+    pub async fn connect(url: &str, token: Option<String>) -> Result<Retry<Self>> {
         Self::builder(url).token(token).connect().await
     }
 
@@ -217,7 +216,7 @@ impl HttpRouter {
         &self.base
     }
 
-    /// Runs a query the node describes in full (including `text`, which the node embeds).
+    /// Runs a query the node describes in full (including `text`, which the node embeds), once.
     pub async fn query_request(&self, request: &QueryRequest) -> Result<Vec<Hit>> {
         let body = rmp_serde::to_vec_named(request).map_err(|e| encode_error(&e))?;
         let bytes = self
@@ -241,9 +240,12 @@ impl HttpRouter {
 
     /// Queries and synthesizes on the node.
     pub async fn synthesize(&self, request: &SynthRequest) -> Result<Insight> {
-        let body = serde_json::to_vec(request).map_err(|e| encode_error(&e))?;
+        let body = Bytes::from(serde_json::to_vec(request).map_err(|e| encode_error(&e))?);
         let bytes = self
-            .send(Method::POST, "/v1/synth", Some((JSON, body.into())), false)
+            .policy
+            .run("synth", || {
+                self.send(Method::POST, "/v1/synth", Some((JSON, body.clone())), false)
+            })
             .await?;
         serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))
     }
@@ -254,11 +256,15 @@ impl HttpRouter {
     }
 
     async fn json<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
-        let bytes = self.send(method, path, None, false).await?;
+        let bytes = self
+            .policy
+            .run(path, || self.send(method.clone(), path, None, false))
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))
     }
 
-    /// Sends a request, retrying transient failures; answers the body of a 2xx response.
+    /// Sends a request once; answers the body of a 2xx response. A failure worth retrying is a
+    /// retryable error (with the node's `Retry-After`, when it gave one).
     async fn send(
         &self,
         method: Method,
@@ -267,66 +273,42 @@ impl HttpRouter {
         msgpack_answer: bool,
     ) -> Result<Bytes> {
         let url = format!("{}{path}", self.base);
-        let mut attempt = 0u32;
-        loop {
-            let mut request = self.client.request(method.clone(), &url).header(
-                ACCEPT,
-                HeaderValue::from_static(if msgpack_answer { MSGPACK } else { JSON }),
-            );
-            if let Some(auth) = &self.auth {
-                request = request.header(AUTHORIZATION, auth.clone());
-            }
-            if let Some((content_type, bytes)) = &body {
-                request = request
-                    .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-                    .body(bytes.clone());
-            }
-            let failure = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    match response.bytes().await {
-                        Ok(bytes) if status.is_success() => return Ok(bytes),
-                        Ok(bytes) => {
-                            if !transient(status) || attempt >= self.retries {
-                                return Err(refused(status, &bytes));
-                            }
-                            retry_after
-                        }
-                        Err(e) if attempt >= self.retries => {
-                            return Err(transport(
-                                format!("{method} {path}: reading the answer"),
-                                e,
-                            ));
-                        }
-                        Err(_) => None,
-                    }
-                }
-                Err(e) => {
-                    // Requests never reach the node malformed (we build them), so a transport
-                    // error is a connection that failed, timed out or was reset: transient.
-                    if e.is_builder() || attempt >= self.retries {
-                        return Err(transport(format!("{method} {path}"), e));
-                    }
-                    None
-                }
-            };
-            let ceiling = self
-                .backoff
-                .saturating_mul(1 << attempt.min(16))
-                .min(self.max_backoff);
-            let wait = match failure {
-                Some(after) => after.min(self.max_backoff),
-                None => ceiling.mul_f64(rand::rng().random::<f64>()),
-            };
-            tracing::debug!(attempt, ?wait, path, "retrying a transient failure");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+        let mut request = self.client.request(method.clone(), &url).header(
+            ACCEPT,
+            HeaderValue::from_static(if msgpack_answer { MSGPACK } else { JSON }),
+        );
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+                .body(bytes);
+        }
+        // Requests never reach the node malformed (we build them), so a transport error is a
+        // connection that failed, timed out or was reset: transient.
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport(format!("{method} {path}"), e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport(format!("{method} {path}: reading the answer"), e))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let error = refused(status, &bytes);
+        match retry_after {
+            Some(after) if error.is_retryable() => Err(Error::busy(NAME, error.to_string(), after)),
+            _ => Err(error),
         }
     }
 }
@@ -343,27 +325,15 @@ fn transient(status: StatusCode) -> bool {
 }
 
 fn transport(what: String, e: reqwest::Error) -> Error {
-    Error::Backend {
-        router: NAME,
-        retryable: true,
-        source: Box::new(Transport { what, source: e }),
-    }
+    Error::backend(NAME, !e.is_builder(), Transport { what, source: e })
 }
 
 fn encode_error(e: &dyn std::fmt::Display) -> Error {
-    Error::Backend {
-        router: NAME,
-        retryable: false,
-        source: format!("cannot encode the request: {e}").into(),
-    }
+    Error::refused(NAME, format!("cannot encode the request: {e}"))
 }
 
 fn bad_answer(e: &dyn std::fmt::Display) -> Error {
-    Error::Backend {
-        router: NAME,
-        retryable: false,
-        source: format!("the node's answer cannot be decoded: {e}").into(),
-    }
+    Error::refused(NAME, format!("the node's answer cannot be decoded: {e}"))
 }
 
 /// Maps a refusal back to the library's error (see the module docs).
@@ -371,15 +341,15 @@ fn refused(status: StatusCode, bytes: &[u8]) -> Error {
     match serde_json::from_slice::<ErrorBody>(bytes) {
         Ok(body) => body.into_error(NAME),
         // Not a node's answer (a proxy's page, say): keep its start for the message.
-        Err(_) => Error::Backend {
-            router: NAME,
-            retryable: transient(status),
-            source: Box::new(Refused {
+        Err(_) => Error::backend(
+            NAME,
+            transient(status),
+            Refused {
                 status,
                 code: "unknown".into(),
                 message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
-            }),
-        },
+            },
+        ),
     }
 }
 
@@ -389,6 +359,7 @@ impl Router for HttpRouter {
         let mut caps = Capabilities::new(NAME);
         caps.vector = self.node.vector;
         caps.durable = self.node.durable;
+        caps.text = self.node.embedder.is_some();
         caps.dimension = self.node.dimension;
         caps
     }
@@ -450,6 +421,25 @@ impl Router for HttpRouter {
             address,
             vector,
             text: None,
+            filter: query.filter.clone(),
+            limit: Some(query.limit),
+            min_score: query.min_score,
+        })
+        .await
+        .map(Hits::from)
+    }
+
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        if self.node.embedder.is_none() {
+            return Err(Error::NotSupported {
+                router: NAME,
+                what: "query texts: this node has no embedder".into(),
+            });
+        }
+        self.query_request(&QueryRequest {
+            address: None,
+            vector: None,
+            text: Some(query.text.clone()),
             filter: query.filter.clone(),
             limit: Some(query.limit),
             min_score: query.min_score,

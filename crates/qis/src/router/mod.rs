@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
 
+pub mod layer;
 pub mod memory;
 pub mod url;
 
@@ -446,6 +447,20 @@ impl fmt::Debug for Hits {
     }
 }
 
+/// A query by problem text: the packets nearest it in meaning, for a router that embeds texts
+/// itself ([`Router::query_text`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextQuery {
+    /// The problem text.
+    pub text: String,
+    /// Conditions every hit meets.
+    pub filter: Filter,
+    /// At most this many hits, best first.
+    pub limit: usize,
+    /// No hit below this cosine similarity.
+    pub min_score: Option<f32>,
+}
+
 /// What a router holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -478,6 +493,9 @@ pub struct Capabilities {
     pub durable: bool,
     /// A fixed vector dimension, for routers configured with one.
     pub dimension: Option<usize>,
+    /// The router embeds problem texts itself ([`Router::query_text`]): a qis node with an
+    /// embedder.
+    pub text: bool,
 }
 
 impl Capabilities {
@@ -489,6 +507,7 @@ impl Capabilities {
             approximate: false,
             durable: false,
             dimension: None,
+            text: false,
         }
     }
 }
@@ -512,6 +531,17 @@ pub trait Router: Send + Sync + std::fmt::Debug {
     /// [`Error::NotSupported`], [`Error::Backend`].
     async fn query(&self, query: &Query) -> Result<Hits>;
 
+    /// Answers a query by problem text, which the router embeds itself (see
+    /// [`Capabilities::text`]). Routers that hold no embedder answer [`Error::NotSupported`] (the
+    /// default); callers then embed the text and query by vector.
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        let _ = query;
+        Err(Error::NotSupported {
+            router: self.capabilities().name,
+            what: "embedding query texts (embed the text and query by vector)".into(),
+        })
+    }
+
     /// Counts what the router holds.
     async fn stats(&self) -> Result<Stats>;
 
@@ -520,6 +550,7 @@ pub trait Router: Send + Sync + std::fmt::Debug {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl<R: Router + ?Sized> Router for Arc<R> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
@@ -530,30 +561,14 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     async fn query(&self, query: &Query) -> Result<Hits> {
         (**self).query(query).await
     }
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        (**self).query_text(query).await
+    }
     async fn stats(&self) -> Result<Stats> {
         (**self).stats().await
     }
     async fn purge_expired(&self) -> Result<u64> {
         (**self).purge_expired().await
-    }
-}
-
-/// Runs one call to a remote engine with a deadline: no answer within `timeout` is a retryable
-/// [`Error::Backend`] of `router` saying what it was doing (the engine may be down or electing).
-#[cfg(any(feature = "nats", feature = "chroma", feature = "qdrant"))]
-pub(crate) async fn timed<T>(
-    router: &'static str,
-    timeout: std::time::Duration,
-    what: &str,
-    call: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::unavailable(
-            router,
-            what,
-            format!("no answer within {timeout:?}"),
-        )),
     }
 }
 

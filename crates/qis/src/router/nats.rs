@@ -52,6 +52,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
+use crate::router::layer::{Deadline, Deadlines, within};
 /// The NATS client crate this router uses, for callers who reach the server themselves.
 pub use async_nats;
 
@@ -95,20 +96,6 @@ impl fmt::Debug for NatsRouter {
     }
 }
 
-/// A failure talking to NATS: retryable (the server may be restarting, electing a leader, …).
-fn unavailable(what: impl fmt::Display, e: impl fmt::Display) -> Error {
-    Error::unavailable(ROUTER, what, e)
-}
-
-fn refused(message: String) -> Error {
-    Error::refused(ROUTER, message)
-}
-
-/// [`super::timed`] for this router.
-async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    super::timed(ROUTER, timeout, what, f).await
-}
-
 impl NatsRouter {
     /// Connects to the servers, then opens the network's stream, creating it if it does not
     /// exist.
@@ -116,7 +103,7 @@ impl NatsRouter {
     /// Errors: a retryable [`Error::Backend`] when no server answers within the timeout; a
     /// non-retryable one when the stream exists but is not a qis network of this layout (nothing
     /// is changed then), or when its dimension differs from `config.dimension`.
-    pub async fn connect(config: NatsConfig) -> Result<Self> {
+    pub async fn connect(config: NatsConfig) -> Result<Deadline<Self>> {
         super::url::check_network(&config.network)?;
         let servers = config.servers.join(",");
         let mut options = async_nats::ConnectOptions::new()
@@ -135,11 +122,11 @@ impl NatsRouter {
                     .map_err(|e| Error::Config(format!("NATS server {s:?}: {e}")))
             })
             .collect::<Result<_>>()?;
-        let client = timed(config.timeout * 2, "connecting", async {
+        let client = within(ROUTER, config.timeout * 2, "connecting", async {
             options
                 .connect(addrs.as_slice())
                 .await
-                .map_err(|e| unavailable(format!("cannot connect to {servers}"), e))
+                .map_err(|e| Error::unavailable(ROUTER, format!("cannot connect to {servers}"), e))
         })
         .await?;
         let js = jetstream::context::ContextBuilder::new()
@@ -147,7 +134,8 @@ impl NatsRouter {
             .build(client.clone());
         let name = stream_name(&config.network);
         let prefix = format!("qis.{}", config.network);
-        let stream = timed(
+        let stream = within(
+            ROUTER,
             config.timeout * 2,
             "opening the stream",
             open_stream(&js, &name, &prefix, &config),
@@ -158,7 +146,12 @@ impl NatsRouter {
             metadata
                 .get(key)
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| refused(format!("stream {name} has no usable {key} metadata")))
+                .ok_or_else(|| {
+                    Error::refused(
+                        ROUTER,
+                        format!("stream {name} has no usable {key} metadata"),
+                    )
+                })
         };
         let (tables, bits) = (setting(LSH_TABLES_KEY)?, setting(LSH_BITS_KEY)?);
         let router = NatsRouter {
@@ -172,7 +165,8 @@ impl NatsRouter {
             planes: OnceLock::new(),
             config,
         };
-        let held = timed(
+        let held = within(
+            ROUTER,
             router.config.timeout,
             "reading the network",
             router.read_dimension(),
@@ -181,12 +175,27 @@ impl NatsRouter {
         if let (Some(held), Some(want)) = (held, router.config.dimension)
             && held != want
         {
-            return Err(refused(format!(
-                "network {} holds {held}-dimensional vectors, not the {want} this router was configured with; nothing was changed",
-                router.config.network
-            )));
+            return Err(Error::refused(
+                ROUTER,
+                format!(
+                    "network {} holds {held}-dimensional vectors, not the {want} this router was configured with; nothing was changed",
+                    router.config.network
+                ),
+            ));
         }
-        Ok(router)
+        let deadlines = router.deadlines();
+        Ok(Deadline::new(router, deadlines))
+    }
+
+    /// How long each call may take: the configured timeout, six times that for a purge (it reads the headers of the whole stream).
+    pub fn deadlines(&self) -> Deadlines {
+        let t = self.config.timeout;
+        Deadlines {
+            deposit: t,
+            query: t,
+            stats: t,
+            purge: t * 6,
+        }
     }
 
     /// The NATS client (for subscriptions of your own, or to close it).
@@ -211,21 +220,20 @@ impl NatsRouter {
             deliver_policy: consumer::DeliverPolicy::New,
             ..Default::default()
         };
-        let messages = timed(self.config.timeout, "subscribing", async {
-            let c = self
-                .stream
-                .create_consumer(config)
-                .await
-                .map_err(|e| unavailable(format!("subscribing to {subject}"), e))?;
+        let messages = within(ROUTER, self.config.timeout, "subscribing", async {
+            let c =
+                self.stream.create_consumer(config).await.map_err(|e| {
+                    Error::unavailable(ROUTER, format!("subscribing to {subject}"), e)
+                })?;
             c.messages()
                 .await
-                .map_err(|e| unavailable(format!("subscribing to {subject}"), e))
+                .map_err(|e| Error::unavailable(ROUTER, format!("subscribing to {subject}"), e))
         })
         .await?;
         let mut seen: HashSet<PacketId> = HashSet::new();
         Ok(messages.filter_map(move |m| {
             let item = match m {
-                Err(e) => Some(Err(unavailable("subscription", e))),
+                Err(e) => Some(Err(Error::unavailable(ROUTER, "subscription", e))),
                 Ok(m) => match decode_record(&m.payload) {
                     Err(e) => Some(Err(e)),
                     Ok((p, _)) if p.is_expired_at(now_ms()) => None,
@@ -288,7 +296,7 @@ impl NatsRouter {
             .js
             .send_publish(self.meta_subject(), publish)
             .await
-            .map_err(|e| unavailable("fixing the dimension", e))?
+            .map_err(|e| Error::unavailable(ROUTER, "fixing the dimension", e))?
             .await;
         match ack {
             Ok(_) => {
@@ -298,8 +306,8 @@ impl NatsRouter {
             Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => self
                 .read_dimension()
                 .await?
-                .ok_or_else(|| refused("the network's dimension record vanished".into())),
-            Err(e) => Err(unavailable("fixing the dimension", e)),
+                .ok_or_else(|| Error::refused(ROUTER, "the network's dimension record vanished")),
+            Err(e) => Err(Error::unavailable(ROUTER, "fixing the dimension", e)),
         }
     }
 
@@ -308,7 +316,7 @@ impl NatsRouter {
         match self.stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok(Some((m.sequence, m.payload))),
             Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(unavailable(format!("reading {subject}"), e)),
+            Err(e) => Err(Error::unavailable(ROUTER, format!("reading {subject}"), e)),
         }
     }
 
@@ -324,7 +332,7 @@ impl NatsRouter {
             .client
             .subscribe(format!("{inbox}.*"))
             .await
-            .map_err(|e| unavailable("subscribing to replies", e))?;
+            .map_err(|e| Error::unavailable(ROUTER, "subscribing to replies", e))?;
         let api = format!("$JS.API.DIRECT.GET.{}", self.stream_name());
         let ask = |i: usize, from: u64| {
             let body = serde_json::json!({
@@ -341,29 +349,39 @@ impl NatsRouter {
         for i in 0..subjects.len() {
             ask(i, 1)
                 .await
-                .map_err(|e| unavailable("requesting messages", e))?;
+                .map_err(|e| Error::unavailable(ROUTER, "requesting messages", e))?;
         }
         let mut open = subjects.len();
         let mut out = Vec::new();
         while open > 0 {
             let m = tokio::time::timeout(self.config.timeout, replies.next())
                 .await
-                .map_err(|_| unavailable("reading messages", "no answer within the timeout"))?
-                .ok_or_else(|| unavailable("reading messages", "the connection closed"))?;
+                .map_err(|_| {
+                    Error::unavailable(ROUTER, "reading messages", "no answer within the timeout")
+                })?
+                .ok_or_else(|| {
+                    Error::unavailable(ROUTER, "reading messages", "the connection closed")
+                })?;
             let i: usize = m
                 .subject
                 .rsplit('.')
                 .next()
                 .and_then(|t| t.parse().ok())
                 .filter(|i| *i < subjects.len())
-                .ok_or_else(|| unavailable("reading messages", "a reply to no request"))?;
+                .ok_or_else(|| {
+                    Error::unavailable(ROUTER, "reading messages", "a reply to no request")
+                })?;
             let header = |name: &str| -> Option<u64> {
                 m.headers.as_ref()?.get(name)?.as_str().parse().ok()
             };
             match m.status.map(|s| s.as_u16()) {
                 None => {
                     let sequence = header("Nats-Sequence").ok_or_else(|| {
-                        unavailable("reading messages", "a message without its sequence")
+                        Error::unavailable(
+                            ROUTER,
+                            "reading messages",
+                            "a message without its sequence",
+                        )
                     })?;
                     out.push(Read {
                         sequence,
@@ -376,7 +394,7 @@ impl NatsRouter {
                 Some(204) => match (header("Nats-Num-Pending"), header("Nats-Last-Sequence")) {
                     (Some(pending), Some(last)) if pending > 0 => ask(i, last + 1)
                         .await
-                        .map_err(|e| unavailable("requesting messages", e))?,
+                        .map_err(|e| Error::unavailable(ROUTER, "requesting messages", e))?,
                     _ => open -= 1,
                 },
                 // Nothing (more) on the subject.
@@ -386,7 +404,7 @@ impl NatsRouter {
                         .description
                         .clone()
                         .unwrap_or_else(|| format!("status {code}"));
-                    return Err(unavailable("reading messages", why));
+                    return Err(Error::unavailable(ROUTER, "reading messages", why));
                 }
             }
         }
@@ -407,7 +425,7 @@ impl NatsRouter {
             .stream
             .create_consumer(config)
             .await
-            .map_err(|e| unavailable("creating a reader", e))?;
+            .map_err(|e| Error::unavailable(ROUTER, "creating a reader", e))?;
         let pending = consumer.cached_info().num_pending;
         if pending == 0 {
             return Ok(Vec::new());
@@ -415,11 +433,13 @@ impl NatsRouter {
         let mut messages = consumer
             .messages()
             .await
-            .map_err(|e| unavailable("reading", e))?;
+            .map_err(|e| Error::unavailable(ROUTER, "reading", e))?;
         let mut out = Vec::with_capacity(pending.min(100_000) as usize);
         while let Some(m) = messages.next().await {
-            let m = m.map_err(|e| unavailable("reading", e))?;
-            let info = m.info().map_err(|e| unavailable("reading", e))?;
+            let m = m.map_err(|e| Error::unavailable(ROUTER, "reading", e))?;
+            let info = m
+                .info()
+                .map_err(|e| Error::unavailable(ROUTER, "reading", e))?;
             let (sequence, left) = (info.stream_sequence, info.pending);
             out.push(Read {
                 sequence,
@@ -531,7 +551,7 @@ impl NatsRouter {
                     .js
                     .send_publish(subject, publish)
                     .await
-                    .map_err(|e| unavailable("claiming a packet id", e))?
+                    .map_err(|e| Error::unavailable(ROUTER, "claiming a packet id", e))?
                     .await;
                 Ok::<_, Error>((i, ack))
             }
@@ -555,7 +575,8 @@ impl NatsRouter {
                     }
                 }
                 Ok((_, Err(e))) => {
-                    failure = failure.or(Some(unavailable("claiming a packet id", e)));
+                    failure =
+                        failure.or(Some(Error::unavailable(ROUTER, "claiming a packet id", e)));
                 }
                 Err(e) => failure = failure.or(Some(e)),
             }
@@ -598,7 +619,7 @@ impl NatsRouter {
                     self.js
                         .send_publish(subject, publish)
                         .await
-                        .map_err(|e| unavailable("publishing a packet", e))?,
+                        .map_err(|e| Error::unavailable(ROUTER, "publishing a packet", e))?,
                 );
                 // The client holds a bounded number of unacknowledged publishes: collect the
                 // acknowledgements before sending more than that.
@@ -692,10 +713,11 @@ impl NatsRouter {
                 .stream
                 .info_with_subjects(filter)
                 .await
-                .map_err(|e| unavailable("counting subjects", e))?;
+                .map_err(|e| Error::unavailable(ROUTER, "counting subjects", e))?;
             let (mut subjects, mut messages) = (0u64, 0u64);
             while let Some(entry) = info.next().await {
-                let (_, n) = entry.map_err(|e| unavailable("counting subjects", e))?;
+                let (_, n) =
+                    entry.map_err(|e| Error::unavailable(ROUTER, "counting subjects", e))?;
                 subjects += 1;
                 messages += n as u64;
             }
@@ -722,7 +744,7 @@ impl NatsRouter {
                 .stream
                 .delete_message(r.sequence)
                 .await
-                .map_err(|e| unavailable("deleting an expired packet", e));
+                .map_err(|e| Error::unavailable(ROUTER, "deleting an expired packet", e));
             match deleted {
                 Ok(_) => {
                     if r.subject.starts_with(&id_prefix) {
@@ -742,7 +764,7 @@ const ACKS_IN_FLIGHT: usize = 512;
 
 async fn wait_for_acks(acks: &mut Vec<jetstream::context::PublishAckFuture>) -> Result<()> {
     for ack in future::join_all(acks.drain(..).map(IntoFuture::into_future)).await {
-        ack.map_err(|e| unavailable("publishing a packet", e))?;
+        ack.map_err(|e| Error::unavailable(ROUTER, "publishing a packet", e))?;
     }
     Ok(())
 }
@@ -774,7 +796,12 @@ fn parse_meta(payload: &[u8]) -> Result<usize> {
     }
     serde_json::from_slice::<Meta>(payload)
         .map(|m| m.dimension)
-        .map_err(|e| refused(format!("the network's meta record is not qis's: {e}")))
+        .map_err(|e| {
+            Error::refused(
+                ROUTER,
+                format!("the network's meta record is not qis's: {e}"),
+            )
+        })
 }
 
 /// Opens the stream `name`, creating it if needed; refuses one that is not a qis network.
@@ -789,15 +816,21 @@ async fn open_stream(
         let c = &s.cached_info().config;
         let schema = c.metadata.get(SCHEMA_KEY).map(String::as_str);
         if schema != Some(SCHEMA) || c.subjects != subjects {
-            return Err(refused(format!(
-                "stream {name} exists but is not a qis network of layout {SCHEMA} (subjects {:?}, {SCHEMA_KEY} {:?}); it was left unchanged",
-                c.subjects, schema
-            )));
+            return Err(Error::refused(
+                ROUTER,
+                format!(
+                    "stream {name} exists but is not a qis network of layout {SCHEMA} (subjects {:?}, {SCHEMA_KEY} {:?}); it was left unchanged",
+                    c.subjects, schema
+                ),
+            ));
         }
         if !c.allow_direct || !c.allow_message_ttl {
-            return Err(refused(format!(
-                "stream {name} lacks direct gets or per-message TTLs; it was left unchanged"
-            )));
+            return Err(Error::refused(
+                ROUTER,
+                format!(
+                    "stream {name} lacks direct gets or per-message TTLs; it was left unchanged"
+                ),
+            ));
         }
         Ok(s)
     };
@@ -811,7 +844,13 @@ async fn open_stream(
         {
             // Not found (or another JetStream error, which creating will report).
         }
-        Err(e) => return Err(unavailable(format!("looking up stream {name}"), e)),
+        Err(e) => {
+            return Err(Error::unavailable(
+                ROUTER,
+                format!("looking up stream {name}"),
+                e,
+            ));
+        }
     }
     let metadata = HashMap::from([
         (SCHEMA_KEY.to_owned(), SCHEMA.to_owned()),
@@ -843,7 +882,11 @@ async fn open_stream(
         // a qis network.
         Err(create) => match js.get_stream(name).await {
             Ok(s) => check(s),
-            Err(_) => Err(unavailable(format!("creating stream {name}"), create)),
+            Err(_) => Err(Error::unavailable(
+                ROUTER,
+                format!("creating stream {name}"),
+                create,
+            )),
         },
     }
 }
@@ -988,27 +1031,19 @@ impl Router for NatsRouter {
     }
 
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
-        timed(
-            self.config.timeout,
-            "depositing",
-            self.deposit_inner(packets),
-        )
-        .await
+        self.deposit_inner(packets).await
     }
 
     async fn query(&self, query: &Query) -> Result<Hits> {
-        timed(self.config.timeout, "querying", self.query_inner(query))
-            .await
-            .map(Hits::from)
+        self.query_inner(query).await.map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {
-        timed(self.config.timeout, "counting", self.stats_inner()).await
+        self.stats_inner().await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        // A purge reads the headers of the whole stream: give it longer.
-        timed(self.config.timeout * 6, "purging", self.purge_inner()).await
+        self.purge_inner().await
     }
 }
 

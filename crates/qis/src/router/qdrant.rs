@@ -24,7 +24,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -42,6 +41,7 @@ pub use super::url::QdrantConfig;
 use super::{Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
+use crate::router::layer::{Deadline, Deadlines, within};
 
 const ROUTER: &str = "qdrant";
 const SCHEMA: i64 = 1;
@@ -89,15 +89,6 @@ fn backend(what: impl fmt::Display, e: qdrant_client::QdrantError) -> Error {
     }
 }
 
-fn refused(message: String) -> Error {
-    Error::refused(ROUTER, message)
-}
-
-/// [`super::timed`] for this router.
-async fn timed<T>(timeout: Duration, what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    super::timed(ROUTER, timeout, what, f).await
-}
-
 impl QdrantRouter {
     /// Connects and opens the network's collection, creating it (with its payload indexes) if it
     /// does not exist.
@@ -105,7 +96,7 @@ impl QdrantRouter {
     /// Errors: a retryable [`Error::Backend`] when the server does not answer within the timeout;
     /// a non-retryable one when the collection exists but is not qis's, or holds vectors of
     /// another dimension or distance (nothing is changed then).
-    pub async fn connect(config: QdrantConfig) -> Result<Self> {
+    pub async fn connect(config: QdrantConfig) -> Result<Deadline<Self>> {
         super::url::check_network(&config.network)?;
         let mut builder = Qdrant::from_url(&config.endpoint)
             .timeout(config.timeout)
@@ -119,19 +110,32 @@ impl QdrantRouter {
         }
         let client = builder
             .build()
-            .map_err(|e| refused(format!("cannot set up a Qdrant client: {e}")))?;
+            .map_err(|e| Error::refused(ROUTER, format!("cannot set up a Qdrant client: {e}")))?;
         let router = QdrantRouter {
             collection: format!("qis_{}", config.network),
             client,
             config,
         };
-        timed(
+        within(
+            ROUTER,
             router.config.timeout * 3,
             "opening the collection",
             router.open(),
         )
         .await?;
-        Ok(router)
+        let deadlines = router.deadlines();
+        Ok(Deadline::new(router, deadlines))
+    }
+
+    /// How long each call may take: the configured timeout, longer for the calls that read or write a whole batch or collection.
+    pub fn deadlines(&self) -> Deadlines {
+        let t = self.config.timeout;
+        Deadlines {
+            deposit: t * 3,
+            query: t * 3,
+            stats: t * 6,
+            purge: t * 6,
+        }
     }
 
     async fn open(&self) -> Result<()> {
@@ -194,14 +198,16 @@ impl QdrantRouter {
             .collection_info(name)
             .await
             .map_err(|e| backend(format!("reading collection {name}"), e))?;
-        let config = info
-            .result
-            .and_then(|i| i.config)
-            .ok_or_else(|| refused(format!("collection {name} has no configuration")))?;
+        let config = info.result.and_then(|i| i.config).ok_or_else(|| {
+            Error::refused(ROUTER, format!("collection {name} has no configuration"))
+        })?;
         if config.metadata.get("qis_schema").map(|v| v.to_string()) != Some(SCHEMA.to_string()) {
-            return Err(refused(format!(
-                "collection {name} exists but is not a qis network of schema {SCHEMA}; it was left unchanged"
-            )));
+            return Err(Error::refused(
+                ROUTER,
+                format!(
+                    "collection {name} exists but is not a qis network of schema {SCHEMA}; it was left unchanged"
+                ),
+            ));
         }
         let params = config
             .params
@@ -216,17 +222,23 @@ impl QdrantRouter {
                 if p.size == self.config.dimension as u64
                     && p.distance == Distance::Cosine as i32 => {}
             Some(p) => {
-                return Err(refused(format!(
-                    "collection {name} holds {}-dimensional vectors of distance {}, not {}-dimensional cosine ones; it was left unchanged",
-                    p.size,
-                    Distance::try_from(p.distance).map_or("unknown", |d| d.as_str_name()),
-                    self.config.dimension
-                )));
+                return Err(Error::refused(
+                    ROUTER,
+                    format!(
+                        "collection {name} holds {}-dimensional vectors of distance {}, not {}-dimensional cosine ones; it was left unchanged",
+                        p.size,
+                        Distance::try_from(p.distance).map_or("unknown", |d| d.as_str_name()),
+                        self.config.dimension
+                    ),
+                ));
             }
             None => {
-                return Err(refused(format!(
-                    "collection {name} has no vector named {VECTOR_NAME:?}; it was left unchanged"
-                )));
+                return Err(Error::refused(
+                    ROUTER,
+                    format!(
+                        "collection {name} has no vector named {VECTOR_NAME:?}; it was left unchanged"
+                    ),
+                ));
             }
         }
         Ok(())
@@ -601,25 +613,18 @@ impl Router for QdrantRouter {
     }
 
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
-        timed(
-            self.config.timeout * 3,
-            "depositing",
-            self.deposit_inner(packets),
-        )
-        .await
+        self.deposit_inner(packets).await
     }
 
     async fn query(&self, query: &Query) -> Result<Hits> {
-        timed(self.config.timeout * 3, "querying", self.query_inner(query))
-            .await
-            .map(Hits::from)
+        self.query_inner(query).await.map(Hits::from)
     }
 
     async fn stats(&self) -> Result<Stats> {
-        timed(self.config.timeout * 6, "counting", self.stats_inner()).await
+        self.stats_inner().await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        timed(self.config.timeout * 6, "purging", self.purge_inner()).await
+        self.purge_inner().await
     }
 }

@@ -1,0 +1,115 @@
+//! [`Deadline`]: every call answers within its deadline, or fails as retryable.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, Result};
+use crate::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+
+/// How long each kind of call may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A deposit (one batch).
+    pub deposit: Duration,
+    /// A query.
+    pub query: Duration,
+    /// Counting what the router holds.
+    pub stats: Duration,
+    /// Removing expired packets.
+    pub purge: Duration,
+}
+
+impl Deadlines {
+    /// The same deadline for every call.
+    pub fn uniform(timeout: Duration) -> Self {
+        Deadlines {
+            deposit: timeout,
+            query: timeout,
+            stats: timeout,
+            purge: timeout,
+        }
+    }
+}
+
+/// Runs `call` with a deadline: no answer within `timeout` is a retryable [`Error::Backend`] of
+/// `router` saying what it was doing (the engine may be down or electing a leader).
+pub async fn within<T>(
+    router: &'static str,
+    timeout: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::unavailable(
+            router,
+            what,
+            format!("no answer within {timeout:?}"),
+        )),
+    }
+}
+
+/// A router whose calls each answer within their [`Deadlines`].
+#[derive(Debug)]
+pub struct Deadline<R> {
+    inner: R,
+    deadlines: Deadlines,
+}
+
+impl<R: Router> Deadline<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R, deadlines: Deadlines) -> Self {
+        Deadline { inner, deadlines }
+    }
+
+    /// The deadlines.
+    pub fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
+    /// The router inside.
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.capabilities().name
+    }
+}
+
+impl<R> std::ops::Deref for Deadline<R> {
+    type Target = R;
+    fn deref(&self) -> &R {
+        &self.inner
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<R: Router> Router for Deadline<R> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {
+        let d = self.deadlines.deposit;
+        within(self.name(), d, "depositing", self.inner.deposit(packets)).await
+    }
+    async fn query(&self, query: &Query) -> Result<Hits> {
+        let d = self.deadlines.query;
+        within(self.name(), d, "querying", self.inner.query(query)).await
+    }
+    async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        let d = self.deadlines.query;
+        within(self.name(), d, "querying", self.inner.query_text(query)).await
+    }
+    async fn stats(&self) -> Result<Stats> {
+        let d = self.deadlines.stats;
+        within(self.name(), d, "counting", self.inner.stats()).await
+    }
+    async fn purge_expired(&self) -> Result<u64> {
+        let d = self.deadlines.purge;
+        within(self.name(), d, "purging", self.inner.purge_expired()).await
+    }
+}
