@@ -22,32 +22,36 @@
 //! # Ok::<(), qis::Error>(()) }).unwrap();
 //! ```
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 
-use super::{
-    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
-};
+use super::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use crate::error::{Error, Result};
-use crate::packet::{Millis, Packet, PacketId, now_ms};
+use crate::packet::Packet;
 
+mod deposit;
+mod lock;
+mod purge;
+mod query;
+mod schema;
+mod stored;
 mod vectors;
 
-use vectors::{Scored, VectorStore};
+use lock::take_lock;
+use purge::{AbortOnDrop, purge_loop};
+use schema::{READER_PRAGMAS, configure, create_schema};
+use stored::load_vectors;
+use vectors::VectorStore;
 
 const ROUTER: &str = "embedded";
-const SCHEMA_VERSION: i64 = 1;
 /// Exact queries up to this limit run on the calling task (see `Router::query` below).
 const INLINE_QUERY_LIMIT: usize = 200;
-/// Every connection maps up to 1 GiB of the database and caches 32 MiB of pages.
-const READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;";
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "qis.sqlite3";
 /// The lock file inside the data directory.
@@ -111,15 +115,6 @@ pub struct EmbeddedRouter {
 }
 
 #[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-#[derive(Debug)]
 struct Shared {
     dir: PathBuf,
     options: EmbeddedOptions,
@@ -160,16 +155,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update of shared state completes or is rolled back before a lock is released, so a
     // poisoned lock still guards consistent state.
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn vector_from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -234,24 +219,6 @@ impl EmbeddedRouter {
     }
 }
 
-async fn purge_loop(shared: Weak<Shared>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await; // the first tick is immediate
-    loop {
-        ticks.tick().await;
-        let Some(strong) = shared.upgrade() else {
-            return;
-        };
-        let result = tokio::task::spawn_blocking(move || strong.purge()).await;
-        match result {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(removed = n, "purged expired packets"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "background purge failed"),
-            Err(e) => tracing::warn!(error = %e, "background purge task failed"),
-        }
-    }
-}
-
 impl Shared {
     fn open(dir: PathBuf, options: EmbeddedOptions) -> Result<Self> {
         std::fs::create_dir_all(&dir)
@@ -288,455 +255,6 @@ impl Shared {
             _lock: lock,
         })
     }
-
-    /// The packet stored as `seq`, from the cache or decoded from `body` (read only on a miss).
-    fn packet(
-        &self,
-        seq: i64,
-        body: impl FnOnce() -> rusqlite::Result<Vec<u8>>,
-    ) -> Result<Arc<Packet>> {
-        if let Some(p) = self.cache.as_ref().and_then(|c| c.get(&seq)) {
-            return Ok(p);
-        }
-        let packet = Arc::new(decode_stored(&body().map_err(sqlite)?)?);
-        if let Some(c) = &self.cache {
-            c.insert(seq, packet.clone());
-        }
-        Ok(packet)
-    }
-
-    fn reader(&self) -> MutexGuard<'_, Connection> {
-        // Take a free reader if there is one; otherwise wait on the next in turn.
-        for r in &self.readers {
-            if let Ok(guard) = r.try_lock() {
-                return guard;
-            }
-        }
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        lock(&self.readers[i])
-    }
-
-    fn deposit(&self, batch: &[Routed]) -> Result<Vec<Receipt>> {
-        let now = now_ms();
-        for routed in batch {
-            routed.admit(now)?;
-        }
-        let mut conn = lock(&self.writer);
-        let stored_dimension = self
-            .vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .dimension();
-        let dimension = batch_dimension(batch, stored_dimension)?;
-        let tx = conn.transaction().map_err(sqlite)?;
-        let mut receipts = Vec::with_capacity(batch.len());
-        let mut inserted: Vec<(i64, usize)> = Vec::new();
-        {
-            let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
-                std::collections::HashMap::new();
-            let mut find = tx
-                .prepare_cached("SELECT body, vector FROM packets WHERE id = ?1")
-                .map_err(sqlite)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, vector) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(sqlite)?;
-            for (i, routed) in batch.iter().enumerate() {
-                let p = &routed.packet;
-                let body = p.to_msgpack();
-                let vector = routed.vector.as_deref().map(vector_bytes);
-                let id = p.id();
-                let previous = match in_batch.get(&id) {
-                    Some(prev) => Some(prev.clone()),
-                    None => find
-                        .query_row([id.as_uuid().as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                        .map_err(sqlite)?,
-                };
-                let stored = match previous {
-                    Some((b, v)) if b == body && v == vector => false,
-                    Some(_) => return Err(Error::Conflict { id: id.to_string() }),
-                    None => {
-                        insert
-                            .execute(params![
-                                id.as_uuid().as_bytes(),
-                                p.address().as_bytes(),
-                                p.domain(),
-                                p.agent(),
-                                p.outcome().as_str(),
-                                p.confidence() as f64,
-                                p.created() as i64,
-                                p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
-                                &body,
-                                &vector,
-                            ])
-                            .map_err(sqlite)?;
-                        inserted.push((tx.last_insert_rowid(), i));
-                        in_batch.insert(id, (body, vector));
-                        true
-                    }
-                };
-                receipts.push(Receipt {
-                    id,
-                    address: *p.address(),
-                    stored,
-                });
-            }
-        }
-        if stored_dimension.is_none()
-            && let Some(d) = dimension
-        {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dimension', ?1)",
-                [d.to_string()],
-            )
-            .map_err(sqlite)?;
-        }
-        tx.commit().map_err(sqlite)?;
-        // Durable now; make the new vectors searchable.
-        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = dimension {
-            vectors.set_dimension(d);
-        }
-        for (seq, i) in inserted {
-            if let Some(v) = &batch[i].vector {
-                vectors.insert(seq, &batch[i].packet, v);
-            }
-            // Write-through: a node queries what it (and its peers) just deposited.
-            if let Some(c) = &self.cache {
-                c.insert(seq, batch[i].packet.clone());
-            }
-        }
-        Ok(receipts)
-    }
-
-    fn query(&self, query: &Query) -> Result<Vec<Hit>> {
-        query.validate()?;
-        let now = now_ms();
-        match &query.target {
-            Target::Address(address) => self.query_exact(address.as_bytes(), query, now),
-            Target::Vector(v) => self.query_vector(v, query, now),
-        }
-    }
-
-    /// Exact queries read only the covering index `packets_at_address` (address, newest first,
-    /// expiry) for the packets' `seq`s, take the decoded packets from the cache (reading a body
-    /// only on a miss), and apply the filter to the packets themselves: a 50-packet answer touches
-    /// a few index pages instead of 50 table rows that each carry a vector.
-    fn query_exact(&self, address: &[u8], query: &Query, now: Millis) -> Result<Vec<Hit>> {
-        let f = &query.filter;
-        let since = f.since.map_or(0, |s| s.min(i64::MAX as u64) as i64);
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq FROM packets INDEXED BY packets_at_address \
-                 WHERE address = ?1 AND (expires IS NULL OR expires > ?2) AND created >= ?3 \
-                 ORDER BY created DESC, id DESC",
-            )
-            .map_err(sqlite)?;
-        let mut body = conn
-            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
-            .map_err(sqlite)?;
-        let mut rows = stmt
-            .query(params![address, now.min(i64::MAX as u64) as i64, since])
-            .map_err(sqlite)?;
-        let mut hits = Vec::with_capacity(query.limit.min(64));
-        while let Some(row) = rows.next().map_err(sqlite)? {
-            let seq: i64 = row.get(0).map_err(sqlite)?;
-            let packet = self.packet(seq, || body.query_row([seq], |r| r.get(0)))?;
-            if f.matches(&packet, now) {
-                hits.push(Hit { packet, score: 1.0 });
-                if hits.len() == query.limit {
-                    break;
-                }
-            }
-        }
-        Ok(hits)
-    }
-
-    fn query_vector(&self, target: &[f32], query: &Query, now: Millis) -> Result<Vec<Hit>> {
-        let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
-        let scored: Vec<Scored> = {
-            let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            match vectors.dimension() {
-                None => return Ok(Vec::new()),
-                Some(d) if d != target.len() => {
-                    return Err(Error::Dimension {
-                        expected: d,
-                        got: target.len(),
-                    });
-                }
-                Some(_) => {}
-            }
-            let filter = vectors.compile(&query.filter, now);
-            vectors.search(
-                target,
-                query.limit,
-                min_score,
-                &filter,
-                self.options.exact_below,
-            )
-        };
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
-            .map_err(sqlite)?;
-        let mut hits = Vec::with_capacity(scored.len());
-        for s in scored {
-            let cached = self.cache.as_ref().and_then(|c| c.get(&s.seq));
-            let packet = match cached {
-                Some(p) => p,
-                None => {
-                    // A purge may have removed it since the search: then it has expired anyway.
-                    let Some(body) = stmt
-                        .query_row([s.seq], |r| r.get::<_, Vec<u8>>(0))
-                        .optional()
-                        .map_err(sqlite)?
-                    else {
-                        continue;
-                    };
-                    self.packet(s.seq, || Ok(body))?
-                }
-            };
-            if query.filter.matches(&packet, now) {
-                hits.push(Hit {
-                    packet,
-                    score: s.score,
-                });
-            }
-        }
-        Ok(hits)
-    }
-
-    fn scan(&self, cursor: i64, limit: usize) -> Result<(Vec<Routed>, Option<i64>)> {
-        let now = now_ms() as i64;
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, body, vector FROM packets \
-                 WHERE seq > ?1 AND (expires IS NULL OR expires > ?2) ORDER BY seq LIMIT ?3",
-            )
-            .map_err(sqlite)?;
-        let mut rows = stmt
-            .query(params![cursor, now, limit.min(i64::MAX as usize) as i64])
-            .map_err(sqlite)?;
-        let mut out = Vec::new();
-        let mut last = cursor;
-        while let Some(row) = rows.next().map_err(sqlite)? {
-            last = row.get(0).map_err(sqlite)?;
-            let body: Vec<u8> = row.get(1).map_err(sqlite)?;
-            let vector: Option<Vec<u8>> = row.get(2).map_err(sqlite)?;
-            let packet = Arc::new(decode_stored(&body)?);
-            out.push(Routed {
-                packet,
-                vector: vector.map(|v| vector_from_bytes(&v).into()),
-            });
-        }
-        let next = (out.len() == limit && limit > 0).then_some(last);
-        Ok((out, next))
-    }
-
-    fn stats(&self) -> Result<Stats> {
-        let now = now_ms() as i64;
-        let conn = self.reader();
-        let (packets, addresses, vectors, expired): (i64, i64, i64, i64) = conn
-            .query_row(
-                "SELECT COUNT(*), COUNT(DISTINCT address), COUNT(vector), \
-                 COALESCE(SUM(expires IS NOT NULL AND expires <= ?1), 0) FROM packets",
-                [now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .map_err(sqlite)?;
-        let dimension = self
-            .vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .dimension();
-        Ok(Stats {
-            packets: packets as u64,
-            addresses: addresses as u64,
-            vectors: vectors as u64,
-            expired: expired as u64,
-            dimension,
-        })
-    }
-
-    fn purge(&self) -> Result<u64> {
-        let now = now_ms() as i64;
-        let conn = lock(&self.writer);
-        let mut stmt = conn
-            .prepare_cached(
-                "DELETE FROM packets WHERE expires IS NOT NULL AND expires <= ?1 \
-                 RETURNING seq, vector IS NOT NULL",
-            )
-            .map_err(sqlite)?;
-        let removed: Vec<(i64, bool)> = stmt
-            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sqlite)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sqlite)?;
-        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, had_vector) in &removed {
-            if *had_vector {
-                vectors.remove(*seq);
-            }
-            if let Some(c) = &self.cache {
-                c.remove(seq);
-            }
-        }
-        Ok(removed.len() as u64)
-    }
-}
-
-fn decode_stored(body: &[u8]) -> Result<Packet> {
-    Packet::from_own_msgpack(body).map_err(|e| Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: format!("a stored packet no longer decodes (is the database damaged?): {e}").into(),
-    })
-}
-
-/// Locks `dir/LOCK` for this process, or explains who holds it.
-fn take_lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| io_error("cannot open the lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            return Err(Error::Backend {
-                router: ROUTER,
-                retryable: true,
-                source: format!(
-                    "the data directory {} is in use by another process{}; one process per directory",
-                    dir.display(),
-                    if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
-                )
-                .into(),
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(io_error("cannot lock", &path, e));
-        }
-    }
-    // Record who holds it, for the next opener's error message.
-    let _ = file.set_len(0);
-    let _ = write!(file, "{}", std::process::id());
-    let _ = file.flush();
-    Ok(file)
-}
-
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
-    let damaged = |e: rusqlite::Error| Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: format!("{} is not a usable SQLite database: {e}", path.display()).into(),
-    };
-    conn.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(damaged)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Backend {
-            router: ROUTER,
-            retryable: false,
-            source: format!("{} cannot use WAL mode (got {mode})", path.display()).into(),
-        });
-    }
-    // FULL: a commit returns only once the WAL is synced, so an acknowledged deposit is on disk.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(damaged)?;
-    // Index updates find their pages in memory rather than reading them back one by one; the
-    // write-ahead log is copied back into the database every 8,192 pages (32 MiB) rather than
-    // 1,000, so a page that many deposits touch (an index's) is written back once, not each time.
-    conn.execute_batch(READER_PRAGMAS).map_err(damaged)?;
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 8192;")
-        .map_err(damaged)?;
-    Ok(())
-}
-
-fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE IF NOT EXISTS packets (
-             seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: caches key by it
-             id         BLOB NOT NULL UNIQUE,
-             address    BLOB NOT NULL,
-             domain     TEXT NOT NULL,
-             agent      TEXT NOT NULL,
-             outcome    TEXT NOT NULL,
-             confidence REAL NOT NULL,
-             created    INTEGER NOT NULL,
-             expires    INTEGER,
-             body       BLOB NOT NULL,
-             vector     BLOB
-         );
-         -- Covers exact queries (see `query_exact`); replaces an earlier index without `expires`.
-         DROP INDEX IF EXISTS packets_by_address;
-         CREATE INDEX IF NOT EXISTS packets_at_address ON packets (address, created DESC, id DESC, expires);
-         CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
-         CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
-         CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
-         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');",
-    )
-    .map_err(sqlite)?;
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sqlite)?;
-    if version.parse::<i64>().ok() != Some(SCHEMA_VERSION) {
-        return Err(Error::Backend {
-            router: ROUTER,
-            retryable: false,
-            source: format!(
-                "{} has schema version {version}; this qis reads version {SCHEMA_VERSION}",
-                path.display()
-            )
-            .into(),
-        });
-    }
-    Ok(())
-}
-
-fn load_vectors(conn: &Connection) -> Result<VectorStore> {
-    let mut store = VectorStore::default();
-    let dimension: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'dimension'", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(sqlite)?;
-    if let Some(d) = dimension.and_then(|d| d.parse().ok()) {
-        store.set_dimension(d);
-    }
-    let now = now_ms() as i64;
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, body, vector FROM packets \
-             WHERE vector IS NOT NULL AND (expires IS NULL OR expires > ?1) ORDER BY seq",
-        )
-        .map_err(sqlite)?;
-    let mut rows = stmt.query([now]).map_err(sqlite)?;
-    while let Some(row) = rows.next().map_err(sqlite)? {
-        let seq: i64 = row.get(0).map_err(sqlite)?;
-        let body: Vec<u8> = row.get(1).map_err(sqlite)?;
-        let vector: Vec<u8> = row.get(2).map_err(sqlite)?;
-        let packet = decode_stored(&body)?;
-        store.insert(seq, &packet, &vector_from_bytes(&vector));
-    }
-    Ok(store)
 }
 
 #[async_trait]

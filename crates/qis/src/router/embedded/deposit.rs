@@ -1,0 +1,107 @@
+//! The write path: a batch of deposits in one transaction, then made searchable.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::stored::vector_bytes;
+use super::{Shared, lock, sqlite};
+use crate::error::{Error, Result};
+use crate::packet::{PacketId, now_ms};
+use crate::router::{Receipt, Routed, batch_dimension};
+
+impl Shared {
+    pub(super) fn deposit(&self, batch: &[Routed]) -> Result<Vec<Receipt>> {
+        let now = now_ms();
+        for routed in batch {
+            routed.admit(now)?;
+        }
+        let mut conn = lock(&self.writer);
+        let stored_dimension = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .dimension();
+        let dimension = batch_dimension(batch, stored_dimension)?;
+        let tx = conn.transaction().map_err(sqlite)?;
+        let mut receipts = Vec::with_capacity(batch.len());
+        let mut inserted: Vec<(i64, usize)> = Vec::new();
+        {
+            let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
+                std::collections::HashMap::new();
+            let mut find = tx
+                .prepare_cached("SELECT body, vector FROM packets WHERE id = ?1")
+                .map_err(sqlite)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, vector) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(sqlite)?;
+            for (i, routed) in batch.iter().enumerate() {
+                let p = &routed.packet;
+                let body = p.to_msgpack();
+                let vector = routed.vector.as_deref().map(vector_bytes);
+                let id = p.id();
+                let previous = match in_batch.get(&id) {
+                    Some(prev) => Some(prev.clone()),
+                    None => find
+                        .query_row([id.as_uuid().as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                        .map_err(sqlite)?,
+                };
+                let stored = match previous {
+                    Some((b, v)) if b == body && v == vector => false,
+                    Some(_) => return Err(Error::Conflict { id: id.to_string() }),
+                    None => {
+                        insert
+                            .execute(params![
+                                id.as_uuid().as_bytes(),
+                                p.address().as_bytes(),
+                                p.domain(),
+                                p.agent(),
+                                p.outcome().as_str(),
+                                p.confidence() as f64,
+                                p.created() as i64,
+                                p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
+                                &body,
+                                &vector,
+                            ])
+                            .map_err(sqlite)?;
+                        inserted.push((tx.last_insert_rowid(), i));
+                        in_batch.insert(id, (body, vector));
+                        true
+                    }
+                };
+                receipts.push(Receipt {
+                    id,
+                    address: *p.address(),
+                    stored,
+                });
+            }
+        }
+        if stored_dimension.is_none()
+            && let Some(d) = dimension
+        {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dimension', ?1)",
+                [d.to_string()],
+            )
+            .map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)?;
+        // Durable now; make the new vectors searchable.
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = dimension {
+            vectors.set_dimension(d);
+        }
+        for (seq, i) in inserted {
+            if let Some(v) = &batch[i].vector {
+                vectors.insert(seq, &batch[i].packet, v);
+            }
+            // Write-through: a node queries what it (and its peers) just deposited.
+            if let Some(c) = &self.cache {
+                c.insert(seq, batch[i].packet.clone());
+            }
+        }
+        Ok(receipts)
+    }
+}
