@@ -17,8 +17,8 @@ pub struct FileConfig {
     pub router: Option<String>,
     /// The agent id used by `qis deposit` and `qis synth --close-loop`.
     pub agent: Option<String>,
-    /// `hashed` or `minilm`.
-    pub embedder: Option<String>,
+    /// `hashed`, `minilm` or `minilm:MODEL_DIR`.
+    pub embedder: Option<qis::embed::EmbedderSpec>,
     /// The MiniLM model directory.
     pub model_dir: Option<PathBuf>,
     /// How problems map to addresses.

@@ -167,7 +167,7 @@ fn bad_input_is_a_clear_error_and_a_failing_exit() {
                 "--context",
                 "{}",
             ],
-            "needs --schema",
+            "the fields scheme needs a routing schema",
         ),
         (
             vec![

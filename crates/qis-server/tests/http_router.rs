@@ -43,6 +43,9 @@ impl Router for Remote {
     async fn query(&self, query: &Query) -> qis::Result<Hits> {
         self.router.query(query).await
     }
+    fn bind_embedder(&self, embedder: &str) -> qis::Result<()> {
+        self.router.bind_embedder(embedder)
+    }
     async fn stats(&self) -> qis::Result<Stats> {
         self.router.stats().await
     }

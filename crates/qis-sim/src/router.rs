@@ -92,6 +92,9 @@ impl<R: Router> Router for Stamped<R> {
     async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
         self.inner.query_text(query).await
     }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
     }
@@ -230,6 +233,9 @@ impl<R: Router> Router for Metered<R> {
     }
     async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
         self.inner.query_text(query).await
+    }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
     }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await

@@ -167,7 +167,9 @@ impl Node {
     }
 
     /// Routes semantically too: packets whose observation shares a problem text are deposited
-    /// with its vector, and [`Node::related`] finds packets by meaning.
+    /// with its vector, and [`Node::related`] finds packets by meaning. The router is told which
+    /// embedder makes the vectors ([`Router::bind_embedder`]), so a store that holds another
+    /// model's vectors refuses them.
     #[must_use]
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
         self.embedder = Some(embedder);
@@ -249,6 +251,7 @@ impl Node {
         };
         let routed = match (&self.embedder, packet.problem()) {
             (Some(embedder), Some(problem)) => {
+                self.router.bind_embedder(embedder.name())?;
                 let vector = embedder.embed(problem)?;
                 Routed::with_vector(packet, &vector)?
             }
@@ -288,6 +291,7 @@ impl Node {
         let embedder = self.embedder.as_ref().ok_or_else(|| {
             Error::Config("semantic queries need an embedder: use Node::with_embedder".into())
         })?;
+        self.router.bind_embedder(embedder.name())?;
         let vector = embedder.embed(text)?;
         let mut filter = filter;
         if self.exclude_self {

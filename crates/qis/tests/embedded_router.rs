@@ -235,3 +235,57 @@ async fn the_background_purge_removes_expired_packets() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A store remembers which embedder made its vectors, across restarts, and refuses another one,
+/// whoever asks (here a `Node`); the memory router keeps the same rule while it lives.
+#[tokio::test]
+async fn a_store_refuses_a_second_embedder() {
+    use qis::embed::{Embedder, HashedEmbedder};
+    use qis::fingerprint::KeysFingerprint;
+    use qis::node::{Node, Observation};
+    use qis::packet::Outcome;
+    use qis::synth::{Frequency, Options};
+
+    let dir = tempfile::tempdir().unwrap();
+    let hashed = HashedEmbedder::default();
+    {
+        let store = EmbeddedRouter::open(dir.path()).await.unwrap();
+        store.bind_embedder(hashed.name()).unwrap();
+        store.bind_embedder(hashed.name()).unwrap();
+    }
+    let store: Arc<dyn Router> = Arc::new(EmbeddedRouter::open(dir.path()).await.unwrap());
+    let err = store.bind_embedder("minilm-l6-v2").unwrap_err().to_string();
+    assert!(err.contains(hashed.name()) && err.contains("hashed"), "{err}");
+
+    /// An embedder that claims another model's name.
+    #[derive(Debug)]
+    struct Other(HashedEmbedder);
+    impl Embedder for Other {
+        fn name(&self) -> &str {
+            "another-model"
+        }
+        fn dimension(&self) -> usize {
+            self.0.dimension()
+        }
+        fn embed_batch(&self, texts: &[&str]) -> qis::Result<Vec<Vec<f32>>> {
+            self.0.embed_batch(texts)
+        }
+    }
+    let node = Node::new(
+        "a",
+        Arc::new(KeysFingerprint::new()),
+        store.clone(),
+        Arc::new(Frequency(Options::default())),
+    )
+    .unwrap()
+    .with_embedder(Arc::new(Other(HashedEmbedder::default())));
+    let context = serde_json::from_str(r#"{"k": 1}"#).unwrap();
+    let observation = Observation::new(Outcome::Resolved, 0.9).problem("a pool runs dry");
+    let err = node.deposit("d", &context, observation).await.unwrap_err();
+    assert!(err.to_string().contains("another-model"), "{err}");
+    assert_eq!(store.stats().await.unwrap().packets, 0, "nothing stored");
+
+    let memory = qis::router::memory::MemoryRouter::new();
+    memory.bind_embedder("x").unwrap();
+    assert!(memory.bind_embedder("y").is_err());
+}

@@ -88,6 +88,9 @@ impl Router for Flaky {
     async fn query_text(&self, query: &TextQuery) -> qis::Result<Hits> {
         self.inner.query_text(query).await
     }
+    fn bind_embedder(&self, embedder: &str) -> qis::Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> qis::Result<Stats> {
         self.gate().await?;
         self.inner.stats().await

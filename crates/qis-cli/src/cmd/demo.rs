@@ -66,8 +66,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         None => println!("Routing layer: {}", opened.label),
     }
     if args.semantic {
-        let kind = resolve_embedder(args.embedder, &file)?;
-        let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+        let embedder = resolve_embedder(args.embedder, &file)?.open()?;
         opened.bind_embedder(&*embedder)?;
         return semantic(router, embedder, args.agents as usize).await;
     }

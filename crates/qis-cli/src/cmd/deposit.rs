@@ -103,8 +103,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         observation = observation.ttl(Duration::from_millis(ttl));
     }
     if let Some(problem) = args.problem {
-        let kind = resolve_embedder(args.embedder, &file)?;
-        let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+        let embedder = resolve_embedder(args.embedder, &file)?.open()?;
         opened.bind_embedder(&*embedder)?;
         node = node.with_embedder(embedder);
         observation = observation.problem(problem);

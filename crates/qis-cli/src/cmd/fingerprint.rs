@@ -7,9 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
 
 use crate::config::{FileConfig, Global};
-use qis::fingerprint::{
-    Context, FieldsFingerprint, Fingerprint, KeysFingerprint, RoutingSchema, Secret,
-};
+use qis::fingerprint::{Context, Fingerprint, FingerprintSpec};
 
 /// Fingerprint schemes.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,24 +33,25 @@ pub struct FingerprintArgs {
 }
 
 impl FingerprintArgs {
-    /// The fingerprint these flags (or `[fingerprint]` in qis.toml) describe.
-    pub fn build(&self, file: &FileConfig) -> Result<Arc<dyn Fingerprint>> {
-        let scheme = match (self.scheme, &file.fingerprint.scheme) {
-            (Some(s), _) => s,
-            (None, Some(name)) => Scheme::from_str(name, true).map_err(|_| {
-                anyhow::anyhow!("qis.toml: fingerprint.scheme must be keys or fields, got {name:?}")
-            })?,
-            (None, None) => Scheme::Keys,
+    /// The fingerprint spec these flags (over `[fingerprint]` in qis.toml) describe.
+    pub fn spec(&self, file: &FileConfig) -> Result<FingerprintSpec> {
+        let scheme = match self.scheme {
+            Some(Scheme::Keys) => Some("keys"),
+            Some(Scheme::Fields) => Some("fields"),
+            None => file.fingerprint.scheme.as_deref(),
         };
-        let schema = self.schema.as_ref().or(file.fingerprint.schema.as_ref());
-        if matches!(scheme, Scheme::Keys) && self.schema.is_some() {
-            bail!("--schema only applies to --scheme fields");
-        }
+        let schema = self.schema.clone().or(file.fingerprint.schema.clone());
         let secret_env = self
             .secret_env
-            .as_deref()
-            .or(file.fingerprint.secret_env.as_deref());
-        build(scheme, schema, secret_env)
+            .clone()
+            .or(file.fingerprint.secret_env.clone());
+        FingerprintSpec::from_parts(scheme, schema, secret_env)
+            .context("the fingerprint settings (--scheme, --schema, --secret-env, or [fingerprint] in qis.toml)")
+    }
+
+    /// The fingerprint these flags describe.
+    pub fn build(&self, file: &FileConfig) -> Result<Arc<dyn Fingerprint>> {
+        Ok(self.spec(file)?.open()?)
     }
 }
 
@@ -92,40 +91,6 @@ fn kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
-}
-
-/// Builds the fingerprint the flags describe.
-fn build(
-    scheme: Scheme,
-    schema: Option<&PathBuf>,
-    secret_env: Option<&str>,
-) -> Result<Arc<dyn Fingerprint>> {
-    let secret = match secret_env {
-        Some(var) => {
-            let value = std::env::var(var)
-                .with_context(|| format!("--secret-env: environment variable {var} is not set"))?;
-            Some(Secret::new(value.into_bytes()).with_context(|| format!("--secret-env {var}"))?)
-        }
-        None => None,
-    };
-    Ok(match scheme {
-        Scheme::Keys => match secret {
-            Some(s) => Arc::new(KeysFingerprint::keyed(s)),
-            None => Arc::new(KeysFingerprint::new()),
-        },
-        Scheme::Fields => {
-            let path =
-                schema.context("--scheme fields needs --schema FILE (a TOML routing schema)")?;
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--schema: cannot read {}", path.display()))?;
-            let schema = RoutingSchema::from_toml(&text)
-                .with_context(|| format!("--schema {}", path.display()))?;
-            match secret {
-                Some(s) => Arc::new(FieldsFingerprint::keyed(schema, s)),
-                None => Arc::new(FieldsFingerprint::new(schema)),
-            }
-        }
-    })
 }
 
 pub fn run(global: &Global, args: Args) -> Result<()> {

@@ -2,6 +2,7 @@
 //! nearest neighbours, narrowed by filters.
 
 use anyhow::{Context as _, Result, bail};
+use qis::embed::EmbedderSpec;
 use qis::packet::{Address, Millis, Outcome, now_ms};
 use qis::router::{Filter, Hits, Query, Router, TextQuery};
 
@@ -148,8 +149,7 @@ impl Selector {
     pub fn query(&self, file: &FileConfig, store: &store::Opened) -> Result<Query> {
         let filter = self.filters.filter(self.domain.as_deref());
         let query = if let Some(text) = &self.text {
-            let kind = resolve_embedder(self.embedder, file)?;
-            let embedder = store::embedder(kind, file.model_dir.as_deref())?;
+            let embedder = resolve_embedder(self.embedder, file)?.open()?;
             store.bind_embedder(&*embedder)?;
             let vector = embedder.embed(text).context("--text")?;
             let mut q = Query::nearest(&vector, self.limit)?;
@@ -189,15 +189,13 @@ impl Selector {
     }
 }
 
-/// `--embedder`, else `embedder` in qis.toml, else the best this build has.
-pub fn resolve_embedder(flag: Option<EmbedderKind>, file: &FileConfig) -> Result<EmbedderKind> {
-    if let Some(kind) = flag {
-        return Ok(kind);
-    }
-    match file.embedder.as_deref() {
-        Some("hashed") => Ok(EmbedderKind::Hashed),
-        Some("minilm") => Ok(EmbedderKind::Minilm),
-        Some(other) => bail!("qis.toml: embedder must be hashed or minilm, got {other:?}"),
-        None => Ok(store::best_available(file.model_dir.as_deref())),
-    }
+/// `--embedder`, else `embedder` in qis.toml, else the best this build has; MiniLM from
+/// `model_dir` of qis.toml unless the spec names its directory.
+pub fn resolve_embedder(flag: Option<EmbedderKind>, file: &FileConfig) -> Result<EmbedderSpec> {
+    let model_dir = file.model_dir.as_deref();
+    Ok(match (flag, &file.embedder) {
+        (Some(kind), _) => kind.spec(model_dir),
+        (None, Some(spec)) => spec.clone().with_model_dir(model_dir),
+        (None, None) => EmbedderSpec::best_available(model_dir),
+    })
 }

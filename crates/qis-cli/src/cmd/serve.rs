@@ -127,11 +127,8 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let opened = store::open_router(&spec).await?;
     let (router, store_dir) = (opened.router, opened.dir);
 
-    let kind = resolve_embedder(args.embedder, &file)?;
-    let embedder = store::embedder(kind, file.model_dir.as_deref())?;
-    if let Some(dir) = &store_dir {
-        store::bind_embedder(dir, &*embedder)?;
-    }
+    let embedder = resolve_embedder(args.embedder, &file)?.open()?;
+    router.bind_embedder(embedder.name())?;
     let limits = Limits::default()
         .max_body_bytes(args.max_body_bytes)
         .max_batch(args.max_batch.max(1))

@@ -7,6 +7,9 @@
 //!   local model directory (`default_model_dir()`; `scripts/fetch-model` fetches it): 384
 //!   dimensions, mean-pooled, normalised, as sentence-transformers computes them.
 //!
+//!
+//! [`EmbedderSpec`] names one (`hashed`, `minilm`, `minilm:DIR`) in configuration and opens it.
+//!
 //! ```
 //! use qis::embed::{Embedder, HashedEmbedder};
 //! let e = HashedEmbedder::default();
@@ -26,10 +29,12 @@ mod bert;
 mod hashed;
 #[cfg(feature = "minilm")]
 mod minilm;
+mod spec;
 
 pub use hashed::HashedEmbedder;
 #[cfg(feature = "minilm")]
 pub use minilm::{MiniLmEmbedder, default_model_dir};
+pub use spec::EmbedderSpec;
 
 /// Turns texts into unit-length vectors of a fixed dimension.
 pub trait Embedder: Send + Sync + fmt::Debug {

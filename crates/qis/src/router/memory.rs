@@ -31,6 +31,8 @@ use crate::packet::{Address, Millis, Packet, PacketId, now_ms};
 #[derive(Debug, Default)]
 pub struct MemoryRouter {
     inner: RwLock<Inner>,
+    /// The embedder whose vectors this router holds, once one is bound.
+    embedder: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug, Default)]
@@ -272,6 +274,19 @@ impl Router for MemoryRouter {
         Capabilities {
             vector: true,
             ..Capabilities::new("memory")
+        }
+    }
+
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        let held = self.embedder.get_or_init(|| embedder.to_owned());
+        if held == embedder {
+            Ok(())
+        } else {
+            Err(super::embedder_mismatch(
+                "this memory router",
+                held,
+                embedder,
+            ))
         }
     }
 

@@ -447,6 +447,19 @@ impl fmt::Debug for Hits {
     }
 }
 
+/// The error of a router (its vectors in `place`) asked to take vectors of the embedder `got`
+/// while it holds `held`'s.
+pub(crate) fn embedder_mismatch(place: &str, held: &str, got: &str) -> Error {
+    let hint = if held.starts_with("hashed") {
+        "hashed"
+    } else {
+        "minilm"
+    };
+    Error::Config(format!(
+        "the vectors in {place} were made by the {held} embedder, not {got}: use the {hint} embedder (--embedder {hint})"
+    ))
+}
+
 /// A query by problem text: the packets nearest it in meaning, for a router that embeds texts
 /// itself ([`Router::query_text`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -542,6 +555,15 @@ pub trait Router: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// Records that the embedder named `embedder` ([`Embedder::name`](crate::embed::Embedder::name))
+    /// makes the vectors deposited here, or refuses with an [`Error::Config`] when the router
+    /// already holds another one's: vectors of two models are not comparable, so they never mix.
+    /// Routers that keep no record accept any embedder (the default). Cheap after the first call.
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        let _ = embedder;
+        Ok(())
+    }
+
     /// Counts what the router holds.
     async fn stats(&self) -> Result<Stats>;
 
@@ -563,6 +585,9 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     }
     async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
         (**self).query_text(query).await
+    }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        (**self).bind_embedder(embedder)
     }
     async fn stats(&self) -> Result<Stats> {
         (**self).stats().await

@@ -373,6 +373,133 @@ impl RouterSpec {
     }
 }
 
+/// Prints the URL back, with every setting that differs from its default, so that
+/// `parse_url(&spec.to_string())` gives `spec` again. A password is never printed (`***`): a
+/// printed URL is for logs and messages.
+impl std::fmt::Display for RouterSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut params: Vec<String> = Vec::new();
+        let secs = |d: &Duration| {
+            if d.subsec_millis() == 0 {
+                format!("{}s", d.as_secs())
+            } else {
+                format!("{}ms", d.as_millis())
+            }
+        };
+        match self {
+            RouterSpec::Memory => return f.write_str("memory:"),
+            RouterSpec::Embedded { dir } => return write!(f, "file:{}", dir.display()),
+            RouterSpec::Nats(c) => {
+                let d = NatsConfig::new(Vec::new(), "");
+                f.write_str("nats://")?;
+                if let Some((user, _)) = &c.credentials {
+                    write!(f, "{user}:***@")?;
+                }
+                write!(f, "{}/{}", c.servers.join(","), c.network)?;
+                if c.replicas != d.replicas {
+                    params.push(format!("replicas={}", c.replicas));
+                }
+                if let Some(age) = &c.max_age {
+                    params.push(format!("max_age={}", secs(age)));
+                }
+                if c.max_per_subject != d.max_per_subject {
+                    params.push(format!("max_per_subject={}", c.max_per_subject));
+                }
+                if c.memory_storage {
+                    params.push("storage=memory".into());
+                }
+                for (key, v, dv) in [
+                    ("lsh_tables", c.lsh_tables, d.lsh_tables),
+                    ("lsh_bits", c.lsh_bits, d.lsh_bits),
+                    ("lsh_probe", c.lsh_probe, d.lsh_probe),
+                ] {
+                    if v != dv {
+                        params.push(format!("{key}={v}"));
+                    }
+                }
+                if let Some(dim) = c.dimension {
+                    params.push(format!("dimension={dim}"));
+                }
+                if c.timeout != d.timeout {
+                    params.push(format!("timeout={}", secs(&c.timeout)));
+                }
+            }
+            RouterSpec::Qdrant(c) => {
+                let d = QdrantConfig::new("", "");
+                let (tls, host) = match c.endpoint.split_once("://") {
+                    Some((scheme, host)) => (scheme == "https", host),
+                    None => (false, c.endpoint.as_str()),
+                };
+                write!(f, "qdrant://{host}/{}", c.network)?;
+                if tls {
+                    params.push("tls=true".into());
+                }
+                for (key, v, dv) in [
+                    ("dimension", c.dimension as u64, d.dimension as u64),
+                    (
+                        "replication",
+                        c.replication_factor.into(),
+                        d.replication_factor.into(),
+                    ),
+                    (
+                        "write_consistency",
+                        c.write_consistency.into(),
+                        d.write_consistency.into(),
+                    ),
+                    ("shards", c.shards.into(), d.shards.into()),
+                ] {
+                    if v != dv {
+                        params.push(format!("{key}={v}"));
+                    }
+                }
+                if let Some(var) = &c.api_key_env {
+                    params.push(format!("api_key_env={var}"));
+                }
+                if c.timeout != d.timeout {
+                    params.push(format!("timeout={}", secs(&c.timeout)));
+                }
+            }
+            RouterSpec::Chroma(c) => {
+                let d = ChromaConfig::new("", "");
+                let (tls, host) = match c.base_url.split_once("://") {
+                    Some((scheme, host)) => (scheme == "https", host),
+                    None => (false, c.base_url.as_str()),
+                };
+                write!(f, "chroma://{host}/{}", c.network)?;
+                if tls {
+                    params.push("tls=true".into());
+                }
+                if c.tenant != d.tenant {
+                    params.push(format!("tenant={}", c.tenant));
+                }
+                if c.database != d.database {
+                    params.push(format!("database={}", c.database));
+                }
+                if c.timeout != d.timeout {
+                    params.push(format!("timeout={}", secs(&c.timeout)));
+                }
+            }
+            RouterSpec::Http(c) => {
+                let d = HttpConfig::new("");
+                f.write_str(&c.url)?;
+                if let Some(var) = &c.token_env {
+                    params.push(format!("token_env={var}"));
+                }
+                if c.timeout != d.timeout {
+                    params.push(format!("timeout={}", secs(&c.timeout)));
+                }
+                if c.retries != d.retries {
+                    params.push(format!("retries={}", c.retries));
+                }
+            }
+        }
+        if !params.is_empty() {
+            write!(f, "?{}", params.join("&"))?;
+        }
+        Ok(())
+    }
+}
+
 fn config(message: impl Into<String>) -> Error {
     Error::Config(message.into())
 }
@@ -766,6 +893,25 @@ mod tests {
         assert_eq!(h.url, "http://127.0.0.1:7878");
         assert_eq!(h.token_env.as_deref(), Some("SITE_TOKEN"));
         assert_eq!((h.retries, h.timeout), (0, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn every_spec_prints_back_as_a_url_that_parses_to_it() {
+        for url in [
+            "memory:",
+            "file:./qis-data",
+            "nats://a:4222,b:4223/trials?replicas=3&max_age=30s&storage=memory&lsh_bits=12&dimension=8&timeout=500ms",
+            "nats://127.0.0.1:4222/qis",
+            "qdrant://db:6334/net?tls=true&dimension=16&replication=2&api_key_env=K",
+            "chroma://127.0.0.1:8123/n1?tenant=t&timeout=2s",
+            "http://127.0.0.1:7878?token_env=SITE&retries=0",
+        ] {
+            let spec = parse_url(url).unwrap();
+            assert_eq!(spec.to_string(), url);
+            assert_eq!(parse_url(&spec.to_string()).unwrap(), spec, "{url}");
+        }
+        let secret = parse_url("nats://u:hunter2@h/n").unwrap().to_string();
+        assert!(!secret.contains("hunter2"), "{secret}");
     }
 
     #[test]

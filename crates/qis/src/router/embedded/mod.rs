@@ -127,8 +127,43 @@ struct Shared {
     vectors: RwLock<VectorStore>,
     /// Decoded packets by `seq`, so hot addresses are not decoded again on every query.
     cache: Option<quick_cache::sync::Cache<i64, Arc<Packet>>>,
+    /// The embedder whose vectors the store holds (the file `EMBEDDER`), once known.
+    embedder: std::sync::OnceLock<String>,
     /// Held (locked) for as long as the store is open.
     _lock: File,
+}
+
+/// The file in the data directory that names the embedder its vectors came from.
+pub const EMBEDDER_FILE: &str = "EMBEDDER";
+
+impl Shared {
+    /// See [`Router::bind_embedder`]: the name is kept in [`EMBEDDER_FILE`], written on first use.
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        let held = match self.embedder.get() {
+            Some(held) => held,
+            None => {
+                let path = self.dir.join(EMBEDDER_FILE);
+                let name = match std::fs::read_to_string(&path) {
+                    Ok(existing) => existing.trim().to_owned(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::write(&path, embedder).map_err(backend)?;
+                        embedder.to_owned()
+                    }
+                    Err(e) => return Err(backend(e)),
+                };
+                self.embedder.get_or_init(|| name)
+            }
+        };
+        if held == embedder {
+            Ok(())
+        } else {
+            Err(super::embedder_mismatch(
+                &self.dir.display().to_string(),
+                held,
+                embedder,
+            ))
+        }
+    }
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -252,6 +287,7 @@ impl Shared {
             next_reader: AtomicUsize::new(0),
             vectors: RwLock::new(vectors),
             cache,
+            embedder: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }
@@ -265,6 +301,10 @@ impl Router for EmbeddedRouter {
             durable: true,
             ..Capabilities::new(ROUTER)
         }
+    }
+
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.shared.bind_embedder(embedder)
     }
 
     async fn deposit(&self, packets: &[Routed]) -> Result<Vec<Receipt>> {

@@ -104,6 +104,9 @@ impl<R: Router> Router for Deadline<R> {
         let d = self.deadlines.query;
         within(self.name(), d, "querying", self.inner.query_text(query)).await
     }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> Result<Stats> {
         let d = self.deadlines.stats;
         within(self.name(), d, "counting", self.inner.stats()).await

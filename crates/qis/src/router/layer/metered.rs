@@ -119,6 +119,9 @@ impl<R: Router> Router for Metered<R> {
         let result = self.inner.query_text(query).await;
         self.answered(start, result)
     }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> Result<Stats> {
         let result = self.inner.stats().await;
         self.counted(result)

@@ -134,6 +134,9 @@ impl<R: Router> Router for Retry<R> {
             .run("query", || self.inner.query_text(query))
             .await
     }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> Result<Stats> {
         self.policy.run("stats", || self.inner.stats()).await
     }

@@ -115,6 +115,9 @@ impl<R: Router> Router for VerifiedOnly<R> {
     async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
         Ok(self.verified(self.inner.query_text(query).await?))
     }
+    fn bind_embedder(&self, embedder: &str) -> Result<()> {
+        self.inner.bind_embedder(embedder)
+    }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
     }

@@ -30,6 +30,10 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, Result};
 use crate::packet::Address;
 
+mod spec;
+
+pub use spec::{FingerprintSpec, Scheme};
+
 /// A problem's context: named fields, as a JSON object. Raw context never leaves the node.
 pub type Context = serde_json::Map<String, Value>;
 
