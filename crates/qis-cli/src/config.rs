@@ -1,33 +1,13 @@
 //! Settings from flags, `QIS_*` environment variables and `qis.toml`, in that order of precedence.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use qis::router::url::{RouterSpec, parse_url};
 use serde::Deserialize;
 
-/// `qis.toml`: every key optional; unknown keys are refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// The data directory of the embedded store.
-    pub data: Option<PathBuf>,
-    /// The router URL (`file:DIR`, `memory:`, `nats://…`, `qdrant://…`, `chroma://…`); wins over
-    /// `data`.
-    pub router: Option<String>,
-    /// The agent id used by `qis deposit` and `qis synth --close-loop`.
-    pub agent: Option<String>,
-    /// `hashed`, `minilm` or `minilm:MODEL_DIR`.
-    pub embedder: Option<qis::embed::EmbedderSpec>,
-    /// The MiniLM model directory.
-    pub model_dir: Option<PathBuf>,
-    /// How problems map to addresses.
-    #[serde(default)]
-    pub fingerprint: FingerprintConfig,
-    /// `qis serve`.
-    #[serde(default)]
-    pub serve: ServeConfig,
-}
+/// `qis.toml`: the library's settings (every key optional; unknown keys are refused).
+pub use qis::setup::Settings as FileConfig;
 
 /// `[serve]` in `qis.toml`.
 #[derive(Debug, Default, Deserialize)]
@@ -44,16 +24,17 @@ pub struct ServeConfig {
     pub tokens: std::collections::BTreeMap<String, String>,
 }
 
-/// `[fingerprint]` in `qis.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FingerprintConfig {
-    /// `keys` or `fields`.
-    pub scheme: Option<String>,
-    /// The routing schema for `fields`.
-    pub schema: Option<PathBuf>,
-    /// The environment variable holding the network secret.
-    pub secret_env: Option<String>,
+impl ServeConfig {
+    /// The `[serve]` table of the settings.
+    pub fn of(file: &FileConfig) -> Result<ServeConfig> {
+        match &file.serve {
+            None => Ok(ServeConfig::default()),
+            Some(table) => table
+                .clone()
+                .try_into()
+                .context("settings file: the [serve] table"),
+        }
+    }
 }
 
 /// Global flags shared by every command.
@@ -80,14 +61,7 @@ pub struct Global {
 impl Global {
     /// Reads `qis.toml` (the named file must exist; the default one may not).
     pub fn file(&self) -> Result<FileConfig> {
-        let (path, required) = match &self.config {
-            Some(p) => (p.clone(), true),
-            None => (PathBuf::from("qis.toml"), false),
-        };
-        if !required && !path.exists() {
-            return Ok(FileConfig::default());
-        }
-        read(&path)
+        Ok(FileConfig::load(self.config.as_deref())?)
     }
 
     /// The data directory: `--data`, `QIS_DATA`, `data` in `qis.toml`, or `./qis-data`.
@@ -95,7 +69,7 @@ impl Global {
         self.data
             .clone()
             .or_else(|| file.data.clone())
-            .unwrap_or_else(|| PathBuf::from("qis-data"))
+            .unwrap_or_else(|| PathBuf::from(qis::setup::DEFAULT_DATA_DIR))
     }
 }
 
@@ -103,21 +77,10 @@ impl Global {
     /// The router to use: `--router` / `QIS_ROUTER`, else `--data` / `QIS_DATA` (the embedded
     /// store there), else `router` in qis.toml, else `data` in qis.toml, else `./qis-data`.
     pub fn router_spec(&self, file: &FileConfig) -> Result<RouterSpec> {
-        let url = match (&self.router, &self.data, &file.router) {
-            (Some(url), _, _) => url.clone(),
-            (None, Some(_), _) | (None, None, None) => {
-                return Ok(RouterSpec::Embedded {
-                    dir: self.data_dir(file),
-                });
-            }
-            (None, None, Some(url)) => url.clone(),
-        };
-        parse_url(&url).with_context(|| format!("router {url:?}"))
+        match (&self.router, &self.data) {
+            (Some(url), _) => parse_url(url).with_context(|| format!("router {url:?}")),
+            (None, Some(dir)) => Ok(RouterSpec::Embedded { dir: dir.clone() }),
+            (None, None) => Ok(file.router_spec()),
+        }
     }
-}
-
-fn read(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the settings file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("settings file {}", path.display()))
 }

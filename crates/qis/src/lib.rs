@@ -44,6 +44,9 @@
 //!   feature).
 //! - [`synth`] — frequency, weighted and Bayesian synthesis.
 //! - [`node`] — one agent's loop.
+//! - [`setup`] — one configuration ([`Settings`](setup::Settings): `qis.toml`, `QIS_*`, flags)
+//!   opens the façade [`Qis`](setup::Qis) every surface uses: router, fingerprint, embedder,
+//!   synthesis, signing key.
 //! - [`wire`] — the qis node's HTTP protocol (bodies, error codes), shared by the node server and
 //!   [`router::http`] (feature `http`).
 //! - `conformance` (feature `conformance`) — the suite every router passes.
@@ -57,6 +60,7 @@ pub mod fingerprint;
 pub mod node;
 pub mod packet;
 pub mod router;
+pub mod setup;
 pub mod sign;
 pub mod synth;
 pub mod wire;

@@ -255,7 +255,10 @@ async fn a_store_refuses_a_second_embedder() {
     }
     let store: Arc<dyn Router> = Arc::new(EmbeddedRouter::open(dir.path()).await.unwrap());
     let err = store.bind_embedder("minilm-l6-v2").unwrap_err().to_string();
-    assert!(err.contains(hashed.name()) && err.contains("hashed"), "{err}");
+    assert!(
+        err.contains(hashed.name()) && err.contains("hashed"),
+        "{err}"
+    );
 
     /// An embedder that claims another model's name.
     #[derive(Debug)]

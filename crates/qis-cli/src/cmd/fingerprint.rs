@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
 
 use crate::config::{FileConfig, Global};
-use qis::fingerprint::{Context, Fingerprint, FingerprintSpec};
+use qis::fingerprint::{Context, Fingerprint, FingerprintSpec, Scheme as SpecScheme};
 
 /// Fingerprint schemes.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,18 +35,28 @@ pub struct FingerprintArgs {
 impl FingerprintArgs {
     /// The fingerprint spec these flags (over `[fingerprint]` in qis.toml) describe.
     pub fn spec(&self, file: &FileConfig) -> Result<FingerprintSpec> {
-        let scheme = match self.scheme {
-            Some(Scheme::Keys) => Some("keys"),
-            Some(Scheme::Fields) => Some("fields"),
-            None => file.fingerprint.scheme.as_deref(),
+        let base = &file.fingerprint;
+        if self.scheme.is_none() && self.schema.is_none() && self.secret_env.is_none() {
+            return Ok(base.clone());
+        }
+        let (file_scheme, file_schema) = match &base.scheme {
+            SpecScheme::Fields { schema } => ("fields", Some(schema.clone())),
+            _ => ("keys", None),
         };
-        let schema = self.schema.clone().or(file.fingerprint.schema.clone());
-        let secret_env = self
-            .secret_env
-            .clone()
-            .or(file.fingerprint.secret_env.clone());
-        FingerprintSpec::from_parts(scheme, schema, secret_env)
-            .context("the fingerprint settings (--scheme, --schema, --secret-env, or [fingerprint] in qis.toml)")
+        let scheme = match self.scheme {
+            Some(Scheme::Keys) => "keys",
+            Some(Scheme::Fields) => "fields",
+            None => file_scheme,
+        };
+        let schema = match (&self.schema, scheme) {
+            (Some(s), _) => Some(s.clone()),
+            (None, "fields") => file_schema,
+            (None, _) => None,
+        };
+        let secret_env = self.secret_env.clone().or(base.secret_env.clone());
+        FingerprintSpec::from_parts(Some(scheme), schema, secret_env).context(
+            "the fingerprint settings (--scheme, --schema, --secret-env, or [fingerprint] in qis.toml)",
+        )
     }
 
     /// The fingerprint these flags describe.

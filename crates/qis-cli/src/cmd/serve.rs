@@ -12,7 +12,7 @@ use qis_server::config::Limits;
 use qis_server::{AppState, ServerConfig};
 
 use super::selector::{parse_span, resolve_embedder};
-use crate::config::{FileConfig, Global};
+use crate::config::{Global, ServeConfig};
 use crate::store::{self, EmbedderKind};
 
 #[derive(Debug, clap::Args)]
@@ -73,13 +73,13 @@ pub struct Args {
 }
 
 /// The tokens from `--tokens`, `tokens_file` and `[serve.tokens]`, or an open node.
-fn auth(args: &Args, file: &FileConfig) -> Result<Auth> {
-    let path = args.tokens.as_ref().or(file.serve.tokens_file.as_ref());
+fn auth(args: &Args, serve: &ServeConfig) -> Result<Auth> {
+    let path = args.tokens.as_ref().or(serve.tokens_file.as_ref());
     let mut tokens = match path {
         Some(path) => Tokens::from_file(path)?,
         None => Tokens::new(),
     };
-    for (token, agent) in &file.serve.tokens {
+    for (token, agent) in &serve.tokens {
         tokens
             .insert(token, agent)
             .context("qis.toml [serve.tokens]")?;
@@ -103,10 +103,11 @@ fn warn_open(url: &str) {
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
     let file = global.file()?;
-    let auth = auth(&args, &file)?;
+    let serve = ServeConfig::of(&file)?;
+    let auth = auth(&args, &serve)?;
     // `embedded`, `embedded:DIR` and `memory` are this flag's older spellings of `file:` and
     // `memory:`; anything else is a router URL.
-    let spec = match args.router.as_ref().or(file.serve.router.as_ref()) {
+    let spec = match args.router.as_ref().or(serve.router.as_ref()) {
         None => global.router_spec(&file)?,
         Some(text) => match text.as_str() {
             "embedded" => RouterSpec::Embedded {
@@ -155,7 +156,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let listen = args
         .listen
         .clone()
-        .or(file.serve.listen.clone())
+        .or(serve.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:7878".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
