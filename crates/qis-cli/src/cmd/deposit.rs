@@ -3,14 +3,12 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use qis::node::{Node, Observation};
+use qis::node::Observation;
 use qis::packet::{Outcome, ResultValue};
-use qis::sign::AgentKey;
-use qis::synth::{Method, Options};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
 use super::remote::RemoteArgs;
-use super::selector::{parse_span, resolve_embedder};
+use super::selector::parse_span;
 use crate::config::Global;
 use crate::store::{self, EmbedderKind};
 
@@ -79,20 +77,24 @@ fn parse_result(s: &str) -> Result<(String, ResultValue), String> {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let file = global.file()?;
-    let Some(agent) = args.agent.clone().or(file.agent.clone()) else {
+    // qis.toml, with these flags on top.
+    let mut settings = global.file()?;
+    settings.agent = args.agent.clone().or(settings.agent);
+    if settings.agent.is_none() {
         bail!("say who you are: --agent ID, QIS_AGENT, or `agent` in qis.toml");
-    };
-    let context = parse_context(&args.context)?;
-    let fingerprint = args.fingerprint.build(&file)?;
-    // A node given by --remote, else the router the global flags name (the embedded store by
-    // default).
-    let opened = store::open_router(&args.remote.spec(global, &file)?).await?;
-    let synth = Method::Frequency.synthesizer(Options::default()).into();
-    let mut node = Node::new(agent, fingerprint, opened.router.clone(), synth)?;
-    if let Some(path) = &args.signing_key {
-        node = node.with_signing_key(AgentKey::from_file(path)?);
     }
+    settings.router = Some(args.remote.spec(global, &settings)?);
+    settings.fingerprint = args.fingerprint.spec(&settings)?;
+    if let Some(kind) = args.embedder {
+        settings.embedder = Some(kind.spec(None));
+    }
+    if let Some(path) = &args.signing_key {
+        settings.signing_key = Some(path.clone());
+    }
+    let context = parse_context(&args.context)?;
+    let opened = store::open_router(&settings.router_spec()).await?;
+    let qis = settings.open_with(opened.router)?;
+    let mut node = qis.node()?;
     let mut observation = Observation::new(args.outcome, args.confidence)
         .summary(args.summary)
         .results(args.results.into_iter().collect());
@@ -103,9 +105,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         observation = observation.ttl(Duration::from_millis(ttl));
     }
     if let Some(problem) = args.problem {
-        let embedder = resolve_embedder(args.embedder, &file)?.open()?;
-        opened.bind_embedder(&*embedder)?;
-        node = node.with_embedder(embedder);
+        node = node.with_embedder(qis.embedder()?);
         observation = observation.problem(problem);
     }
     let receipt = node

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let hits = args.selector.hits(global).await?;
+    let (hits, _) = args.selector.select(global, None).await?;
     if args.json {
         for h in &hits {
             println!(

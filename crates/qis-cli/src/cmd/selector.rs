@@ -1,10 +1,13 @@
 //! What `qis query` and `qis synth` select: an address (given, or from a problem), or a text's
 //! nearest neighbours, narrowed by filters.
 
+use std::path::Path;
+
 use anyhow::{Context as _, Result, bail};
 use qis::embed::EmbedderSpec;
 use qis::packet::{Address, Millis, Outcome, now_ms};
-use qis::router::{Filter, Hits, Query, Router, TextQuery};
+use qis::router::{Filter, Hits};
+use qis::setup::{Look, Selection};
 
 use super::fingerprint::{FingerprintArgs, parse_context};
 use super::remote::RemoteArgs;
@@ -112,80 +115,56 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// Opens the router the flags name (the node of `--remote`, the global `--router`, or the
-    /// embedded store) and answers the query these flags describe.
-    pub async fn hits(&self, global: &Global) -> Result<Hits> {
-        let file = global.file()?;
-        let opened = store::open_router(&self.remote.spec(global, &file)?).await?;
-        self.answer(&file, &opened, &*opened.router).await
-    }
-
-    /// Answers the query these flags describe from `router` (`opened`, or a layer around it):
-    /// a `--text` goes to a router that embeds texts itself (a node with an embedder) as text,
-    /// and is embedded here otherwise.
-    pub async fn answer(
-        &self,
-        file: &FileConfig,
-        opened: &store::Opened,
-        router: &dyn Router,
-    ) -> Result<Hits> {
-        if let Some(text) = &self.text
-            && router.capabilities().text
-        {
-            let query = TextQuery {
-                text: text.clone(),
-                filter: self.filters.filter(self.domain.as_deref()),
-                limit: self.limit,
-                min_score: self.min_score,
-            };
-            return Ok(router.query_text(&query).await?);
+    /// The settings: qis.toml with these flags on top (router, fingerprint, embedder).
+    pub fn settings(&self, global: &Global) -> Result<FileConfig> {
+        let mut settings = global.file()?;
+        settings.router = Some(self.remote.spec(global, &settings)?);
+        settings.fingerprint = self.fingerprint.spec(&settings)?;
+        if let Some(kind) = self.embedder {
+            settings.embedder = Some(kind.spec(None));
         }
-        let query = self.query(file, opened)?;
-        Ok(router.query(&query).await?)
+        Ok(settings)
     }
 
-    /// The query these flags describe (`store`'s embedder, when it records one, must match
-    /// --text's).
-    pub fn query(&self, file: &FileConfig, store: &store::Opened) -> Result<Query> {
-        let filter = self.filters.filter(self.domain.as_deref());
-        let query = if let Some(text) = &self.text {
-            let embedder = resolve_embedder(self.embedder, file)?.open()?;
-            store.bind_embedder(&*embedder)?;
-            let vector = embedder.embed(text).context("--text")?;
-            let mut q = Query::nearest(&vector, self.limit)?;
-            if let Some(s) = self.min_score {
-                q = q.min_score(s);
-            }
-            q
-        } else {
-            if self.min_score.is_some() {
-                bail!("--min-score only applies to --text queries");
-            }
-            Query::exact(self.address(file)?).limit(self.limit)
-        };
-        let query = query.limit(self.limit).filter(filter);
-        query.validate()?;
-        Ok(query)
-    }
-}
-
-impl Selector {
-    /// The address of `--address`, or of the problem `--domain` + `--context` (fingerprinted
-    /// here: the context never leaves this process).
-    fn address(&self, file: &FileConfig) -> Result<Address> {
-        Ok(match (&self.address, &self.context) {
-            (Some(hex), _) => Address::from_hex(hex).context("--address")?,
-            (None, Some(context)) => {
+    /// The selection these flags describe.
+    pub fn selection(&self) -> Result<Selection> {
+        let target = match (&self.text, &self.address, &self.context) {
+            (Some(text), _, _) => Look::Text(text.clone()),
+            (None, Some(hex), _) => Look::Address(Address::from_hex(hex).context("--address")?),
+            (None, None, Some(context)) => {
                 let Some(domain) = &self.domain else {
                     bail!("--context needs --domain: a problem is a domain and a context");
                 };
-                let context = parse_context(context)?;
-                self.fingerprint.build(file)?.address(domain, &context)?
+                Look::Problem {
+                    domain: domain.clone(),
+                    context: parse_context(context)?,
+                }
             }
-            (None, None) => {
+            (None, None, None) => {
                 bail!("say what to query: --context (with --domain), --address or --text")
             }
-        })
+        };
+        if self.min_score.is_some() && !matches!(target, Look::Text(_)) {
+            bail!("--min-score only applies to --text queries");
+        }
+        let mut selection = Selection::new(target);
+        selection.filter = self.filters.filter(self.domain.as_deref());
+        selection.limit = self.limit;
+        selection.min_score = self.min_score;
+        Ok(selection)
+    }
+
+    /// Opens the façade the settings name (with `agent_keys` for verified-only reads) and
+    /// answers the selection: the hits, and how many unverified ones were left out.
+    pub async fn select(&self, global: &Global, agent_keys: Option<&Path>) -> Result<(Hits, u64)> {
+        let mut settings = self.settings(global)?;
+        if let Some(path) = agent_keys {
+            settings.agent_keys = Some(path.to_owned());
+        }
+        let selection = self.selection()?;
+        let opened = store::open_router(&settings.router_spec()).await?;
+        let qis = settings.open_with(opened.router)?;
+        Ok(qis.select(&selection, agent_keys.is_some()).await?)
     }
 }
 

@@ -1,16 +1,11 @@
 //! `qis synth`: query, then synthesize locally.
 
 use anyhow::Result;
-use std::sync::Arc;
-
-use qis::router::layer::{Unsigned, VerifiedOnly};
-use qis::sign::KeyRing;
 use qis::synth::{Method, Options, PerAgent};
 
 use super::selector::Selector;
 use super::show;
 use crate::config::Global;
-use crate::store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,23 +40,13 @@ fn parse_per_agent(s: &str) -> Result<PerAgent, String> {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    let hits = match &args.agent_keys {
-        None => args.selector.hits(global).await?,
-        Some(path) => {
-            let file = global.file()?;
-            let opened = store::open_router(&args.selector.remote.spec(global, &file)?).await?;
-            let ring = Arc::new(KeyRing::from_file(path)?);
-            let verified = VerifiedOnly::new(opened.router.clone(), ring, Unsigned::Pass);
-            let hits = args.selector.answer(&file, &opened, &verified).await?;
-            if verified.dropped() > 0 {
-                eprintln!(
-                    "left out {} packets without a valid signature of their agent",
-                    verified.dropped()
-                );
-            }
-            hits
-        }
-    };
+    let (hits, dropped) = args
+        .selector
+        .select(global, args.agent_keys.as_deref())
+        .await?;
+    if dropped > 0 {
+        eprintln!("left out {dropped} packets without a valid signature of their agent");
+    }
     let options = Options {
         per_agent: args.per_agent,
         ..Options::default()
