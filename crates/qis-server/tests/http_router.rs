@@ -5,22 +5,15 @@ mod common;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use qis::conformance::Holding;
 use qis::router::embedded::EmbeddedRouter;
 use qis::router::http::HttpRouter;
-use qis::router::layer::Retry;
 use qis::router::memory::MemoryRouter;
-use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
+use qis::router::{Query, Routed, Router};
 use qis_server::ServerConfig;
 use qis_server::auth::Auth;
 
-/// An `HttpRouter` that owns the node it talks to (and the node's data directory).
-#[derive(Debug)]
-struct Remote {
-    router: Retry<HttpRouter>,
-    _node: NodeGuard,
-}
-
+/// What keeps a node alive for as long as the router that talks to it.
 struct NodeGuard {
     _running: common::Running,
     _dir: Option<tempfile::TempDir>,
@@ -32,39 +25,17 @@ impl std::fmt::Debug for NodeGuard {
     }
 }
 
-#[async_trait]
-impl Router for Remote {
-    fn capabilities(&self) -> Capabilities {
-        self.router.capabilities()
-    }
-    async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
-        self.router.deposit(packets).await
-    }
-    async fn query(&self, query: &Query) -> qis::Result<Hits> {
-        self.router.query(query).await
-    }
-    fn bind_embedder(&self, embedder: &str) -> qis::Result<()> {
-        self.router.bind_embedder(embedder)
-    }
-    async fn stats(&self) -> qis::Result<Stats> {
-        self.router.stats().await
-    }
-    async fn purge_expired(&self) -> qis::Result<u64> {
-        self.router.purge_expired().await
-    }
-}
-
 /// An open node (the suite deposits as many agents) over the given router.
 async fn remote(backend: Arc<dyn Router>, dir: Option<tempfile::TempDir>) -> Arc<dyn Router> {
     let running = common::serve(backend, ServerConfig::new(Auth::Open)).await;
     let router = HttpRouter::connect(&running.url(), None).await.unwrap();
-    Arc::new(Remote {
-        router,
-        _node: NodeGuard {
+    Holding::shared(
+        Arc::new(router),
+        NodeGuard {
             _running: running,
             _dir: dir,
         },
-    })
+    )
 }
 
 mod over_memory {

@@ -623,6 +623,95 @@ where
     );
 }
 
+// ---- A router that keeps what it needs alive (a temporary directory, a running node).
+
+/// A router that owns a guard (a temporary directory, a node started for the test) for as long
+/// as the suite uses it, forwarding every method.
+#[derive(Debug)]
+pub struct Holding<G> {
+    router: Arc<dyn Router>,
+    _guard: G,
+}
+
+impl<G: std::fmt::Debug + Send + Sync> Holding<G> {
+    /// `router`, with `guard` dropped only after it.
+    pub fn shared(router: Arc<dyn Router>, guard: G) -> Arc<dyn Router>
+    where
+        G: 'static,
+    {
+        Arc::new(Holding {
+            router,
+            _guard: guard,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<G: std::fmt::Debug + Send + Sync> Router for Holding<G> {
+    fn capabilities(&self) -> crate::router::Capabilities {
+        self.router.capabilities()
+    }
+    async fn deposit(&self, packets: &[Routed]) -> crate::Result<Vec<crate::router::Receipt>> {
+        self.router.deposit(packets).await
+    }
+    async fn query(&self, query: &Query) -> crate::Result<Hits> {
+        self.router.query(query).await
+    }
+    async fn query_text(&self, query: &crate::router::TextQuery) -> crate::Result<Hits> {
+        self.router.query_text(query).await
+    }
+    fn bind_embedder(&self, embedder: &str) -> crate::Result<()> {
+        self.router.bind_embedder(embedder)
+    }
+    async fn stats(&self) -> crate::Result<crate::router::Stats> {
+        self.router.stats().await
+    }
+    async fn purge_expired(&self) -> crate::Result<u64> {
+        self.router.purge_expired().await
+    }
+}
+
+// ---- What every engine's tests share: the engine the test script started, and one that is down.
+
+/// The URL of the engine the test script started, from the environment variable `var`, without
+/// a trailing slash; `None` (with a notice saying who starts it) when it is not set, so that
+/// the engine's tests pass without running on a machine that has none.
+pub fn engine_url(var: &str, started_by: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url.trim_end_matches('/').to_owned()),
+        Err(_) => {
+            eprintln!("skipped: {var} is not set ({started_by})");
+            None
+        }
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Opening the router URL `url_of(port)` of an engine that is down (nothing listens on `port`)
+/// fails within `within` with a retryable error whose message contains `says`.
+pub async fn check_down_is_quick_and_retryable(
+    url_of: impl Fn(u16) -> String,
+    says: &str,
+    within: Duration,
+) {
+    let url = url_of(dead_port());
+    let start = std::time::Instant::now();
+    let err = crate::router::url::open(&url)
+        .await
+        .expect_err("an engine that is down cannot be opened");
+    assert!(err.is_retryable(), "{url}: {err:?}");
+    assert!(err.to_string().contains(says), "{url}: {err}");
+    assert!(start.elapsed() < within, "{url}: {:?}", start.elapsed());
+}
+
 /// Runs every check (but [`check_restart`]) on one router.
 pub async fn check_all(router: Arc<dyn Router>) {
     check_round_trip(&*router).await;

@@ -2,43 +2,15 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use qis::conformance::{random_address, sample_packet};
+use qis::conformance::{Holding, random_address, sample_packet};
 use qis::packet::now_ms;
 use qis::router::embedded::{DATABASE_FILE, EmbeddedOptions, EmbeddedRouter};
-use qis::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats};
-use tempfile::TempDir;
-
-/// An embedded router that owns its temporary directory (removed when the test ends).
-#[derive(Debug)]
-struct InTempDir {
-    router: EmbeddedRouter,
-    _dir: TempDir,
-}
-
-#[async_trait]
-impl Router for InTempDir {
-    fn capabilities(&self) -> Capabilities {
-        self.router.capabilities()
-    }
-    async fn deposit(&self, packets: &[Routed]) -> qis::Result<Vec<Receipt>> {
-        self.router.deposit(packets).await
-    }
-    async fn query(&self, query: &Query) -> qis::Result<Hits> {
-        self.router.query(query).await
-    }
-    async fn stats(&self) -> qis::Result<Stats> {
-        self.router.stats().await
-    }
-    async fn purge_expired(&self) -> qis::Result<u64> {
-        self.router.purge_expired().await
-    }
-}
+use qis::router::{Query, Routed, Router};
 
 async fn make() -> Arc<dyn Router> {
     let dir = tempfile::tempdir().unwrap();
     let router = EmbeddedRouter::open(dir.path()).await.unwrap();
-    Arc::new(InTempDir { router, _dir: dir })
+    Holding::shared(Arc::new(router), dir)
 }
 
 qis::conformance_tests!(make());
@@ -55,7 +27,7 @@ mod two_pass {
         let router = EmbeddedRouter::open_with(dir.path(), options)
             .await
             .unwrap();
-        Arc::new(InTempDir { router, _dir: dir })
+        Holding::shared(Arc::new(router), dir)
     }
 
     qis::conformance_tests!(make());

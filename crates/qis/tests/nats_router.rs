@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use qis::conformance::{random_address, sample_packet};
+use qis::conformance::{
+    check_down_is_quick_and_retryable, engine_url, random_address, sample_packet,
+};
 use qis::packet::{Packet, PacketId, now_ms};
 use qis::router::layer::Deadline;
 use qis::router::memory::MemoryRouter;
@@ -22,15 +24,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn url(network: &str, params: &str) -> Option<String> {
-    match std::env::var("QIS_NATS_URL") {
-        Ok(base) => Some(format!("{}/{network}{params}", base.trim_end_matches('/'))),
-        Err(_) => {
-            eprintln!(
-                "skipped: QIS_NATS_URL is not set (scripts/with-engines starts a nats-server)"
-            );
-            None
-        }
-    }
+    let base = engine_url("QIS_NATS_URL", "scripts/with-engines starts a nats-server")?;
+    Some(format!("{base}/{network}{params}"))
 }
 
 async fn open(url: &str) -> Deadline<NatsRouter> {
@@ -196,23 +191,12 @@ async fn a_subscription_sees_new_packets_at_its_address_once() {
 
 #[tokio::test]
 async fn a_server_that_is_down_is_a_quick_retryable_error() {
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let start = Instant::now();
-    let err = qis::router::url::open(&format!("nats://127.0.0.1:{port}/down?timeout=2s"))
-        .await
-        .unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
-    assert!(err.to_string().contains("cannot connect"), "{err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    check_down_is_quick_and_retryable(
+        |port| format!("nats://127.0.0.1:{port}/down?timeout=2s"),
+        "cannot connect",
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

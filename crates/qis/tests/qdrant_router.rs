@@ -6,8 +6,9 @@
 #![cfg(feature = "qdrant")]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use qis::conformance::{check_down_is_quick_and_retryable, engine_url};
 use qis::router::Router;
 
 async fn make() -> Option<Arc<dyn Router>> {
@@ -21,28 +22,16 @@ qis::conformance_tests!(maybe make());
 
 #[tokio::test]
 async fn a_server_that_is_down_is_a_quick_retryable_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let start = Instant::now();
-    let err = qis::router::url::open(&format!("qdrant://127.0.0.1:{port}/down?timeout=2s"))
-        .await
-        .unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        start.elapsed()
-    );
+    check_down_is_quick_and_retryable(
+        |port| format!("qdrant://127.0.0.1:{port}/down?timeout=2s"),
+        "",
+        Duration::from_secs(8),
+    )
+    .await;
 }
 
 fn base() -> Option<String> {
-    let Ok(base) = std::env::var("QDRANT_URL") else {
-        eprintln!("skipped: QDRANT_URL is not set (no Qdrant server to test against)");
-        return None;
-    };
+    let base = engine_url("QDRANT_URL", "no Qdrant server to test against")?;
     Some(
         base.replacen("qdrant://", "http://", 1)
             .trim_end_matches('/')
