@@ -1,7 +1,15 @@
 //! `qis`: the command-line face of the qis library.
 //!
-//! One file per command in `cmd/`; settings in `config.rs`; opening the store and the embedder in
-//! `store.rs`. This file only parses arguments, sets up logging and runs the command.
+//! # Layout
+//! - `cmd/` — one file per command. Each is glue: its flags are laid over the library's
+//!   [`Settings`](qis::setup::Settings), one call to the façade [`Qis`](qis::setup::Qis) (or a
+//!   router), then rendering. `selector.rs` turns query flags into a
+//!   [`Selection`](qis::setup::Selection); `remote.rs` is `--remote`, another spelling of
+//!   `--router` for a node.
+//! - `config.rs` — the global flags and `qis.toml` (the library's `Settings`, plus `[serve]`).
+//! - `store.rs` — opening a router with the messages a person reads, and `--embedder` choices.
+//!
+//! This file only parses arguments, sets up logging and runs the command.
 
 use std::process::ExitCode;
 

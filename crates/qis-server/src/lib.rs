@@ -23,7 +23,9 @@
 //! ```
 //!
 //! # Layout
-//! - [`server`] — the state ([`AppState`]: an `Arc<dyn Router>` and the [`ServerConfig`]),
+//! - [`server`] — the state ([`AppState`]: the router behind the library's layers — metered, and
+//!   for deposits verified against the node's key ring and watched for the dashboard — and the
+//!   [`ServerConfig`]),
 //!   [`app`] (the axum app, a function of the state: tests call it in process) and [`run`]
 //!   (serves it on a socket until a shutdown signal; graceful).
 //! - `api` — the routes, one module per concern: packets (deposit, query), synthesis, node

@@ -31,9 +31,11 @@
 //! - [`world`] — contexts, options, hidden rates, noisy outcomes.
 //! - [`policy`] — isolated / qis / central, routing, and how an insight becomes evidence.
 //! - [`run`] — one run: N agents over rounds under one policy.
-//! - [`router`] — the simulated clock and the meter around the memory router.
+//! - [`router`] — the simulated clock and the cost meter around the memory router (layers that
+//!   forward every method, as the library's [`qis::router::layer`] do).
 //! - [`sweep`] — the experiments, run in parallel (rayon), combined in a fixed order.
-//! - [`report`] — the stdout table and the CSV files; [`plot`] — the SVG plots.
+//! - [`report`] — one module per concern: the row types, their aggregation, the stdout table and
+//!   the CSV files; [`plot`] — the SVG plots.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 

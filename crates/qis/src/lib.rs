@@ -35,13 +35,22 @@
 //! ```
 //!
 //! # Layout
-//! - [`packet`] — the outcome packet, its rules and encodings (JSON, MessagePack ≤ 512 bytes).
+//!
+//! The ground floor imports nothing of the router:
+//! - [`packet`] — the outcome packet, one module per concern (id, address, values, wire form,
+//!   size budget, builder, rules); JSON and MessagePack ≤ 512 bytes.
+//! - [`sign`] — ed25519 agent keys, signatures and key rings.
 //! - [`fingerprint`] — problem → address: the seed-compatible `keys` scheme, the expert `fields`
-//!   scheme, and keyed (HMAC) variants of both.
-//! - [`router`] — the [`Router`](router::Router) trait, queries, capabilities, and backends:
-//!   [`router::memory`] always.
+//!   scheme, keyed (HMAC) variants, and [`FingerprintSpec`](fingerprint::FingerprintSpec).
 //! - [`embed`] — problem text → unit vector: a model-free hashed embedder (and MiniLM behind a
-//!   feature).
+//!   feature), and [`EmbedderSpec`](embed::EmbedderSpec).
+//!
+//! On it:
+//! - [`router`] — the [`Router`](router::Router) trait, queries, capabilities; backends
+//!   ([`router::memory`] always; `embedded`, `nats`, `chroma`, `qdrant`, `http` behind features);
+//!   [`router::layer`], the wrappers for what cuts across backends (deadline, retry,
+//!   verified-only, metered); [`router::url`], the [`RouterSpec`](router::url::RouterSpec) of a
+//!   URL.
 //! - [`synth`] — frequency, weighted and Bayesian synthesis.
 //! - [`node`] — one agent's loop.
 //! - [`setup`] — one configuration ([`Settings`](setup::Settings): `qis.toml`, `QIS_*`, flags)
@@ -49,7 +58,8 @@
 //!   synthesis, signing key.
 //! - [`wire`] — the qis node's HTTP protocol (bodies, error codes), shared by the node server and
 //!   [`router::http`] (feature `http`).
-//! - `conformance` (feature `conformance`) — the suite every router passes.
+//! - `conformance` (feature `conformance`) — the suite every router passes, and the harness the
+//!   engines' tests share.
 //! - [`error`] — the one [`Error`] type.
 
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]

@@ -11,7 +11,7 @@ use qis_server::auth::{Auth, Tokens};
 use qis_server::config::Limits;
 use qis_server::{AppState, ServerConfig};
 
-use super::selector::{parse_span, resolve_embedder};
+use super::selector::parse_span;
 use crate::config::{Global, ServeConfig};
 use crate::store::{self, EmbedderKind};
 
@@ -126,10 +126,18 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         args.router_token_env.as_deref(),
     )?;
     let opened = store::open_router(&spec).await?;
-    let (router, store_dir) = (opened.router, opened.dir);
-
-    let embedder = resolve_embedder(args.embedder, &file)?.open()?;
-    router.bind_embedder(embedder.name())?;
+    let store_dir = opened.dir;
+    // The façade of the settings, with this command's flags on top.
+    let mut settings = file;
+    if let Some(kind) = args.embedder {
+        settings.embedder = Some(kind.spec(None));
+    }
+    if let Some(path) = &args.agent_keys {
+        settings.agent_keys = Some(path.clone());
+    }
+    let qis = settings.open_with(opened.router)?;
+    let router = qis.router().clone();
+    let embedder = qis.embedder()?;
     let limits = Limits::default()
         .max_body_bytes(args.max_body_bytes)
         .max_batch(args.max_batch.max(1))
@@ -139,8 +147,8 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         .header_timeout(Duration::from_millis(args.header_timeout.max(1)));
     let open = matches!(auth, Auth::Open);
     let mut config = ServerConfig::new(auth).limits(limits).embedder(embedder);
-    if let Some(path) = &args.agent_keys {
-        let ring = qis::sign::KeyRing::from_file(path)?;
+    if let Some(ring) = qis.key_ring() {
+        let ring = (**ring).clone();
         eprintln!(
             "verifying signed packets against {} agents' keys{}",
             ring.len(),
