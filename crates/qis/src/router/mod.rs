@@ -31,16 +31,12 @@ pub mod url;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
-#[cfg(feature = "nats")]
 pub mod nats;
 
-#[cfg(feature = "chroma")]
 pub mod chroma;
 
-#[cfg(feature = "qdrant")]
 pub mod qdrant;
 
-#[cfg(feature = "http")]
 pub mod http;
 
 /// Longest vector accepted.

@@ -1,28 +1,3 @@
-//! The Chroma router: a Chroma server over its HTTP API v2 (reqwest; no Python in the router).
-//!
-//! Open one with [`ChromaRouter::connect`] or a URL (`chroma://host:8000/NETWORK`, see
-//! [`ChromaConfig`]). Tested against `chroma run` from the PyPI package `chromadb` 1.5.
-//!
-//! # Layout of a network
-//! Two collections in the configured tenant and database, both created with cosine distance and
-//! marked as qis's in their metadata (`qis_schema`, `qis_kind`):
-//!
-//! - `qis_<NETWORK>` holds **every packet**, under its id, with a one-dimensional placeholder
-//!   embedding (Chroma requires one). Exact queries are `get`s on it filtered by address.
-//! - `qis_<NETWORK>_vectors` holds the packets that have a vector, with that vector: vector
-//!   queries are Chroma `query`s on it (HNSW, so approximate).
-//!
-//! Each record's document is the packet's MessagePack (base64); its metadata holds the columns
-//! filters need — `address`, `domain`, `agent`, `outcome`, `confidence`, `created`, `expires`,
-//! one `tag:<name>` flag per tag — and a digest of packet and vector for idempotency. Filters are
-//! sent to Chroma as a `where` clause; expired packets are filtered there too (`expires > now`),
-//! and [`Router::purge_expired`] deletes them.
-//!
-//! Writes go to the vector collection first and the packet collection last: a packet is only
-//! visible to exact queries (and id checks) once both writes are done, and a retried deposit
-//! finishes one that failed half way (writes are upserts). Chroma has no conditional writes: two
-//! depositors racing with *different* content under one id cannot both be told of the conflict.
-
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -32,13 +7,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-pub use super::url::ChromaConfig;
-use super::{
-    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
-};
+use super::ChromaConfig;
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
 use crate::router::layer::{Deadline, Deadlines};
+use crate::router::{
+    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
+};
 
 const ROUTER: &str = "chroma";
 const SCHEMA: i64 = 1;
@@ -73,7 +48,7 @@ impl ChromaRouter {
     /// a non-retryable one when a collection of that name exists but is not qis's (nothing is
     /// changed then).
     pub async fn connect(config: ChromaConfig) -> Result<Deadline<Self>> {
-        super::url::check_network(&config.network)?;
+        crate::router::url::check_network(&config.network)?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
