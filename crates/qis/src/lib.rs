@@ -40,6 +40,7 @@
 //!   scheme, and keyed (HMAC) variants of both.
 //! - [`router`] — the [`Router`](router::Router) trait, queries, capabilities, and backends:
 //!   [`router::memory`] always.
+//! - [`vector`] — unit vectors and cosine similarity, shared by routers and embedders.
 //! - [`embed`] — problem text → unit vector: a model-free hashed embedder (and MiniLM behind a
 //!   feature).
 //! - [`synth`] — frequency, weighted and Bayesian synthesis.
@@ -59,6 +60,7 @@ pub mod packet;
 pub mod router;
 pub mod sign;
 pub mod synth;
+pub mod vector;
 pub mod wire;
 
 #[cfg(feature = "conformance")]
