@@ -561,3 +561,32 @@ fn keygen_signed_deposits_and_synthesis_that_requires_signatures() {
         "{err}"
     );
 }
+
+#[test]
+fn an_import_with_vectors_of_two_dimensions_names_the_line_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    deposit(
+        &a,
+        "site_01",
+        "resolved",
+        "0.9",
+        "protocol=weekly",
+        &["--problem", "HbA1c stays high", "--embedder", "hashed"],
+    );
+    let file = dir.path().join("packets.jsonl");
+    ok(qis(&a, &["export", "--out", file.to_str().unwrap()]));
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&file).unwrap().trim()).unwrap();
+    let mut short = line.clone();
+    short["vector"] = serde_json::json!([0.6, 0.8]);
+    std::fs::write(&file, format!("{line}\n{short}\n")).unwrap();
+    let b = dir.path().join("b");
+    let out = qis(&b, &["import", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2: the vector has 2 dimensions but the store holds 384-dimensional vectors; nothing was imported"),
+        "{err}"
+    );
+}

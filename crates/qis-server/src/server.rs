@@ -10,7 +10,6 @@ use axum::Router as Routes;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use qis::embed::Embedder;
 use qis::router::Router;
@@ -144,7 +143,7 @@ impl AppState {
             verified,
             config,
             limiter,
-            metrics: Metrics::new(api::ROUTES),
+            metrics: Metrics::new(&api::templates()),
             activity,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
@@ -178,15 +177,11 @@ impl AppState {
 
 /// The node's HTTP app: a function of its state, so tests can call it in process.
 pub fn app(state: AppState) -> Routes {
-    let v1 =
-        api::v1_routes().route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let v1 = api::routes(api::Access::Caller)
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Routes::new()
         .merge(v1)
-        .route("/healthz", get(api::node::healthz))
-        .route("/metrics", get(api::node::metrics))
-        .route("/openapi.json", get(api::openapi::document))
-        .route("/", get(api::dashboard::page))
-        .route("/dashboard", get(api::dashboard::page))
+        .merge(api::routes(api::Access::Public))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

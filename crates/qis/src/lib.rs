@@ -42,6 +42,7 @@
 //! - [`sign`] — ed25519 agent keys, signatures and key rings.
 //! - [`fingerprint`] — problem → address: the seed-compatible `keys` scheme, the expert `fields`
 //!   scheme, keyed (HMAC) variants, and [`FingerprintSpec`](fingerprint::FingerprintSpec).
+//! - [`vector`] — unit vectors and cosine similarity, shared by routers and embedders.
 //! - [`embed`] — problem text → unit vector: a model-free hashed embedder (and MiniLM behind a
 //!   feature), and [`EmbedderSpec`](embed::EmbedderSpec).
 //!
@@ -73,6 +74,7 @@ pub mod router;
 pub mod setup;
 pub mod sign;
 pub mod synth;
+pub mod vector;
 pub mod wire;
 
 #[cfg(feature = "conformance")]

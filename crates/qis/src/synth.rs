@@ -105,6 +105,41 @@ pub enum PerAgent {
     All,
 }
 
+impl PerAgent {
+    /// All ways, the default first.
+    pub const ALL: [PerAgent; 3] = [PerAgent::Split, PerAgent::Newest, PerAgent::All];
+
+    /// The way's name, as on the wire and the command line: `split`, `newest` or `all`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PerAgent::Split => "split",
+            PerAgent::Newest => "newest",
+            PerAgent::All => "all",
+        }
+    }
+}
+
+impl fmt::Display for PerAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PerAgent {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        PerAgent::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "per_agent",
+                    format!("must be split, newest or all, got {s:?}"),
+                )
+            })
+    }
+}
+
 /// Options shared by every method.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

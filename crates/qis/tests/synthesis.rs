@@ -272,3 +272,17 @@ fn bayesian_posteriors_are_right() {
     }
     assert_eq!(insight.outcome, Some(Outcome::Resolved));
 }
+
+#[test]
+fn per_agent_names_round_trip_and_a_wrong_one_lists_all_three() {
+    for p in PerAgent::ALL {
+        assert_eq!(p.as_str().parse::<PerAgent>().unwrap(), p);
+        assert_eq!(p.to_string(), p.as_str());
+        assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+    }
+    let e = "both".parse::<PerAgent>().unwrap_err().to_string();
+    assert!(
+        e.contains("split") && e.contains("newest") && e.contains("all"),
+        "{e}"
+    );
+}

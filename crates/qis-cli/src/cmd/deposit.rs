@@ -40,7 +40,7 @@ pub struct Args {
     /// Share the problem text: it is embedded, so peers find the packet by meaning.
     #[arg(long)]
     problem: Option<String>,
-    /// Expire after this long: 90s, 30m, 12h, 7d.
+    /// Expire after this long: 500ms, 90s, 30m, 12h, 7d.
     #[arg(long, value_parser = parse_span)]
     ttl: Option<u64>,
     /// Your agent id [default: `agent` in qis.toml].

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use qis::embed::EmbedderSpec;
 use qis::packet::{Address, Millis, Outcome, now_ms};
+use qis::router::url::parse_duration;
 use qis::router::{Filter, Hits};
 use qis::setup::{Look, Selection};
 
@@ -52,7 +53,7 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     s.parse().map_err(|e: qis::Error| e.to_string())
 }
 
-/// `1795600000000` (ms since the epoch) or a span ago: `90s`, `30m`, `12h`, `7d`.
+/// `1795600000000` (ms since the epoch) or a span ago: `90s`, `30m`, `12h`, `7d` (see [`parse_span`]).
 pub fn parse_since(s: &str) -> Result<Millis, String> {
     if let Ok(ms) = s.parse::<u64>() {
         return Ok(ms);
@@ -61,24 +62,16 @@ pub fn parse_since(s: &str) -> Result<Millis, String> {
     Ok(now_ms().saturating_sub(ago))
 }
 
-/// A span such as `90s`, `30m`, `12h`, `7d`, in ms.
+/// A span such as `500ms`, `90s`, `30m`, `12h`, `7d`, in ms: the library's duration syntax
+/// ([`parse_duration`], as in router URLs), for clap.
 pub fn parse_span(s: &str) -> Result<u64, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("expected a number with a unit (s, m, h, d), got {s:?}"))?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "expected a unit of s, m, h or d after the number, got {s:?}"
-            ));
-        }
-    };
-    Ok(n.saturating_mul(unit_ms))
+    let span = parse_duration(s).ok_or_else(|| {
+        format!(
+            "expected a whole number with a unit of ms, s, m, h or d (such as 500ms, 90s, 7d), \
+             got {s:?}"
+        )
+    })?;
+    Ok(u64::try_from(span.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What to look for.
@@ -177,4 +170,22 @@ pub fn resolve_embedder(flag: Option<EmbedderKind>, file: &FileConfig) -> Result
         (None, Some(spec)) => spec.clone().with_model_dir(model_dir),
         (None, None) => EmbedderSpec::best_available(model_dir),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_is_the_library_duration_in_ms() {
+        assert_eq!(parse_span("500ms"), Ok(500));
+        assert_eq!(parse_span("90s"), Ok(90_000));
+        assert_eq!(parse_span("30m"), Ok(1_800_000));
+        assert_eq!(parse_span("12h"), Ok(43_200_000));
+        assert_eq!(parse_span("7d"), Ok(604_800_000));
+        for bad in ["", "5", "s", "5x", "x5s", "-5s", "1.5s"] {
+            let e = parse_span(bad).unwrap_err();
+            assert!(e.contains("ms, s, m, h or d"), "{bad:?}: {e}");
+        }
+    }
 }

@@ -31,12 +31,7 @@ fn parse_method(s: &str) -> Result<Method, String> {
 }
 
 fn parse_per_agent(s: &str) -> Result<PerAgent, String> {
-    match s {
-        "split" => Ok(PerAgent::Split),
-        "newest" => Ok(PerAgent::Newest),
-        "all" => Ok(PerAgent::All),
-        _ => Err(format!("expected split, newest or all, got {s:?}")),
-    }
+    s.parse().map_err(|e: qis::Error| e.to_string())
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {

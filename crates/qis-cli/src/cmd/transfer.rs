@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use qis::packet::Packet;
-use qis::router::{Routed, Router};
+use qis::router::{Routed, Router, batch_dimension};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Global;
@@ -153,16 +153,14 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
             continue;
         }
         let routed = parse_line(i + 1, &line)?;
-        if let Some(v) = &routed.vector {
-            match dimension {
-                Some(d) if d != v.len() => bail!(
-                    "line {}: the vector has {} dimensions but the store holds {d}-dimensional vectors; nothing was imported",
-                    i + 1,
-                    v.len()
-                ),
-                _ => dimension = Some(v.len()),
-            }
-        }
+        dimension = match batch_dimension(std::slice::from_ref(&routed), dimension) {
+            Ok(d) => d,
+            Err(qis::Error::Dimension { expected, got }) => bail!(
+                "line {}: the vector has {got} dimensions but the store holds {expected}-dimensional vectors; nothing was imported",
+                i + 1
+            ),
+            Err(e) => bail!("line {}: {e}; nothing was imported", i + 1),
+        };
         count += 1;
     }
 

@@ -2,7 +2,7 @@
 //! node); `/healthz`, `/metrics`, `/openapi.json` and the dashboard page do not.
 
 use axum::Router as Routes;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::server::AppState;
 
@@ -13,44 +13,98 @@ pub(crate) mod openapi;
 pub(crate) mod packets;
 pub(crate) mod synth;
 
-/// Every route template, for metrics (requests to anything else count as "other").
-pub(crate) const ROUTES: &[&str] = &[
-    "/v1/packets",
-    "/v1/query",
-    "/v1/addresses/{address}/packets",
-    "/v1/addresses/{address}/events",
-    "/v1/addresses/{address}/consensus",
-    "/v1/synth",
-    "/v1/stats",
-    "/v1/capabilities",
-    "/v1/purge",
-    "/v1/dashboard",
-    "/healthz",
-    "/metrics",
-    "/openapi.json",
-    "/",
-    "/dashboard",
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// A caller: a token, or an open node.
+    Caller,
+    /// Anyone.
+    Public,
+}
+
+/// One route: its template, who may call it, and its handlers.
+pub(crate) struct Route {
+    pub(crate) path: &'static str,
+    pub(crate) access: Access,
+    handlers: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route, the one list the app is built from and the metrics count by (requests to
+/// anything else count as "other").
+pub(crate) const ROUTES: &[Route] = &[
+    Route::caller("/v1/packets", || post(packets::deposit)),
+    Route::caller("/v1/query", || post(packets::query)),
+    Route::caller("/v1/addresses/{address}/packets", || get(packets::exact)),
+    Route::caller("/v1/addresses/{address}/events", || get(events::subscribe)),
+    Route::caller("/v1/addresses/{address}/consensus", || {
+        get(dashboard::consensus)
+    }),
+    Route::caller("/v1/synth", || post(synth::synth)),
+    Route::caller("/v1/stats", || get(node::stats)),
+    Route::caller("/v1/capabilities", || get(node::capabilities)),
+    Route::caller("/v1/purge", || post(node::purge)),
+    Route::caller("/v1/dashboard", || get(dashboard::summary)),
+    Route::public("/healthz", || get(node::healthz)),
+    Route::public("/metrics", || get(node::metrics)),
+    Route::public("/openapi.json", || get(openapi::document)),
+    Route::public("/", || get(dashboard::page)),
+    Route::public("/dashboard", || get(dashboard::page)),
 ];
 
-/// The authenticated routes.
-pub(crate) fn v1_routes() -> Routes<AppState> {
-    Routes::new()
-        .route("/v1/packets", post(packets::deposit))
-        .route("/v1/query", post(packets::query))
-        .route("/v1/addresses/{address}/packets", get(packets::exact))
-        .route("/v1/addresses/{address}/events", get(events::subscribe))
-        .route(
-            "/v1/addresses/{address}/consensus",
-            get(dashboard::consensus),
-        )
-        .route("/v1/synth", post(synth::synth))
-        .route("/v1/stats", get(node::stats))
-        .route("/v1/capabilities", get(node::capabilities))
-        .route("/v1/purge", post(node::purge))
-        .route("/v1/dashboard", get(dashboard::summary))
+impl Route {
+    const fn caller(path: &'static str, handlers: fn() -> MethodRouter<AppState>) -> Self {
+        Route {
+            path,
+            access: Access::Caller,
+            handlers,
+        }
+    }
+
+    const fn public(path: &'static str, handlers: fn() -> MethodRouter<AppState>) -> Self {
+        Route {
+            path,
+            access: Access::Public,
+            handlers,
+        }
+    }
+}
+
+/// Every route template, in [`ROUTES`]' order.
+pub(crate) fn templates() -> Vec<&'static str> {
+    ROUTES.iter().map(|r| r.path).collect()
+}
+
+/// The routes of `access`.
+pub(crate) fn routes(access: Access) -> Routes<AppState> {
+    ROUTES
+        .iter()
+        .filter(|r| r.access == access)
+        .fold(Routes::new(), |app, r| app.route(r.path, (r.handlers)()))
 }
 
 /// Parses an address from a path segment.
 pub(crate) fn path_address(hex: &str) -> Result<qis::packet::Address, crate::error::ApiError> {
     qis::packet::Address::from_hex(hex).map_err(crate::error::ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_listed_once() {
+        let mut seen = templates();
+        let n = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n);
+        for public in ["/healthz", "/metrics", "/openapi.json", "/", "/dashboard"] {
+            assert!(
+                ROUTES
+                    .iter()
+                    .any(|r| r.path == public && r.access == Access::Public),
+                "{public}"
+            );
+        }
+    }
 }

@@ -37,11 +37,7 @@ pub struct Report {
     pub feedback: Vec<FeedbackRow>,
 }
 
-/// `split` or `all`.
+/// `split`, `newest` or `all` ([`PerAgent::as_str`]).
 pub fn per_agent_str(p: PerAgent) -> &'static str {
-    match p {
-        PerAgent::Split => "split",
-        PerAgent::Newest => "newest",
-        PerAgent::All => "all",
-    }
+    p.as_str()
 }

@@ -34,10 +34,10 @@ impl Default for HashedEmbedder {
 impl HashedEmbedder {
     /// An embedder of `dimension` buckets (16 to 4096).
     pub fn new(dimension: usize) -> Result<Self> {
-        if !(16..=crate::router::MAX_DIMENSION).contains(&dimension) {
+        if !(16..=crate::vector::MAX_DIMENSION).contains(&dimension) {
             return Err(Error::Config(format!(
                 "the hashed embedder's dimension must be 16 to {}, got {dimension}",
-                crate::router::MAX_DIMENSION
+                crate::vector::MAX_DIMENSION
             )));
         }
         Ok(HashedEmbedder { dimension })

@@ -81,13 +81,7 @@ impl ChromaRouter {
 
     /// How long each call may take: the configured timeout, longer for the calls that read or write a whole batch or collection.
     pub fn deadlines(&self) -> Deadlines {
-        let t = self.config.timeout;
-        Deadlines {
-            deposit: t * 3,
-            query: t * 3,
-            stats: t * 6,
-            purge: t * 6,
-        }
+        Deadlines::scaled(self.config.timeout, 3, 3, 6, 6)
     }
 
     /// Sends `body` (or a GET without one) and decodes the JSON answer.

@@ -31,6 +31,17 @@ impl Deadlines {
             purge: timeout,
         }
     }
+
+    /// `timeout` times a multiplier for each kind of call (`deposit`, `query`, `stats`, `purge`),
+    /// for engines whose batch or whole-collection calls take longer than one request.
+    pub fn scaled(timeout: Duration, deposit: u32, query: u32, stats: u32, purge: u32) -> Self {
+        Deadlines {
+            deposit: timeout.saturating_mul(deposit),
+            query: timeout.saturating_mul(query),
+            stats: timeout.saturating_mul(stats),
+            purge: timeout.saturating_mul(purge),
+        }
+    }
 }
 
 /// Runs `call` with a deadline: no answer within `timeout` is a retryable [`Error::Backend`] of
@@ -114,5 +125,21 @@ impl<R: Router> Router for Deadline<R> {
     async fn purge_expired(&self) -> Result<u64> {
         let d = self.deadlines.purge;
         within(self.name(), d, "purging", self.inner.purge_expired()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_multiplies_each_kind_of_call() {
+        let t = Duration::from_millis(500);
+        let d = Deadlines::scaled(t, 3, 3, 6, 6);
+        assert_eq!(
+            (d.deposit, d.query, d.stats, d.purge),
+            (t * 3, t * 3, t * 6, t * 6)
+        );
+        assert_eq!(Deadlines::scaled(t, 1, 1, 1, 1), Deadlines::uniform(t));
     }
 }

@@ -154,13 +154,7 @@ impl NatsRouter {
 
     /// How long each call may take: the configured timeout, six times that for a purge (it reads the headers of the whole stream).
     pub fn deadlines(&self) -> Deadlines {
-        let t = self.config.timeout;
-        Deadlines {
-            deposit: t,
-            query: t,
-            stats: t,
-            purge: t * 6,
-        }
+        Deadlines::scaled(self.config.timeout, 1, 1, 1, 6)
     }
 
     /// The NATS client (for subscriptions of your own, or to close it).

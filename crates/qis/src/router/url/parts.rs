@@ -168,7 +168,9 @@ impl Params {
     }
 }
 
-/// `500ms`, `90s`, `30m`, `12h`, `7d`.
+/// `500ms`, `90s`, `30m`, `12h`, `7d`: a whole number and a unit (`ms`, `s`, `m`, `h`, `d`); `None`
+/// for anything else, or a span too long for a `u64` of milliseconds. The one duration syntax of
+/// qis: router URLs' parameters and the command line's spans.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = text.split_at(split);
