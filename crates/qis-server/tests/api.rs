@@ -767,6 +767,36 @@ async fn the_openapi_document_describes_every_route() {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(codes.len(), qis_server::error::Code::ALL.len());
+    // The documented packet has exactly the fields a packet travels with, all of them filled.
+    let key = qis::sign::AgentKey::generate().unwrap();
+    let full = key.sign(
+        Packet::builder("a", "d", random_address())
+            .outcome(qis::packet::Outcome::Resolved)
+            .confidence(0.5)
+            .result("k", 1.0)
+            .summary("s")
+            .tag("t")
+            .problem("p")
+            .ttl_secs(60)
+            .derived_from(vec![qis::packet::PacketId::new()])
+            .build()
+            .unwrap(),
+    );
+    let mut sent: Vec<String> = packet_json(&full)
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let mut documented: Vec<String> = doc["components"]["schemas"]["PacketDoc"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    sent.sort();
+    documented.sort();
+    assert_eq!(documented, sent, "PacketDoc has drifted from Packet");
 }
 
 #[tokio::test]
