@@ -36,6 +36,18 @@
 mod config;
 #[cfg(feature = "nats")]
 mod engine;
+#[cfg(feature = "nats")]
+mod layout;
+#[cfg(feature = "nats")]
+mod lsh;
+#[cfg(feature = "nats")]
+mod read;
+#[cfg(feature = "nats")]
+mod record;
+
+/// The router's name, in its errors and capabilities.
+#[cfg(feature = "nats")]
+const ROUTER: &str = "nats";
 
 pub use config::NatsConfig;
 pub(crate) use config::parse_nats;
