@@ -345,7 +345,7 @@ impl Qis {
                     .await;
             }
             Look::Text(text) => {
-                let vector = self.embedder()?.embed(text)?;
+                let vector = crate::embed::embed_query(self.embedder()?, text).await?;
                 let mut q = Query::nearest(&vector, s.limit)?;
                 if let Some(m) = s.min_score {
                     q = q.min_score(m);

@@ -243,13 +243,7 @@ pub(crate) async fn build_query(state: &AppState, req: QueryRequest) -> Result<Q
             )
             .field("text"));
         };
-        let vector = tokio::task::spawn_blocking(move || embedder.embed(&text))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "embedding task failed");
-                ApiError::new(Code::Internal, "internal error; see the server's log")
-            })??;
-        Target::Vector(unit_vector("text", &vector)?)
+        Target::Vector(qis::embed::embed_query(embedder, &text).await?)
     };
     let query = Query {
         target,

@@ -55,6 +55,25 @@ pub trait Embedder: Send + Sync + fmt::Debug {
     }
 }
 
+/// The unit vector of a query text, embedded off the async workers when a tokio runtime runs it
+/// (a model takes milliseconds of CPU per text): the one way every surface turns a text into a
+/// query vector. Errors: the embedder's ([`Error::Invalid`] for a blank text), and
+/// [`Error::Invalid`] on `text` when the vector cannot be used.
+pub async fn embed_query(
+    embedder: std::sync::Arc<dyn Embedder>,
+    text: &str,
+) -> Result<crate::vector::Vector> {
+    #[cfg(feature = "tokio")]
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let text = text.to_owned();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed(&text))
+            .await
+            .map_err(|e| Error::backend("embedder", false, e))??;
+        return crate::vector::unit_vector("text", &vector);
+    }
+    crate::vector::unit_vector("text", &embedder.embed(text)?)
+}
+
 /// Refuses blank texts, which have no meaning to embed.
 pub(crate) fn check_text(text: &str) -> Result<()> {
     if text.trim().is_empty() {
