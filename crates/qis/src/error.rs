@@ -71,7 +71,7 @@ pub enum Error {
         /// The agent the packet names.
         agent: String,
         /// What is wrong.
-        fault: crate::sign::SignatureFault,
+        fault: SignatureFault,
     },
 
     /// A routing schema, secret or other configuration that cannot be used.
@@ -190,6 +190,30 @@ pub struct RetryAfter {
     pub after: Duration,
     /// What the server said.
     pub message: String,
+}
+
+/// Why a packet's signature was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureFault {
+    /// The packet carries no signature where one is required.
+    Missing,
+    /// No public key is known for the packet's agent.
+    UnknownSigner,
+    /// The signature is not the agent's signature of this packet (forged, or the packet changed).
+    Invalid,
+}
+
+impl fmt::Display for SignatureFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignatureFault::Missing => "a signature is required and the packet has none",
+            SignatureFault::UnknownSigner => "no public key is known for this agent",
+            SignatureFault::Invalid => {
+                "the signature is not this agent's signature of this packet (forged or altered)"
+            }
+        })
+    }
 }
 
 struct FieldSizes<'a>(&'a [(String, usize)]);

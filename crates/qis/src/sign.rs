@@ -35,102 +35,11 @@ use std::path::Path;
 use std::str::FromStr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::error::SignatureFault;
 use crate::error::{Error, Result};
-use crate::packet::{HexBytes, Packet, deserialize_hex_bytes, serialize_hex_bytes};
-
-/// Bytes in a signature.
-pub const SIGNATURE_BYTES: usize = 64;
-
-/// What precedes the packet's bytes in a signed message, so that a packet signature can never be
-/// mistaken for a signature over anything else the same key signs.
-pub(crate) const SIGNING_CONTEXT: &[u8] = b"qis packet v1\n";
-
-/// An ed25519 signature over a packet ([`Packet::signed_message`]).
-///
-/// On the wire: 64 bytes in MessagePack, 128 hex digits in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Signature([u8; SIGNATURE_BYTES]);
-
-impl Signature {
-    /// A signature from its 64 bytes.
-    pub fn from_bytes(raw: &[u8]) -> Result<Self> {
-        let bytes: [u8; SIGNATURE_BYTES] = raw.try_into().map_err(|_| {
-            Error::invalid(
-                "signature",
-                format!(
-                    "an ed25519 signature is {SIGNATURE_BYTES} bytes, got {}",
-                    raw.len()
-                ),
-            )
-        })?;
-        Ok(Signature(bytes))
-    }
-
-    /// A signature from 128 hex digits.
-    pub fn from_hex(text: &str) -> Result<Self> {
-        let mut bytes = [0u8; SIGNATURE_BYTES];
-        hex::decode_to_slice(text, &mut bytes).map_err(|e| {
-            Error::invalid(
-                "signature",
-                format!(
-                    "an ed25519 signature is {} hex digits: {e}",
-                    2 * SIGNATURE_BYTES
-                ),
-            )
-        })?;
-        Ok(Signature(bytes))
-    }
-
-    /// The 64 bytes.
-    pub fn as_bytes(&self) -> &[u8; SIGNATURE_BYTES] {
-        &self.0
-    }
-
-    /// 128 lowercase hex digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", self.to_hex())
-    }
-}
-
-impl HexBytes for Signature {
-    const EXPECTING: &'static str = "an ed25519 signature: 128 hex digits or 64 bytes";
-    const MAX_BYTES: usize = SIGNATURE_BYTES;
-    fn raw(&self) -> &[u8] {
-        &self.0
-    }
-    fn from_raw(raw: &[u8]) -> Result<Self> {
-        Signature::from_bytes(raw)
-    }
-    fn from_hex_text(text: &str) -> Result<Self> {
-        Signature::from_hex(text)
-    }
-}
-
-impl Serialize for Signature {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_hex_bytes(self, s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Signature {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        deserialize_hex_bytes(d)
-    }
-}
+use crate::packet::Packet;
+pub use crate::packet::{SIGNATURE_BYTES, Signature};
 
 /// An agent's secret signing key. Its `Debug` form shows the public key only.
 #[derive(Clone)]
@@ -177,7 +86,7 @@ impl AgentKey {
     /// `packet`, signed (replacing any signature it had).
     pub fn sign(&self, packet: Packet) -> Packet {
         let signature = self.0.sign(&packet.signed_message());
-        packet.with_signature(Signature(signature.to_bytes()))
+        packet.with_signature(Signature::new(signature.to_bytes()))
     }
 }
 
@@ -233,30 +142,6 @@ impl FromStr for PublicKey {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Self::from_hex(s)
-    }
-}
-
-/// Why a packet's signature was not accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignatureFault {
-    /// The packet carries no signature where one is required.
-    Missing,
-    /// No public key is known for the packet's agent.
-    UnknownSigner,
-    /// The signature is not the agent's signature of this packet (forged, or the packet changed).
-    Invalid,
-}
-
-impl fmt::Display for SignatureFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SignatureFault::Missing => "a signature is required and the packet has none",
-            SignatureFault::UnknownSigner => "no public key is known for this agent",
-            SignatureFault::Invalid => {
-                "the signature is not this agent's signature of this packet (forged or altered)"
-            }
-        })
     }
 }
 

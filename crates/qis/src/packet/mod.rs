@@ -26,13 +26,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sign::{SIGNATURE_BYTES, SIGNING_CONTEXT, Signature};
-
 mod address;
 mod builder;
 mod hex_bytes;
 mod id;
 mod rules;
+mod signature;
 mod size;
 mod value;
 mod wire;
@@ -41,6 +40,8 @@ pub use address::Address;
 pub use builder::PacketBuilder;
 pub(crate) use hex_bytes::{HexBytes, deserialize_hex_bytes, serialize_hex_bytes};
 pub use id::PacketId;
+pub(crate) use signature::SIGNING_CONTEXT;
+pub use signature::{SIGNATURE_BYTES, Signature};
 pub use value::{Outcome, ResultMap, ResultValue};
 use wire::WirePacket;
 

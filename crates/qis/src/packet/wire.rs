@@ -6,9 +6,9 @@ use std::io;
 
 use serde::Deserialize;
 
+use super::Signature;
 use super::{Address, Millis, Outcome, Packet, PacketId, ResultMap};
 use crate::error::{Error, Result};
-use crate::sign::Signature;
 
 /// The packet as decoded, before its rules are checked.
 #[derive(Deserialize)]
