@@ -168,8 +168,9 @@ pub(crate) async fn deposit(
         }
     }
     let mut routed = Vec::with_capacity(items.len());
-    for item in &items {
-        let packet = Arc::new(item.packet.clone());
+    let mut paths = Vec::with_capacity(items.len());
+    for item in items {
+        let packet = Arc::new(item.packet);
         routed.push(match &item.vector {
             None => Routed::new(packet),
             Some(v) => Routed::with_vector(packet, v).map_err(|e| {
@@ -180,6 +181,7 @@ pub(crate) async fn deposit(
                 }
             })?,
         });
+        paths.push(item.path);
     }
     let receipts = state
         .shared()
@@ -191,11 +193,12 @@ pub(crate) async fn deposit(
             // packet of that id which does not verify, should a batch hold the id twice).
             qis::Error::Signature { id, .. } => {
                 let ring = state.shared().config.keys.as_deref();
-                let path = items
+                let path = routed
                     .iter()
-                    .filter(|i| i.packet.id().to_string() == *id)
-                    .find(|i| ring.is_none_or(|r| r.verify(&i.packet).is_err()))
-                    .map_or("", |i| i.path.as_str());
+                    .zip(&paths)
+                    .filter(|(r, _)| r.packet.id().to_string() == *id)
+                    .find(|(r, _)| ring.is_none_or(|k| k.verify(&r.packet).is_err()))
+                    .map_or("", |(_, path)| path.as_str());
                 ApiError::from(e).under(&join(path, "packet"))
             }
             _ => ApiError::from(e),
