@@ -50,10 +50,7 @@ impl RemoteArgs {
         let RouterSpec::Http(c) = self.spec(global, file)? else {
             return Ok(None);
         };
-        let router = HttpRouter::builder(&c.url)
-            .token(c.token()?)
-            .timeout(c.timeout)
-            .retries(c.retries)
+        let router = c
             .connect()
             .await
             .with_context(|| format!("cannot reach the qis node at {}", c.url))?;

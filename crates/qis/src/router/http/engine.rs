@@ -115,6 +115,19 @@ impl HttpRouterBuilder {
     }
 }
 
+impl super::HttpConfig {
+    /// Connects to the node these settings name (its token read as [`token`](Self::token) says),
+    /// inside the [`Retry`] layer of their `retries`.
+    pub async fn connect(&self) -> Result<Retry<HttpRouter>> {
+        HttpRouter::builder(&self.url)
+            .token(self.token()?)
+            .timeout(self.timeout)
+            .retries(self.retries)
+            .connect()
+            .await
+    }
+}
+
 /// A [`Router`] backed by a qis node over HTTP (see the [module docs](self)).
 #[derive(Clone, Debug)]
 pub struct HttpRouter {

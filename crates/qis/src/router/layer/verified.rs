@@ -68,7 +68,10 @@ impl<R: Router> VerifiedOnly<R> {
     fn verified(&self, mut hits: Hits) -> Hits {
         // One check per hit (an ed25519 verification is tens of microseconds); a shared answer is
         // copied only when something must go.
-        let keep: Vec<bool> = hits.iter().map(|h| self.ring.check(&h.packet).is_ok()).collect();
+        let keep: Vec<bool> = hits
+            .iter()
+            .map(|h| self.ring.check(&h.packet).is_ok())
+            .collect();
         if keep.iter().all(|k| *k) {
             return hits;
         }

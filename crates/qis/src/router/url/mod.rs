@@ -173,14 +173,7 @@ impl RouterSpec {
                 super::chroma::ChromaRouter::connect(c.clone()).await?,
             )),
             #[cfg(feature = "http")]
-            RouterSpec::Http(c) => Ok(Arc::new(
-                super::http::HttpRouter::builder(&c.url)
-                    .token(c.token()?)
-                    .timeout(c.timeout)
-                    .retries(c.retries)
-                    .connect()
-                    .await?,
-            )),
+            RouterSpec::Http(c) => Ok(Arc::new(c.connect().await?)),
             #[allow(unreachable_patterns)]
             other => Err(config(format!(
                 "the {0} router is not part of this build: rebuild with the cargo feature `{0}` of qis",
