@@ -76,14 +76,13 @@ pub enum EmbedderKind {
     Minilm,
 }
 
-impl EmbedderKind {
-    /// The library's spec of this choice, with the model directory of the settings.
-    pub fn spec(self, model_dir: Option<&Path>) -> EmbedderSpec {
-        match self {
+impl From<EmbedderKind> for EmbedderSpec {
+    /// The library's spec of this choice (MiniLM from the settings' `model_dir`, see
+    /// `Settings::embedder_spec`).
+    fn from(kind: EmbedderKind) -> Self {
+        match kind {
             EmbedderKind::Hashed => EmbedderSpec::Hashed,
-            EmbedderKind::Minilm => EmbedderSpec::MiniLm {
-                model_dir: model_dir.map(Path::to_owned),
-            },
+            EmbedderKind::Minilm => EmbedderSpec::MiniLm { model_dir: None },
         }
     }
 }

@@ -14,7 +14,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-use super::selector::resolve_embedder;
 use super::show;
 use crate::config::Global;
 use crate::store::{self, EmbedderKind};
@@ -66,7 +65,11 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         None => println!("Routing layer: {}", opened.label),
     }
     if args.semantic {
-        let embedder = resolve_embedder(args.embedder, &file)?.open()?;
+        let mut settings = file;
+        if let Some(kind) = args.embedder {
+            settings.embedder = Some(kind.into());
+        }
+        let embedder = settings.embedder_spec().open()?;
         opened.bind_embedder(&*embedder)?;
         return semantic(router, embedder, args.agents as usize).await;
     }

@@ -86,7 +86,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     settings.router = Some(args.remote.spec(global, &settings)?);
     settings.fingerprint = args.fingerprint.spec(&settings)?;
     if let Some(kind) = args.embedder {
-        settings.embedder = Some(kind.spec(None));
+        settings.embedder = Some(kind.into());
     }
     if let Some(path) = &args.signing_key {
         settings.signing_key = Some(path.clone());

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
-use qis::embed::EmbedderSpec;
 use qis::packet::{Address, Millis, Outcome, now_ms};
 use qis::router::url::parse_duration;
 use qis::router::{Filter, Hits};
@@ -114,7 +113,7 @@ impl Selector {
         settings.router = Some(self.remote.spec(global, &settings)?);
         settings.fingerprint = self.fingerprint.spec(&settings)?;
         if let Some(kind) = self.embedder {
-            settings.embedder = Some(kind.spec(None));
+            settings.embedder = Some(kind.into());
         }
         Ok(settings)
     }
@@ -159,17 +158,6 @@ impl Selector {
         let qis = settings.open_with(opened.router)?;
         Ok(qis.select(&selection, agent_keys.is_some()).await?)
     }
-}
-
-/// `--embedder`, else `embedder` in qis.toml, else the best this build has; MiniLM from
-/// `model_dir` of qis.toml unless the spec names its directory.
-pub fn resolve_embedder(flag: Option<EmbedderKind>, file: &FileConfig) -> Result<EmbedderSpec> {
-    let model_dir = file.model_dir.as_deref();
-    Ok(match (flag, &file.embedder) {
-        (Some(kind), _) => kind.spec(model_dir),
-        (None, Some(spec)) => spec.clone().with_model_dir(model_dir),
-        (None, None) => EmbedderSpec::best_available(model_dir),
-    })
 }
 
 #[cfg(test)]

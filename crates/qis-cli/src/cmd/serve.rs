@@ -130,7 +130,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     // The façade of the settings, with this command's flags on top.
     let mut settings = file;
     if let Some(kind) = args.embedder {
-        settings.embedder = Some(kind.spec(None));
+        settings.embedder = Some(kind.into());
     }
     if let Some(path) = &args.agent_keys {
         settings.agent_keys = Some(path.clone());
