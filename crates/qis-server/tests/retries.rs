@@ -22,6 +22,15 @@ use qis_server::{AppState, ServerConfig};
 /// Serves the real app behind a gate that, for the first `fail` deposits, lets the deposit
 /// happen and then answers `status` instead (a response lost on the way back).
 async fn flaky(fail: usize, status: StatusCode) -> (String, AppState, Arc<AtomicUsize>) {
+    flaky_on("/v1/packets", fail, status).await
+}
+
+/// [`flaky`] for the requests to `path`.
+async fn flaky_on(
+    path: &'static str,
+    fail: usize,
+    status: StatusCode,
+) -> (String, AppState, Arc<AtomicUsize>) {
     let state = AppState::new(Arc::new(MemoryRouter::new()), ServerConfig::new(Auth::Open));
     let deposits = Arc::new(AtomicUsize::new(0));
     let counter = deposits.clone();
@@ -29,7 +38,7 @@ async fn flaky(fail: usize, status: StatusCode) -> (String, AppState, Arc<Atomic
         move |req: Request, next: Next| {
             let counter = counter.clone();
             async move {
-                let is_deposit = req.uri().path() == "/v1/packets";
+                let is_deposit = req.uri().path() == path;
                 let response: Response = next.run(req).await;
                 if is_deposit && counter.fetch_add(1, Ordering::SeqCst) < fail {
                     return status.into_response();
@@ -136,4 +145,14 @@ async fn a_refused_token_is_a_configuration_error() {
         matches!(&err, qis::Error::Invalid { field, .. } if field == "agent"),
         "{err:?}"
     );
+}
+
+/// A read through the Retry layer is retried by the layer alone: one attempt and three retries,
+/// not retries of retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_are_retried_by_one_layer_only() {
+    let (url, _, attempts) = flaky_on("/v1/stats", 100, StatusCode::SERVICE_UNAVAILABLE).await;
+    let router = client(&url).await;
+    assert!(router.stats().await.unwrap_err().is_retryable());
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
 }

@@ -433,7 +433,10 @@ impl Router for HttpRouter {
     }
 
     async fn stats(&self) -> Result<Stats> {
-        let s = self.node_stats().await?;
+        // One attempt: the Retry layer around this router retries (node_stats retries itself,
+        // for callers outside the layer).
+        let bytes = self.send(Method::GET, "/v1/stats", None, false).await?;
+        let s: StatsResponse = serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
         Ok(Stats {
             packets: s.packets,
             addresses: s.addresses,
