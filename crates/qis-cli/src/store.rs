@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use qis::embed::{Embedder, EmbedderSpec};
+use qis::embed::EmbedderSpec;
 use qis::router::Router;
 use qis::router::embedded::EmbeddedRouter;
 use qis::router::url::RouterSpec;
@@ -28,13 +28,6 @@ pub struct Opened {
     pub label: String,
 }
 
-impl Opened {
-    /// Checks that `embedder` made the vectors already in the router (which records it, if it
-    /// can: see `Router::bind_embedder`).
-    pub fn bind_embedder(&self, embedder: &dyn Embedder) -> Result<()> {
-        Ok(self.router.bind_embedder(embedder.name())?)
-    }
-}
 
 /// Opens the router the settings name (see `Global::router_spec`).
 pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {

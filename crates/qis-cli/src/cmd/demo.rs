@@ -70,7 +70,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
             settings.embedder = Some(kind.into());
         }
         let embedder = settings.embedder_spec().open()?;
-        opened.bind_embedder(&*embedder)?;
+        opened.router.bind_embedder(embedder.name())?;
         return semantic(router, embedder, args.agents as usize).await;
     }
     exact(router, args).await
