@@ -59,8 +59,11 @@ enum Command {
     /// Measure the claim: isolated vs qis vs a central oracle in a simulated world (regret vs N,
     /// cold start, routing cost, dishonest and flooding agents, the feedback loop), with plots.
     Simulate(cmd::simulate::Args),
-    /// Run a qis node: the routing layer over HTTP, with tokens, limits, metrics and a dashboard.
+    /// Run a qis node: the routing layer over HTTP, with tokens, limits, metrics and a dashboard
+    /// (and the MCP tools at /mcp).
     Serve(cmd::serve::Args),
+    /// Serve the qis tools to an LLM host over the Model Context Protocol, on stdio.
+    Mcp(cmd::mcp::Args),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fingerprint(args) => cmd::fingerprint::run(g, args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Mcp(args) => cmd::mcp::run(g, args).await,
         Command::Serve(args) => cmd::serve::run(g, args).await,
     }
 }

@@ -28,7 +28,6 @@ pub struct Opened {
     pub label: String,
 }
 
-
 /// Opens the router the settings name (see `Global::router_spec`).
 pub async fn open_router(spec: &RouterSpec) -> Result<Opened> {
     match spec {

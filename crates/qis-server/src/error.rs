@@ -1,7 +1,7 @@
 //! The one error type of the HTTP API: a status, a stable machine-readable code, a message that
 //! names the field and the rule, and (for some codes) details a client can act on.
 //!
-//! Every [`qis::Error`] maps to a [`Code`] here, in one place ([`ApiError::from`]), so a client
+//! Every [`qis::Error`] maps to a [`Code`] in one place (the library's `ErrorBody::from`), so a client
 //! can decide what to do from `code` alone; the codes and the body are the library's
 //! ([`qis::wire`]), which also maps them back to [`qis::Error`] variants for the HTTP router.
 //! Internals (paths, SQL, panics) never reach a client: a 500 says `internal` and the details go
@@ -18,12 +18,7 @@ pub struct ApiError(pub Box<ErrorBody>);
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        ApiError(Box::new(ErrorBody {
-            code,
-            message: message.into(),
-            field: None,
-            details: Details::default(),
-        }))
+        ApiError(Box::new(ErrorBody::new(code, message)))
     }
 
     /// Names the field at fault.
@@ -52,9 +47,7 @@ impl ApiError {
 
     /// An [`Code::InvalidField`] error.
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        let field = field.into();
-        let rule = rule.into();
-        ApiError::new(Code::InvalidField, format!("invalid `{field}`: {rule}")).field(field)
+        ApiError(Box::new(ErrorBody::invalid(field, rule)))
     }
 
     /// The code.
@@ -87,71 +80,16 @@ impl ApiError {
 
 impl From<qis::Error> for ApiError {
     fn from(e: qis::Error) -> Self {
-        use qis::Error as E;
-        match e {
-            E::Invalid { field, rule } => ApiError::invalid(field, rule),
-            E::Decode { format, message } => {
-                // The library's decode messages start with the path where decoding stopped.
-                let (path, _) = message.split_once(": ").unwrap_or(("", ""));
-                let path = if path.contains(' ') { "" } else { path };
-                ApiError::decode(
-                    path,
-                    format!("cannot decode the {format} packet: {message}"),
-                )
-            }
-            E::TooLarge {
-                size,
-                limit,
-                ref largest,
-            } => ApiError::new(Code::PacketTooLarge, e.to_string()).details(Details {
-                size: Some(size),
-                limit: Some(limit),
-                largest: largest.clone(),
-                ..Details::default()
-            }),
-            E::Dimension { expected, got } => ApiError::new(Code::DimensionMismatch, e.to_string())
-                .field("vector")
-                .details(Details {
-                    expected: Some(expected),
-                    got: Some(got),
-                    ..Details::default()
-                }),
-            E::Conflict { ref id } => {
-                let id = id.clone();
-                ApiError::new(Code::Conflict, e.to_string()).details(Details {
-                    id: Some(id),
-                    ..Details::default()
-                })
-            }
-            E::NotSupported { .. } => ApiError::new(Code::NotSupported, e.to_string()),
-            E::Signature {
-                fault,
-                ref id,
-                ref agent,
-            } => {
-                let (id, agent) = (id.clone(), agent.clone());
-                ApiError::new(Code::of_fault(fault), format!("{e}; nothing was stored"))
-                    .field("signature")
-                    .details(Details {
-                        id: Some(id),
-                        agent: Some(agent),
-                        ..Details::default()
-                    })
-            }
-            E::Backend {
+        match &e {
+            qis::Error::Backend {
                 retryable: true, ..
-            } => {
-                tracing::warn!(error = %e, "router unavailable");
-                ApiError::new(
-                    Code::Unavailable,
-                    "the router is temporarily unavailable; retry later",
-                )
+            } => tracing::warn!(error = %e, "router unavailable"),
+            qis::Error::Backend { .. } | qis::Error::Config(_) => {
+                tracing::error!(error = %e, "internal error");
             }
-            other => {
-                tracing::error!(error = %other, "internal error");
-                ApiError::new(Code::Internal, "internal error; see the server's log")
-            }
+            _ => {}
         }
+        ApiError(Box::new(ErrorBody::from(e)))
     }
 }
 

@@ -12,8 +12,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use qis::embed::Embedder;
+use qis::fingerprint::{Fingerprint, KeysFingerprint};
 use qis::router::Router;
 use qis::router::layer::{Metered, Unsigned, VerifiedOnly};
+use qis::setup::Qis;
 use qis::sign::KeyRing;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     pub keys: Option<Arc<KeyRing>>,
     /// Refuse unsigned packets (needs `keys`).
     pub require_signatures: bool,
+    /// How the MCP tools at `/mcp` address a problem's context (default: `keys`).
+    pub fingerprint: Arc<dyn Fingerprint>,
 }
 
 impl ServerConfig {
@@ -51,7 +55,15 @@ impl ServerConfig {
             embedder: None,
             keys: None,
             require_signatures: false,
+            fingerprint: Arc::new(KeysFingerprint::new()),
         }
+    }
+
+    /// Addresses the contexts MCP tools are given with `fingerprint`.
+    #[must_use]
+    pub fn fingerprint(mut self, fingerprint: Arc<dyn Fingerprint>) -> Self {
+        self.fingerprint = fingerprint;
+        self
     }
 
     /// Verifies signed packets against `keys`; with `require`, refuses unsigned ones too.
@@ -92,6 +104,9 @@ pub(crate) struct Shared {
     pub(crate) depositor: Arc<dyn Router>,
     /// Queries that use only verified packets (`require_signed`), when the node holds keys.
     pub(crate) verified: Option<Arc<dyn Router>>,
+    /// The library's façade over `depositor`, for the MCP tools: the same checks and counts
+    /// as `/v1`, with the node's fingerprint, embedder and key ring.
+    pub(crate) qis: Arc<Qis>,
     pub(crate) config: ServerConfig,
     /// Requests per token, when the limits set a rate.
     limiter: Option<DefaultKeyedRateLimiter<TokenDigest>>,
@@ -123,7 +138,11 @@ impl AppState {
                     Unsigned::Pass
                 };
                 (
-                    Arc::new(VerifiedOnly::new(router.clone(), ring.clone(), unsigned)),
+                    Arc::new(VerifiedOnly::checking_deposits(
+                        router.clone(),
+                        ring.clone(),
+                        unsigned,
+                    )),
                     Some(Arc::new(VerifiedOnly::new(
                         router.clone(),
                         ring.clone(),
@@ -132,18 +151,28 @@ impl AppState {
                 )
             }
         };
-        let depositor = Arc::new(Watched {
+        let depositor: Arc<dyn Router> = Arc::new(Watched {
             inner: checked,
             activity: activity.clone(),
         });
+        let mut qis = Qis::new(depositor.clone()).with_fingerprint(config.fingerprint.clone());
+        if let Some(ring) = &config.keys {
+            qis = qis.with_key_ring(ring.clone());
+        }
+        if let Some(embedder) = &config.embedder {
+            qis = qis.with_embedder(embedder.clone());
+        }
+        let mut templates = api::templates();
+        templates.push(MCP_PATH);
         AppState(Arc::new(Shared {
             router,
             metered,
             depositor,
             verified,
+            qis: Arc::new(qis),
             config,
             limiter,
-            metrics: Metrics::new(&api::templates()),
+            metrics: Metrics::new(&templates),
             activity,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
@@ -181,6 +210,7 @@ pub fn app(state: AppState) -> Routes {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Routes::new()
         .merge(v1)
+        .merge(mcp(&state))
         .merge(api::routes(api::Access::Public))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -193,6 +223,59 @@ pub fn app(state: AppState) -> Routes {
             },
         ))
         .with_state(state)
+}
+
+/// Where the MCP tools are served.
+pub const MCP_PATH: &str = "/mcp";
+
+/// `/mcp`: the MCP tools over streamable HTTP, behind the same tokens and rate as `/v1`; each
+/// call acts as its token's agent. An open node takes the agent from `?agent=` and, having no
+/// tokens to stop a DNS-rebinding page, answers only to loopback host names.
+fn mcp(state: &AppState) -> Routes<AppState> {
+    let shared = state.shared();
+    let mut config = qis_mcp::http::HttpConfig::new(
+        shared.config.limits.max_body_bytes,
+        shared.shutdown.child_token(),
+    );
+    if matches!(shared.config.auth, Auth::Open) {
+        config = config.allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"]);
+    }
+    let service = qis_mcp::http::service(shared.qis.clone(), config);
+    Routes::new()
+        .nest_service(MCP_PATH, service)
+        .layer(middleware::from_fn_with_state(state.clone(), principal))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// Tells the MCP service who calls: the authenticated caller's agent (on an open node, the
+/// `agent` of the query string).
+async fn principal(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(caller) = req.extensions().get::<Caller>().cloned() else {
+        return ApiError::new(Code::Unauthorized, "no credentials").into_response();
+    };
+    let agent = caller.agent.or_else(|| {
+        matches!(state.shared().config.auth, Auth::Open)
+            .then(|| {
+                req.uri().query().and_then(|q| {
+                    q.split('&')
+                        .find_map(|kv| kv.strip_prefix("agent="))
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                })
+            })
+            .flatten()
+    });
+    let ending = req.method() == axum::http::Method::DELETE;
+    req.extensions_mut().insert(qis_mcp::Principal {
+        agent,
+        key: caller.key,
+    });
+    let mut response = next.run(req).await;
+    // rmcp answers a session's end with 202; clients expect 200 or 204 (nothing follows).
+    if ending && response.status() == axum::http::StatusCode::ACCEPTED {
+        *response.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::fingerprint::{Context, Fingerprint};
+use crate::fingerprint::{Context, Fingerprint, text_address};
 use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
 };
@@ -92,6 +92,10 @@ impl Observation {
     pub fn problem(mut self, problem: impl Into<String>) -> Self {
         self.problem = Some(problem.into());
         self
+    }
+    /// The problem text shared along with the packet, if any.
+    pub fn shared_problem(&self) -> Option<&str> {
+        self.problem.as_deref()
     }
     /// Lets the packet expire after `ttl`.
     pub fn ttl(mut self, ttl: Duration) -> Self {
@@ -223,6 +227,25 @@ impl Node {
         self.deposit_packet(packet).await
     }
 
+    /// Deposits an observation about a problem named by a text alone: the packet shares the
+    /// text, sits at [`text_address`] of the domain and the text, and carries the text's vector
+    /// when the node has an embedder ([`Node::with_embedder`]), so peers find it by meaning.
+    pub async fn deposit_text(
+        &self,
+        domain: &str,
+        text: &str,
+        observation: Observation,
+    ) -> Result<Receipt> {
+        let packet = self
+            .packet(
+                domain,
+                text_address(domain, text),
+                observation.problem(text),
+            )?
+            .build()?;
+        self.deposit_packet(packet).await
+    }
+
     fn packet(
         &self,
         domain: &str,
@@ -322,6 +345,33 @@ impl Node {
     ) -> Result<Option<(Insight, Receipt)>> {
         let address = self.address(domain, context)?;
         let hits = self.pull(domain, context, self.limit).await?;
+        self.close_loop_on(domain, address, None, hits).await
+    }
+
+    /// [`Node::close_loop`] for a problem named by a text: consults the packets of `domain`
+    /// nearest the text in meaning, then re-deposits the insight at the text's address
+    /// ([`Node::deposit_text`]), citing the originals it rests on. Needs an embedder.
+    pub async fn close_loop_text(
+        &self,
+        domain: &str,
+        text: &str,
+    ) -> Result<Option<(Insight, Receipt)>> {
+        let filter = Filter {
+            domain: Some(domain.to_owned()),
+            ..Filter::default()
+        };
+        let hits = self.related(text, self.limit, filter).await?;
+        self.close_loop_on(domain, text_address(domain, text), Some(text), hits)
+            .await
+    }
+
+    async fn close_loop_on(
+        &self,
+        domain: &str,
+        address: Address,
+        problem: Option<&str>,
+        hits: Hits,
+    ) -> Result<Option<(Insight, Receipt)>> {
         // Keep the newest hits whose lineage (the originals behind them) fits in one packet.
         let mut cited_sources: BTreeSet<PacketId> = BTreeSet::new();
         let mut cited = Vec::new();
@@ -344,7 +394,7 @@ impl Node {
             let Some(best) = insight.best.clone() else {
                 return Ok(None);
             };
-            match self.derived_packet(domain, address, &insight, best, &cited) {
+            match self.derived_packet(domain, address, problem, &insight, best, &cited) {
                 Err(Error::TooLarge { .. }) if cited.len() > 1 => {
                     cited.pop();
                 }
@@ -361,6 +411,7 @@ impl Node {
         &self,
         domain: &str,
         address: Address,
+        problem: Option<&str>,
         insight: &Insight,
         best: ResultMap,
         cited: &[Hit],
@@ -375,7 +426,7 @@ impl Node {
                 }
             }
         }
-        let observation = Observation::new(
+        let mut observation = Observation::new(
             insight.outcome.unwrap_or(Outcome::Open),
             insight.confidence as f32,
         )
@@ -384,6 +435,9 @@ impl Node {
             "{} synthesis of {} packets from {} agents",
             insight.method, insight.sample_size, insight.agents
         ));
+        if let Some(text) = problem {
+            observation = observation.problem(text);
+        }
         self.packet(domain, address, observation)?
             .derived_from(derived_from)
             .build()

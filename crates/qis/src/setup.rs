@@ -176,6 +176,7 @@ impl Settings {
             fingerprint: self.fingerprint.open()?,
             embedder_spec: self.embedder_spec(),
             embedder: OnceLock::new(),
+            bound: OnceLock::new(),
             agent: self.agent.clone(),
             signing_key,
             ring,
@@ -215,7 +216,50 @@ pub enum Look {
     Text(String),
 }
 
+/// A problem as a person or an agent names it: a domain and a context, or a domain and a
+/// problem text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    /// Fingerprinted to its address; the context never leaves this process.
+    Context {
+        /// The problem's domain.
+        domain: String,
+        /// Its context.
+        context: Context,
+    },
+    /// Shared as the packet's `problem`: addressed by [`text_address`](crate::fingerprint::text_address) and found by meaning
+    /// through its vector.
+    Text {
+        /// The problem's domain.
+        domain: String,
+        /// The problem, in words.
+        text: String,
+    },
+}
+
+impl Problem {
+    /// The domain.
+    pub fn domain(&self) -> &str {
+        match self {
+            Problem::Context { domain, .. } | Problem::Text { domain, .. } => domain,
+        }
+    }
+}
+
 impl Selection {
+    /// The packets a problem names: at its address (a context), or nearest its text in meaning
+    /// within its domain.
+    pub fn of(problem: &Problem) -> Selection {
+        match problem {
+            Problem::Context { domain, context } => Selection::problem(domain, context.clone()),
+            Problem::Text { domain, text } => {
+                let mut s = Selection::new(Look::Text(text.clone()));
+                s.filter.domain = Some(domain.clone());
+                s
+            }
+        }
+    }
+
     /// The packets at a problem's address.
     pub fn problem(domain: impl Into<String>, context: Context) -> Selection {
         Selection::new(Look::Problem {
@@ -243,12 +287,110 @@ pub struct Qis {
     fingerprint: Arc<dyn Fingerprint>,
     embedder_spec: EmbedderSpec,
     embedder: OnceLock<Arc<dyn Embedder>>,
+    /// Set once the router accepted the embedder.
+    bound: OnceLock<()>,
     agent: Option<String>,
     signing_key: Option<Arc<AgentKey>>,
     ring: Option<Arc<KeyRing>>,
 }
 
 impl Qis {
+    /// A façade over `router` with the defaults a [`Settings::default`] names: the `keys`
+    /// fingerprint, the best embedder of this build (loaded when first needed), no agent, no
+    /// keys. The `with_*` methods set the parts a program holds already (a node server's).
+    pub fn new(router: Arc<dyn Router>) -> Qis {
+        Qis {
+            router,
+            fingerprint: Arc::new(crate::fingerprint::KeysFingerprint::new()),
+            embedder_spec: EmbedderSpec::best_available(None),
+            embedder: OnceLock::new(),
+            bound: OnceLock::new(),
+            agent: None,
+            signing_key: None,
+            ring: None,
+        }
+    }
+
+    /// Addresses problems with `fingerprint`.
+    #[must_use]
+    pub fn with_fingerprint(mut self, fingerprint: Arc<dyn Fingerprint>) -> Qis {
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    /// Embeds with `embedder` (bound to the router: a store holding another model's vectors
+    /// refuses it, when first used).
+    #[must_use]
+    pub fn with_embedder(self, embedder: Arc<dyn Embedder>) -> Qis {
+        let embedder_lock = OnceLock::new();
+        let _ = embedder_lock.set(embedder);
+        Qis {
+            embedder: embedder_lock,
+            bound: OnceLock::new(),
+            ..self
+        }
+    }
+
+    /// Verifies against `ring` (verified-only reads).
+    #[must_use]
+    pub fn with_key_ring(mut self, ring: Arc<KeyRing>) -> Qis {
+        self.ring = Some(ring);
+        self
+    }
+
+    /// The settings' agent, if they name one.
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
+    /// Deposits an observation of a problem as `agent`: at its context's address, or (a text)
+    /// sharing the text with its vector ([`Node::deposit_text`]). An observation that shares a
+    /// problem text ([`Observation::problem`](crate::node::Observation::problem)) carries its
+    /// vector too.
+    pub async fn deposit(
+        &self,
+        agent: &str,
+        problem: &Problem,
+        observation: crate::node::Observation,
+    ) -> Result<crate::router::Receipt> {
+        match problem {
+            Problem::Context { domain, context } => {
+                let mut node = self.node_for(agent)?;
+                if observation.shared_problem().is_some() {
+                    node = node.with_embedder(self.embedder()?);
+                }
+                node.deposit(domain, context, observation).await
+            }
+            Problem::Text { domain, text } => {
+                self.node_for(agent)?
+                    .with_embedder(self.embedder()?)
+                    .deposit_text(domain, text, observation)
+                    .await
+            }
+        }
+    }
+
+    /// The feedback loop as `agent` ([`Node::close_loop`], [`Node::close_loop_text`]): consults,
+    /// then re-deposits the insight citing its sources; `None` when there was nothing to
+    /// synthesize.
+    pub async fn close_loop(
+        &self,
+        agent: &str,
+        problem: &Problem,
+    ) -> Result<Option<(Insight, crate::router::Receipt)>> {
+        match problem {
+            Problem::Context { domain, context } => {
+                self.node_for(agent)?.close_loop(domain, context).await
+            }
+            Problem::Text { domain, text } => {
+                self.node_for(agent)?
+                    .with_embedder(self.embedder()?)
+                    .close_loop_text(domain, text)
+                    .await
+            }
+        }
+    }
+
     /// The router.
     pub fn router(&self) -> &Arc<dyn Router> {
         &self.router
@@ -262,12 +404,18 @@ impl Qis {
     /// The embedder, loaded on first use and bound to the router
     /// ([`Router::bind_embedder`]: a store holding another model's vectors refuses it).
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>> {
-        if let Some(e) = self.embedder.get() {
-            return Ok(e.clone());
+        let e = match self.embedder.get() {
+            Some(e) => e.clone(),
+            None => {
+                let e = self.embedder_spec.open()?;
+                self.embedder.get_or_init(|| e).clone()
+            }
+        };
+        if self.bound.get().is_none() {
+            self.router.bind_embedder(e.name())?;
+            let _ = self.bound.set(());
         }
-        let e = self.embedder_spec.open()?;
-        self.router.bind_embedder(e.name())?;
-        Ok(self.embedder.get_or_init(|| e).clone())
+        Ok(e)
     }
 
     /// The agents' key ring, if the settings name one.

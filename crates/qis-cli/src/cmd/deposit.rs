@@ -6,11 +6,13 @@ use anyhow::{Context as _, Result, bail};
 use qis::node::Observation;
 use qis::packet::{Outcome, ResultValue};
 
-use super::fingerprint::{FingerprintArgs, parse_context};
-use super::remote::RemoteArgs;
+use qis::setup::Problem;
+
+use super::agent::AgentArgs;
+use super::fingerprint::parse_context;
 use super::selector::parse_span;
 use crate::config::Global;
-use crate::store::{self, EmbedderKind};
+use crate::store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,8 +22,6 @@ pub struct Args {
     /// The problem's context (JSON object); it never leaves this process, only its address does.
     #[arg(long)]
     context: String,
-    #[command(flatten)]
-    fingerprint: FingerprintArgs,
     /// What happened: resolved, partial, contradicted or open.
     #[arg(long, value_parser = parse_outcome)]
     outcome: Outcome,
@@ -43,20 +43,11 @@ pub struct Args {
     /// Expire after this long: 500ms, 90s, 30m, 12h, 7d.
     #[arg(long, value_parser = parse_span)]
     ttl: Option<u64>,
-    /// Your agent id [default: `agent` in qis.toml].
-    #[arg(long, env = "QIS_AGENT")]
-    agent: Option<String>,
-    /// The embedder for --problem [default: the best this build has].
-    #[arg(long, value_enum)]
-    embedder: Option<EmbedderKind>,
-    /// Sign the packet with this agent's secret key (a file written by `qis keygen`).
-    #[arg(long, env = "QIS_SIGNING_KEY", value_name = "FILE")]
-    signing_key: Option<std::path::PathBuf>,
     /// Print the receipt as JSON.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    remote: RemoteArgs,
+    who: AgentArgs,
 }
 
 fn parse_outcome(s: &str) -> Result<Outcome, String> {
@@ -77,24 +68,16 @@ fn parse_result(s: &str) -> Result<(String, ResultValue), String> {
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<()> {
-    // qis.toml, with these flags on top.
-    let mut settings = global.file()?;
-    settings.agent = args.agent.clone().or(settings.agent);
-    if settings.agent.is_none() {
+    let settings = args.who.settings(global)?;
+    let Some(agent) = settings.agent.clone() else {
         bail!("say who you are: --agent ID, QIS_AGENT, or `agent` in qis.toml");
-    }
-    settings.router = Some(args.remote.spec(global, &settings)?);
-    settings.fingerprint = args.fingerprint.spec(&settings)?;
-    if let Some(kind) = args.embedder {
-        settings.embedder = Some(kind.into());
-    }
-    if let Some(path) = &args.signing_key {
-        settings.signing_key = Some(path.clone());
-    }
-    let context = parse_context(&args.context)?;
+    };
+    let problem = Problem::Context {
+        domain: args.domain,
+        context: parse_context(&args.context)?,
+    };
     let opened = store::open_router(&settings.router_spec()).await?;
     let qis = settings.open_with(opened.router)?;
-    let mut node = qis.node()?;
     let mut observation = Observation::new(args.outcome, args.confidence)
         .summary(args.summary)
         .results(args.results.into_iter().collect());
@@ -105,11 +88,10 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         observation = observation.ttl(Duration::from_millis(ttl));
     }
     if let Some(problem) = args.problem {
-        node = node.with_embedder(qis.embedder()?);
         observation = observation.problem(problem);
     }
-    let receipt = node
-        .deposit(&args.domain, &context, observation)
+    let receipt = qis
+        .deposit(&agent, &problem, observation)
         .await
         .context("deposit refused")?;
     if args.json {

@@ -1,10 +1,12 @@
 //! One module per `qis` command, and what several share (`selector`, `show`).
 
+pub mod agent;
 pub mod bench;
 pub mod demo;
 pub mod deposit;
 pub mod fingerprint;
 pub mod keygen;
+pub mod mcp;
 pub mod query;
 pub mod remote;
 pub mod selector;

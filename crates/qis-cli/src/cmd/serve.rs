@@ -146,7 +146,10 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         .max_connections(args.max_connections)
         .header_timeout(Duration::from_millis(args.header_timeout.max(1)));
     let open = matches!(auth, Auth::Open);
-    let mut config = ServerConfig::new(auth).limits(limits).embedder(embedder);
+    let mut config = ServerConfig::new(auth)
+        .limits(limits)
+        .embedder(embedder)
+        .fingerprint(qis.fingerprint().clone());
     if let Some(ring) = qis.key_ring() {
         let ring = (**ring).clone();
         eprintln!(

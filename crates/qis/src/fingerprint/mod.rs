@@ -49,6 +49,31 @@ pub trait Fingerprint: Send + Sync + fmt::Debug {
     fn scheme(&self) -> &'static str;
 }
 
+/// The exact address of a problem named by a text alone (a shared problem text, no context):
+/// SHA-256 of the domain and the text with case folded and runs of whitespace made one space,
+/// first 16 bytes. The same wording meets at one address; similar wordings meet through the
+/// text's vector ([`crate::embed`]). The text travels in the packet anyway, so no secret keys it.
+///
+/// ```
+/// use qis::fingerprint::text_address;
+/// assert_eq!(text_address("ops", "Pool  runs DRY"), text_address("ops", "pool runs dry"));
+/// assert_ne!(text_address("ops", "pool runs dry"), text_address("db", "pool runs dry"));
+/// ```
+pub fn text_address(domain: &str, text: &str) -> Address {
+    let mut hasher = Sha256::new();
+    hasher.update(b"qis/text/1\0");
+    hasher.update(domain.as_bytes());
+    hasher.update(b"\0");
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            hasher.update(b" ");
+        }
+        hasher.update(word.to_lowercase().as_bytes());
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    Address::from_bytes(&digest[..16]).expect("16 bytes is a valid address")
+}
+
 /// A network secret for keyed fingerprints. Its `Debug` never shows it.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);

@@ -216,6 +216,25 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// A refusal with `code` and `message`, no field and no details.
+    pub fn new(code: Code, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            code,
+            message: message.into(),
+            field: None,
+            details: Details::default(),
+        }
+    }
+
+    /// An [`Code::InvalidField`] refusal: `field` breaks `rule`.
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> ErrorBody {
+        let (field, rule) = (field.into(), rule.into());
+        ErrorBody {
+            field: Some(field.clone()),
+            ..ErrorBody::new(Code::InvalidField, format!("invalid `{field}`: {rule}"))
+        }
+    }
+
     /// The library error this refusal stands for, as raised by the router `router` (`conflict`
     /// becomes [`Error::Conflict`], `dimension_mismatch` [`Error::Dimension`], …); codes with no
     /// library counterpart become an [`Error::Backend`], retryable when the code is transient.
@@ -280,6 +299,82 @@ impl ErrorBody {
                 } else {
                     Error::refused(router, message)
                 }
+            }
+        }
+    }
+}
+
+/// Every library error as a refusal, in one place: the node answers with it and the MCP tools
+/// report it. A failure inside the engine (a non-retryable backend error, a configuration
+/// fault) says `internal` and no more: its details are for the log, not for a caller.
+impl From<Error> for ErrorBody {
+    fn from(e: Error) -> ErrorBody {
+        match e {
+            Error::Invalid { field, rule } => ErrorBody::invalid(field, rule),
+            Error::Decode { format, message } => {
+                // The library's decode messages start with the path where decoding stopped.
+                let (path, _) = message.split_once(": ").unwrap_or(("", ""));
+                let field = (!path.is_empty() && path != "." && !path.contains(' '))
+                    .then(|| path.to_owned());
+                ErrorBody {
+                    field,
+                    ..ErrorBody::new(
+                        Code::DecodeError,
+                        format!("cannot decode the {format} packet: {message}"),
+                    )
+                }
+            }
+            Error::TooLarge {
+                size,
+                limit,
+                ref largest,
+            } => ErrorBody {
+                details: Details {
+                    size: Some(size),
+                    limit: Some(limit),
+                    largest: largest.clone(),
+                    ..Details::default()
+                },
+                ..ErrorBody::new(Code::PacketTooLarge, e.to_string())
+            },
+            Error::Dimension { expected, got } => ErrorBody {
+                field: Some("vector".into()),
+                details: Details {
+                    expected: Some(expected),
+                    got: Some(got),
+                    ..Details::default()
+                },
+                ..ErrorBody::new(Code::DimensionMismatch, e.to_string())
+            },
+            Error::Conflict { ref id } => ErrorBody {
+                details: Details {
+                    id: Some(id.clone()),
+                    ..Details::default()
+                },
+                ..ErrorBody::new(Code::Conflict, e.to_string())
+            },
+            Error::NotSupported { .. } => ErrorBody::new(Code::NotSupported, e.to_string()),
+            Error::Signature {
+                fault,
+                ref id,
+                ref agent,
+            } => ErrorBody {
+                field: Some("signature".into()),
+                details: Details {
+                    id: Some(id.clone()),
+                    agent: Some(agent.clone()),
+                    ..Details::default()
+                },
+                ..ErrorBody::new(Code::of_fault(fault), format!("{e}; nothing was stored"))
+            },
+            Error::Backend {
+                retryable: true, ..
+            } => ErrorBody::new(
+                Code::Unavailable,
+                "the router is temporarily unavailable; retry later",
+            ),
+            Error::Backend { .. } | Error::Config(_) => {
+                ErrorBody::new(Code::Internal, "internal error; see the server's log")
             }
         }
     }

@@ -24,12 +24,15 @@ pub enum Unsigned {
 ///   are refused when [`Unsigned::Refuse`]; one packet that fails refuses the whole batch with an
 ///   [`Error::Signature`](crate::Error::Signature) naming it, before anything is stored.
 /// - **Queries** answer only the hits whose packets verify (in order); the others are dropped
-///   and counted ([`VerifiedOnly::dropped`]).
+///   and counted ([`VerifiedOnly::dropped`]); a [`VerifiedOnly::checking_deposits`] router
+///   answers them unchanged.
 #[derive(Debug)]
 pub struct VerifiedOnly<R> {
     inner: R,
     ring: Arc<KeyRing>,
     unsigned: Unsigned,
+    /// Whether answers keep only verified hits.
+    reads: bool,
     dropped: AtomicU64,
 }
 
@@ -40,7 +43,17 @@ impl<R: Router> VerifiedOnly<R> {
             inner,
             ring,
             unsigned,
+            reads: true,
             dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Wraps `inner`, verifying deposits against `ring` and answering queries as `inner` does
+    /// (a node checks what it is given, and shows what it holds).
+    pub fn checking_deposits(inner: R, ring: Arc<KeyRing>, unsigned: Unsigned) -> Self {
+        VerifiedOnly {
+            reads: false,
+            ..VerifiedOnly::new(inner, ring, unsigned)
         }
     }
 
@@ -66,6 +79,9 @@ impl<R: Router> VerifiedOnly<R> {
 
     /// Keeps the verified hits.
     fn verified(&self, mut hits: Hits) -> Hits {
+        if !self.reads {
+            return hits;
+        }
         // One check per hit (an ed25519 verification is tens of microseconds); a shared answer is
         // copied only when something must go.
         let keep: Vec<bool> = hits
