@@ -8,7 +8,7 @@ use qis::node::Observation;
 use qis::packet::{Address, Outcome, ResultMap, now_ms};
 use qis::router::url::parse_duration;
 use qis::router::{DEFAULT_LIMIT, Hit};
-use qis::setup::{Look, Problem, Qis, Selection};
+use qis::setup::{Problem, Qis, Selection};
 use qis::synth::{Method, Options, PerAgent};
 use qis::wire::{Code, ErrorBody};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
@@ -198,20 +198,7 @@ fn who(agent: Option<&str>) -> Result<&str, Refusal> {
 
 /// The problem a deposit or a feedback loop is about, and a problem text to share as well.
 fn problem(p: ProblemArgs) -> Result<(Problem, Option<String>), Refusal> {
-    let domain = p.domain.ok_or_else(|| {
-        invalid(
-            "domain",
-            "required: the kind of problem, a short name such as \"db_ops\"",
-        )
-    })?;
-    match (p.context, p.problem) {
-        (Some(context), text) => Ok((Problem::Context { domain, context }, text)),
-        (None, Some(text)) => Ok((Problem::Text { domain, text }, None)),
-        (None, None) => Err(invalid(
-            "context",
-            "give `context` (an object of named fields) or `problem` (a sentence)",
-        )),
-    }
+    Problem::from_parts(p.domain, p.context, p.problem).map_err(refused)
 }
 
 fn span(field: &str, text: &str) -> Result<Duration, Refusal> {
@@ -261,40 +248,16 @@ async fn deposit(qis: &Qis, agent: Option<&str>, args: Result<DepositArgs, Refus
 /// The selection a consult or a query names, and whether it reads verified packets only.
 fn selection(agent: Option<&str>, a: SelectArgs) -> Result<(Selection, bool), Refusal> {
     let p = a.problem;
-    let mut s = match (a.address, p.context, p.problem) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err(invalid(
-                "address",
-                "give an address or a problem (`context` or `problem`), not both",
-            ));
-        }
-        (Some(hex), None, None) => {
-            let address = Address::from_hex(&hex).map_err(|e| match e {
+    let address = a
+        .address
+        .map(|hex| {
+            Address::from_hex(&hex).map_err(|e| match e {
                 qis::Error::Invalid { rule, .. } => invalid("address", rule),
                 other => refused(other),
-            })?;
-            let mut s = Selection::new(Look::Address(address));
-            s.filter.domain = p.domain;
-            s
-        }
-        (None, Some(context), _) => {
-            let domain = p
-                .domain
-                .ok_or_else(|| invalid("domain", "required with `context`: the kind of problem"))?;
-            Selection::of(&Problem::Context { domain, context })
-        }
-        (None, None, Some(text)) => {
-            let mut s = Selection::new(Look::Text(text));
-            s.filter.domain = p.domain;
-            s
-        }
-        (None, None, None) => {
-            return Err(invalid(
-                "context",
-                "give `domain` with `context`, a `problem` sentence, or an `address`",
-            ));
-        }
-    };
+            })
+        })
+        .transpose()?;
+    let mut s = Selection::from_parts(p.domain, p.context, p.problem, address).map_err(refused)?;
     s.filter.tags_any = a.tags_any.unwrap_or_default();
     s.filter.min_confidence = a.min_confidence;
     for (i, o) in a.outcomes.unwrap_or_default().iter().enumerate() {

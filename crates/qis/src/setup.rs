@@ -238,6 +238,30 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// The problem a surface's arguments name, and a text to share along with a context: a
+    /// domain with a context (and perhaps a text), or a domain with a text. Errors name the
+    /// argument (`domain`, `context`).
+    pub fn from_parts(
+        domain: Option<String>,
+        context: Option<Context>,
+        text: Option<String>,
+    ) -> Result<(Problem, Option<String>)> {
+        let domain = domain.ok_or_else(|| {
+            Error::invalid(
+                "domain",
+                "required: the kind of problem, a short name such as \"db_ops\"",
+            )
+        })?;
+        match (context, text) {
+            (Some(context), text) => Ok((Problem::Context { domain, context }, text)),
+            (None, Some(text)) => Ok((Problem::Text { domain, text }, None)),
+            (None, None) => Err(Error::invalid(
+                "context",
+                "give `context` (an object of named fields) or `problem` (a sentence)",
+            )),
+        }
+    }
+
     /// The domain.
     pub fn domain(&self) -> &str {
         match self {
@@ -258,6 +282,41 @@ impl Selection {
                 s
             }
         }
+    }
+
+    /// The selection a surface's arguments name: an `address`, a `domain` with a `context`, or
+    /// a problem `text` (within `domain` when given; with an address, `domain` filters). Errors
+    /// name the argument.
+    pub fn from_parts(
+        domain: Option<String>,
+        context: Option<Context>,
+        text: Option<String>,
+        address: Option<Address>,
+    ) -> Result<Selection> {
+        let mut s = match (address, context, text) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(Error::invalid(
+                    "address",
+                    "give an address or a problem (`context` or `problem`), not both",
+                ));
+            }
+            (Some(address), None, None) => Selection::new(Look::Address(address)),
+            (None, Some(context), _) => {
+                let domain = domain.ok_or_else(|| {
+                    Error::invalid("domain", "required with `context`: the kind of problem")
+                })?;
+                return Ok(Selection::problem(domain, context));
+            }
+            (None, None, Some(text)) => Selection::new(Look::Text(text)),
+            (None, None, None) => {
+                return Err(Error::invalid(
+                    "context",
+                    "give `domain` with `context`, a `problem` sentence, or an `address`",
+                ));
+            }
+        };
+        s.filter.domain = domain;
+        Ok(s)
     }
 
     /// The packets at a problem's address.
