@@ -152,6 +152,7 @@ class Node(_NodeBase):
         problem: str | None = None,
         ttl: Span | None = None,
     ) -> Receipt: ...
+    def deposit_many(self, items: Sequence[Mapping[str, Any]]) -> list[Receipt]: ...
     def consult(
         self,
         domain: str | None = None,
@@ -213,6 +214,7 @@ class AsyncNode(_NodeBase):
         problem: str | None = None,
         ttl: Span | None = None,
     ) -> Awaitable[Receipt]: ...
+    def deposit_many(self, items: Sequence[Mapping[str, Any]]) -> Awaitable[list[Receipt]]: ...
     def consult(
         self,
         domain: str | None = None,

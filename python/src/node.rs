@@ -208,6 +208,17 @@ impl Core {
         })
     }
 
+    fn deposit_many(
+        &self,
+        items: Vec<(Problem, Observation)>,
+    ) -> PyResult<impl Future<Output = PyResult<Vec<Receipt>>> + Send + 'static> {
+        let (qis, agent) = (self.qis()?, self.agent.clone());
+        Ok(async move {
+            let receipts = qis.deposit_many(&agent, items).await.map_err(from_qis)?;
+            Ok(receipts.into_iter().map(Receipt::from).collect())
+        })
+    }
+
     fn select(
         &self,
         s: Select,
@@ -324,6 +335,95 @@ fn observation(
         o = o.problem(text);
     }
     Ok(o)
+}
+
+/// The keys a deposit item may have.
+const ITEM_KEYS: [&str; 9] = [
+    "domain",
+    "context",
+    "problem",
+    "outcome",
+    "confidence",
+    "result",
+    "summary",
+    "tags",
+    "ttl",
+];
+
+/// The items of `deposit_many`: dicts with `deposit`'s arguments; errors name `items[i].field`.
+fn items_arg(items: &Bound<'_, PyAny>) -> PyResult<Vec<(Problem, Observation)>> {
+    let mut out = Vec::new();
+    for (i, item) in items.try_iter()?.enumerate() {
+        let item = item?;
+        out.push(item_arg(&item).map_err(|e| under(item.py(), e, &format!("items[{i}]")))?);
+    }
+    Ok(out)
+}
+
+fn item_arg(item: &Bound<'_, PyAny>) -> PyResult<(Problem, Observation)> {
+    let Ok(d) = item.cast::<pyo3::types::PyDict>() else {
+        return Err(invalid("", "each item is a dict of deposit's arguments"));
+    };
+    for key in d.keys() {
+        let key: String = key.extract()?;
+        if !ITEM_KEYS.contains(&key.as_str()) {
+            return Err(invalid(
+                key,
+                format!(
+                    "not an argument of deposit; an item takes {}",
+                    ITEM_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let get = |k: &str| d.get_item(k).ok().flatten().filter(|v| !v.is_none());
+    let text = |k: &str| -> PyResult<Option<String>> {
+        get(k)
+            .map(|v| {
+                v.extract::<String>()
+                    .map_err(|_| invalid(k, "must be a str"))
+            })
+            .transpose()
+    };
+    let outcome = text("outcome")?.ok_or_else(|| invalid("outcome", "required"))?;
+    let confidence = get("confidence").ok_or_else(|| invalid("confidence", "required"))?;
+    let tags = get("tags")
+        .map(|t| {
+            t.extract::<Vec<String>>()
+                .map_err(|_| invalid("tags", "must be a list of str"))
+        })
+        .transpose()?;
+    let context = get("context");
+    let (problem, shared) = problem_arg(text("domain")?, context.as_ref(), text("problem")?)?;
+    let o = observation(
+        &outcome,
+        &confidence,
+        get("result").as_ref(),
+        text("summary")?,
+        tags,
+        get("ttl").as_ref(),
+        shared,
+    )?;
+    Ok((problem, o))
+}
+
+/// `err` with its field under `prefix` (`items[3]` + `confidence`).
+fn under(py: Python<'_>, err: PyErr, prefix: &str) -> PyErr {
+    let value = err.value(py);
+    let Ok(field) = value.getattr("field") else {
+        return err;
+    };
+    let field: Option<String> = field.extract().unwrap_or(None);
+    let path = match field.as_deref() {
+        None | Some("") => prefix.to_owned(),
+        Some(f) => format!("{prefix}.{f}"),
+    };
+    let message = err.value(py).to_string();
+    let rule = message
+        .split_once("`: ")
+        .map_or(message.as_str(), |(_, rule)| rule)
+        .to_owned();
+    invalid(path, rule)
 }
 
 fn method_options(method: &str, per_agent: &str) -> PyResult<(Method, Options)> {
@@ -480,6 +580,14 @@ impl Node {
         block(py, self.0.deposit(target, o)?)
     }
 
+    /// Deposits many outcomes in one call of the router: `items` are dicts of `deposit`'s
+    /// arguments (`domain`, `context` or `problem`, `outcome`, `confidence`, …). All are checked
+    /// before any is stored; a bad one raises naming `items[i].field`.
+    fn deposit_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Receipt>> {
+        let items = items_arg(items)?;
+        block(py, self.0.deposit_many(items)?)
+    }
+
     /// What the peers' packets say about a problem: the synthesized insight.
     #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, method="weighted", per_agent="split", tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, verified_only=false))]
     #[allow(clippy::too_many_arguments)]
@@ -609,6 +717,16 @@ impl AsyncNode {
         let (target, shared) = problem_arg(Some(domain), context, problem)?;
         let o = observation(outcome, confidence, result, summary, tags, ttl, shared)?;
         pyo3_async_runtimes::tokio::future_into_py(py, self.0.deposit(target, o)?)
+    }
+
+    /// `Node.deposit_many`, awaitable.
+    fn deposit_many<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let items = items_arg(items)?;
+        pyo3_async_runtimes::tokio::future_into_py(py, self.0.deposit_many(items)?)
     }
 
     /// `Node.consult`, awaitable.

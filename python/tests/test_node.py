@@ -182,3 +182,25 @@ print(raised, n.stats().packets)
     # A deep context value routes by its key alone (the `keys` scheme), so that one is stored;
     # every other input is refused.
     assert (raised, packets) == (8, 1), out.stdout
+
+
+def test_deposit_many_stores_a_batch_or_nothing(tmp_path):
+    n = qis.Node("site_01", router=f"file:{tmp_path}", embedder="hashed")
+    items = [{"domain": "d", "context": {"k": i % 3}, "outcome": "resolved", "confidence": 0.5,
+              "result": {"i": i}} for i in range(100)]
+    items.append({"domain": "d", "problem": "disk fills overnight", "outcome": "partial",
+                  "confidence": 0.4})
+    bad = items + [{"domain": "d", "context": {"k": 1}, "outcome": "resolved", "confidence": 2}]
+    with pytest.raises(qis.InvalidPacket) as e:
+        n.deposit_many(bad)
+    assert e.value.field == "items[101].confidence", e.value
+    with pytest.raises(qis.InvalidPacket) as e:
+        n.deposit_many([{"domain": "d", "context": {"k": 1}, "outcome": "open", "confidence": 0.5,
+                         "agent": "someone_else"}])
+    assert e.value.field == "items[0].agent"
+    assert n.stats().packets == 0
+    receipts = n.deposit_many(items)
+    assert len(receipts) == 101 and all(r.stored for r in receipts)
+    assert receipts[-1].address != receipts[0].address
+    assert n.stats().packets == 101 and n.stats().vectors == 1
+    assert n.query(problem="the disk is full every night", limit=1)[0].packet.id == receipts[-1].id

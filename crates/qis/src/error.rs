@@ -101,6 +101,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error with the field it names under `prefix` (`items[3]` + `confidence`); errors
+    /// that name no field are unchanged.
+    #[must_use]
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            Error::Invalid { field, rule } => Error::Invalid {
+                field: if field.is_empty() {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.{field}")
+                },
+                rule,
+            },
+            other => other,
+        }
+    }
+
     /// An [`Error::Invalid`] for `field` breaking `rule`.
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::Invalid {

@@ -267,19 +267,48 @@ impl Node {
         Ok(b)
     }
 
-    async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
+    /// Deposits several observations in one call of the router (each at its own address, as
+    /// [`Node::deposit`] would): every packet is built and checked first, so one that breaks a
+    /// rule refuses the batch before anything is sent, naming `items[i].field`; the router then stores the batch all or
+    /// nothing where its engine allows it. Receipts are in the order of `items`.
+    pub async fn deposit_many(
+        &self,
+        items: Vec<(String, Address, Observation)>,
+    ) -> Result<Vec<Receipt>> {
+        let mut batch = Vec::with_capacity(items.len());
+        for (i, (domain, address, observation)) in items.into_iter().enumerate() {
+            let routed = self
+                .packet(&domain, address, observation)
+                .and_then(|b| b.build())
+                .and_then(|p| self.routed(p))
+                .map_err(|e| e.under(&format!("items[{i}]")))?;
+            batch.push(routed);
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.router.deposit(&batch).await
+    }
+
+    /// A packet signed (when the node has a key) and with its problem's vector (when it has an
+    /// embedder and shares a problem).
+    fn routed(&self, packet: Packet) -> Result<Routed> {
         let packet = match &self.signing_key {
             Some(key) => key.sign(packet),
             None => packet,
         };
-        let routed = match (&self.embedder, packet.problem()) {
+        match (&self.embedder, packet.problem()) {
             (Some(embedder), Some(problem)) => {
                 self.router.bind_embedder(embedder.name())?;
                 let vector = embedder.embed(problem)?;
-                Routed::with_vector(packet, &vector)?
+                Routed::with_vector(packet, &vector)
             }
-            _ => Routed::new(packet),
-        };
+            _ => Ok(Routed::new(packet)),
+        }
+    }
+
+    async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
+        let routed = self.routed(packet)?;
         let mut receipts = self.router.deposit(&[routed]).await?;
         receipts.pop().ok_or_else(|| Error::Backend {
             router: self.router.capabilities().name,

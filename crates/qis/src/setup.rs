@@ -429,6 +429,38 @@ impl Qis {
         }
     }
 
+    /// Deposits several observations as `agent` in one call of the router ([`Node::deposit_many`]):
+    /// all are checked before any is sent. Receipts are in the order of `items`.
+    pub async fn deposit_many(
+        &self,
+        agent: &str,
+        items: Vec<(Problem, crate::node::Observation)>,
+    ) -> Result<Vec<crate::router::Receipt>> {
+        let mut node = self.node_for(agent)?;
+        let texts = items
+            .iter()
+            .any(|(p, o)| matches!(p, Problem::Text { .. }) || o.shared_problem().is_some());
+        if texts {
+            node = node.with_embedder(self.embedder()?);
+        }
+        let mut batch = Vec::with_capacity(items.len());
+        for (i, (problem, observation)) in items.into_iter().enumerate() {
+            batch.push(match problem {
+                Problem::Context { domain, context } => {
+                    let address = self
+                        .address(&domain, &context)
+                        .map_err(|e| e.under(&format!("items[{i}]")))?;
+                    (domain, address, observation)
+                }
+                Problem::Text { domain, text } => {
+                    let address = crate::fingerprint::text_address(&domain, &text);
+                    (domain, address, observation.problem(text))
+                }
+            });
+        }
+        node.deposit_many(batch).await
+    }
+
     /// The feedback loop as `agent` ([`Node::close_loop`], [`Node::close_loop_text`]): consults,
     /// then re-deposits the insight citing its sources; `None` when there was nothing to
     /// synthesize.

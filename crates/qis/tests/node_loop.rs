@@ -272,3 +272,33 @@ async fn a_node_requiring_signatures_consults_only_verified_packets() {
     assert!(derived.is_derived());
     ring.verify(&derived).unwrap();
 }
+
+#[tokio::test]
+async fn deposit_many_checks_every_packet_before_any_is_stored() {
+    let w = World::new(Method::Frequency);
+    let node = w.node("site_01");
+    let address = w.fingerprint.address("trial", &w.context).unwrap();
+    let item = |c: f32| {
+        (
+            "trial".to_owned(),
+            address,
+            Observation::new(Outcome::Resolved, c).result("protocol", "weekly"),
+        )
+    };
+    let err = node
+        .deposit_many(vec![item(0.5), item(1.5), item(0.7)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("items[1].confidence"), "{err}");
+    assert!(w.everything().await.is_empty(), "nothing stored");
+    let receipts = node
+        .deposit_many(vec![item(0.5), item(0.6), item(0.7)])
+        .await
+        .unwrap();
+    assert_eq!(receipts.len(), 3);
+    let stored: Vec<PacketId> = w.everything().await.iter().map(|p| p.id()).collect();
+    for r in &receipts {
+        assert!(r.stored && stored.contains(&r.id));
+    }
+    assert!(node.deposit_many(Vec::new()).await.unwrap().is_empty());
+}
