@@ -21,6 +21,7 @@ is the asyncio form. Framework adapters live in `qis.adapters` (AutoGen, LangGra
 from qis._qis import (
     AsyncNode,
     Conflict,
+    Forgotten,
     Hit,
     Insight,
     InvalidPacket,
@@ -40,6 +41,7 @@ from qis._qis import (
 __all__ = [
     "AsyncNode",
     "Conflict",
+    "Forgotten",
     "Hit",
     "Insight",
     "InvalidPacket",

@@ -27,6 +27,12 @@ create_exception!(
 );
 create_exception!(
     qis,
+    Forgotten,
+    QisError,
+    "A deposit of a packet that was forgotten: refused until it would have expired."
+);
+create_exception!(
+    qis,
     SignatureError,
     QisError,
     "A signature that is missing where required, of an unknown agent, or not the agent's."
@@ -62,6 +68,7 @@ pub(crate) fn raise(body: ErrorBody) -> PyErr {
         | Code::BodyTooLarge
         | Code::AgentMismatch => InvalidPacket::new_err(message),
         Code::Conflict => Conflict::new_err(message),
+        Code::Forgotten => Forgotten::new_err(message),
         Code::SignatureMissing | Code::UnknownSigner | Code::BadSignature => {
             SignatureError::new_err(message)
         }
@@ -100,6 +107,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("QisError", py.get_type::<QisError>()),
         ("InvalidPacket", py.get_type::<InvalidPacket>()),
         ("Conflict", py.get_type::<Conflict>()),
+        ("Forgotten", py.get_type::<Forgotten>()),
         ("SignatureError", py.get_type::<SignatureError>()),
         ("NotSupported", py.get_type::<NotSupported>()),
         ("Unavailable", py.get_type::<Unavailable>()),

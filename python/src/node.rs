@@ -11,8 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
 use qis::node::Observation;
 use qis::packet::{Address, Outcome, ResultMap, now_ms};
-use qis::router::DEFAULT_LIMIT;
 use qis::router::url::{parse_duration, parse_url};
+use qis::router::{DEFAULT_LIMIT, Forget};
 use qis::setup::{Problem, Qis, Selection, Settings};
 use qis::synth::{Method, Options, PerAgent};
 use serde_json::Value;
@@ -217,6 +217,31 @@ impl Core {
             let receipts = qis.deposit_many(&agent, items).await.map_err(from_qis)?;
             Ok(receipts.into_iter().map(Receipt::from).collect())
         })
+    }
+
+    /// This agent's packets named by `ids`, or at `address`, or (`everything`) all of them.
+    fn forget(
+        &self,
+        ids: Option<Vec<String>>,
+        address: Option<String>,
+        everything: bool,
+    ) -> PyResult<impl Future<Output = PyResult<u64>> + Send + 'static> {
+        let mut what = Forget::agent(self.agent.clone());
+        for (i, id) in ids.unwrap_or_default().iter().enumerate() {
+            what.ids
+                .push(id.parse().map_err(|e| named(&format!("ids[{i}]"), e))?);
+        }
+        if let Some(hex) = address {
+            what.address = Some(Address::from_hex(&hex).map_err(|e| named("address", e))?);
+        }
+        if everything != (what.ids.is_empty() && what.address.is_none()) {
+            return Err(invalid(
+                "everything",
+                "give ids, or an address, or everything=True alone",
+            ));
+        }
+        let qis = self.qis()?;
+        Ok(async move { qis.router().forget(&what).await.map_err(from_qis) })
     }
 
     fn select(
@@ -676,6 +701,20 @@ impl Node {
         block(py, self.0.close_loop(target)?)
     }
 
+    /// Takes back this agent's packets: by `ids`, at an `address`, or `everything`. Returns how
+    /// many were removed; a forgotten packet is gone from every query, and depositing it again
+    /// raises `Forgotten` until it would have expired.
+    #[pyo3(signature = (ids=None, *, address=None, everything=false))]
+    fn forget(
+        &self,
+        py: Python<'_>,
+        ids: Option<Vec<String>>,
+        address: Option<String>,
+        everything: bool,
+    ) -> PyResult<u64> {
+        block(py, self.0.forget(ids, address, everything)?)
+    }
+
     /// What the router holds.
     fn stats(&self, py: Python<'_>) -> PyResult<Stats> {
         block(py, self.0.stats()?)
@@ -816,6 +855,18 @@ impl AsyncNode {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (target, _) = problem_arg(Some(domain), context, problem)?;
         pyo3_async_runtimes::tokio::future_into_py(py, self.0.close_loop(target)?)
+    }
+
+    /// `Node.forget`, awaitable.
+    #[pyo3(signature = (ids=None, *, address=None, everything=false))]
+    fn forget<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Option<Vec<String>>,
+        address: Option<String>,
+        everything: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        pyo3_async_runtimes::tokio::future_into_py(py, self.0.forget(ids, address, everything)?)
     }
 
     /// `Node.stats`, awaitable.

@@ -9,8 +9,13 @@ use serde::Serialize;
 
 use crate::convert::to_py;
 
+/// An `f32` as the float its shortest decimal text reads as (0.7, not 0.699999988079071).
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 fn dict<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'py, PyDict>> {
-    let json = serde_json::to_value(value)
+    let json = qis::wire::to_json_value(value)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
     Ok(to_py(py, &json)?.cast_into::<PyDict>()?)
 }
@@ -85,8 +90,8 @@ impl Packet {
         self.0.outcome().as_str()
     }
     #[getter]
-    fn confidence(&self) -> f32 {
-        self.0.confidence()
+    fn confidence(&self) -> f64 {
+        shortest(self.0.confidence())
     }
     /// What worked: a dict of numbers, strings and bools.
     #[getter]
@@ -163,14 +168,14 @@ impl Packet {
 #[pyclass(module = "qis", frozen, get_all)]
 #[derive(Clone, Debug)]
 pub(crate) struct Hit {
-    pub(crate) score: f32,
+    pub(crate) score: f64,
     pub(crate) packet: Packet,
 }
 
 impl From<&qis::router::Hit> for Hit {
     fn from(h: &qis::router::Hit) -> Self {
         Hit {
-            score: h.score,
+            score: shortest(h.score),
             packet: Packet(h.packet.clone()),
         }
     }

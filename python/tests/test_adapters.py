@@ -31,8 +31,6 @@ def test_autogen_memory_adds_queries_and_updates_a_model_context(tmp_path):
         with pytest.raises(qis.InvalidPacket):
             await a.add(MemoryContent(content={"problem": "x", "confidence": 3},
                                       mime_type=MemoryMimeType.JSON))
-        with pytest.raises(qis.NotSupported):
-            await a.clear()
         await a.close()
 
         b = QisMemory(qis.AsyncNode("site_b", router=store, embedder="hashed"), domain="db_ops",
@@ -49,6 +47,11 @@ def test_autogen_memory_adds_queries_and_updates_a_model_context(tmp_path):
         assert len(updated.memories.results) == 1
         messages = await ctx.get_messages()
         assert isinstance(messages[-1], SystemMessage) and "pgbouncer" in messages[-1].content
+        # clear() forgets this agent's own packets only.
+        await b.add(MemoryContent(content="b's own note", mime_type="text/plain"))
+        await b.clear()
+        found = await b.query("connection pool exhausted")
+        assert [r.metadata["agent"] for r in found.results] == ["site_a"]
         await b.close()
 
     asyncio.run(main())

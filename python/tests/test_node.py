@@ -1,7 +1,6 @@
 """The package over the library: the loop, typed answers, and refusals that name the argument."""
 
 import json
-import math
 import subprocess
 import sys
 
@@ -42,7 +41,7 @@ def test_deposit_consult_query_and_close_the_loop():
     p = hits[0].packet
     assert (p.id, p.agent, p.domain, p.outcome, p.tags, p.ttl) == (
         r.id, "site_01", "clinical_trial", "resolved", ["t2d"], 30 * 86400)
-    assert math.isclose(p.confidence, 0.9, rel_tol=1e-6)
+    assert p.confidence == 0.9 and p.to_dict()["confidence"] == 0.9  # not 0.8999999761581421
     assert p.result["protocol"] == "once_weekly" and p.derived_from == [] and not p.signed
     assert p.to_dict()["address"] == "1dd96c30c27fe860"
     assert "T2D" not in json.dumps(p.to_dict()), "the context never reaches the router"
@@ -204,3 +203,26 @@ def test_deposit_many_stores_a_batch_or_nothing(tmp_path):
     assert receipts[-1].address != receipts[0].address
     assert n.stats().packets == 101 and n.stats().vectors == 1
     assert n.query(problem="the disk is full every night", limit=1)[0].packet.id == receipts[-1].id
+
+
+def test_forget_takes_back_only_this_agents_packets(tmp_path):
+    store = f"file:{tmp_path}"
+    with qis.Node("site_b", router=store, embedder="hashed") as b:
+        theirs = b.deposit("d", {"k": 1}, outcome="resolved", confidence=0.5)
+    n = qis.Node("site_a", router=store, embedder="hashed")
+    # The `keys` scheme routes by the context's keys: {"k": …} and {"j": …} are two addresses.
+    mine = [n.deposit("d", {"k" if i % 2 else "j": i}, outcome="resolved", confidence=0.5)
+            for i in range(4)]
+    assert n.forget([mine[0].id]) == 1
+    assert n.forget([mine[0].id]) == 0  # idempotent
+    assert n.forget([theirs.id]) == 0  # another agent's packet is not ours to forget
+    assert n.forget(address=mine[1].address) == 2  # the two of ours at {"k": …}, not b's
+    assert [h.packet.agent for h in n.query("d", {"k": 1})] == ["site_b"]
+    assert n.forget(everything=True) == 1
+    assert n.stats().packets == 1
+    for kwargs, field in [({}, "everything"), ({"ids": ["x"]}, "ids[0]"),
+                          ({"address": "zz"}, "address"),
+                          ({"ids": [mine[0].id], "everything": True}, "everything")]:
+        with pytest.raises(qis.InvalidPacket) as e:
+            n.forget(**kwargs)
+        assert e.value.field == field, (kwargs, e.value)

@@ -45,6 +45,8 @@ enum Command {
     Stats(cmd::stats::Args),
     /// Remove expired packets now.
     Purge(cmd::stats::PurgeArgs),
+    /// Take packets back: by id, agent or address (tombstones refuse their replay).
+    Forget(cmd::forget::Args),
     /// Write every live packet as JSON Lines.
     Export(cmd::transfer::ExportArgs),
     /// Read packets from JSON Lines (validated whole before anything is stored).
@@ -115,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => cmd::synth::run(g, args).await,
         Command::Stats(args) => cmd::stats::run(g, args).await,
         Command::Purge(args) => cmd::stats::purge(g, args).await,
+        Command::Forget(args) => cmd::forget::run(g, args).await,
         Command::Export(args) => cmd::transfer::export(g, args).await,
         Command::Import(args) => cmd::transfer::import(g, args).await,
         Command::Bench(args) => cmd::bench::run(g, args).await,

@@ -590,3 +590,38 @@ fn an_import_with_vectors_of_two_dimensions_names_the_line_and_imports_nothing()
         "{err}"
     );
 }
+
+#[test]
+fn forget_takes_packets_back_and_refuses_their_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let receipt = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
+    let a = receipt(deposit(
+        &data,
+        "site_01",
+        "resolved",
+        "0.9",
+        "protocol=weekly",
+        &["--json"],
+    ));
+    deposit(&data, "site_02", "resolved", "0.8", "protocol=weekly", &[]);
+    deposit(&data, "site_02", "partial", "0.6", "protocol=daily", &[]);
+    let file = dir.path().join("packets.jsonl");
+    ok(qis(&data, &["export", "--out", file.to_str().unwrap()]));
+
+    let id = a["id"].as_str().unwrap();
+    let out = ok(qis(&data, &["forget", "--id", id, "--json"]));
+    assert_eq!(out.trim(), r#"{"removed":1}"#);
+    let out = ok(qis(&data, &["forget", "--agent", "site_02"]));
+    assert!(out.starts_with("forgot 2 packets"), "{out}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(qis(&data, &["stats", "--json"]))).unwrap();
+    assert_eq!(stats["total_packets"], 0);
+    // A replay of the forgotten packets (the export) is refused, and stores nothing.
+    let err = failed(qis(&data, &["import", file.to_str().unwrap()]));
+    assert!(err.contains("forgotten"), "{err}");
+    let err = failed(qis(&data, &["forget"]));
+    assert!(err.contains("ids"), "{err}");
+    let err = failed(qis(&data, &["forget", "--address", "zz"]));
+    assert!(err.contains("address"), "{err}");
+}

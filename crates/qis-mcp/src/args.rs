@@ -106,6 +106,17 @@ pub struct CloseLoopArgs {
     pub problem: ProblemArgs,
 }
 
+/// `forget`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForgetArgs {
+    /// Your packets to take back, by id (as receipts and packets show them), at most 1000.
+    pub ids: Option<Vec<String>>,
+    /// Or every packet of yours at this address (hex).
+    pub address: Option<String>,
+    /// Or, set to true and alone, every packet you ever deposited.
+    pub everything: Option<bool>,
+}
+
 /// `stats`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StatsArgs {}

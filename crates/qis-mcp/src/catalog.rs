@@ -84,7 +84,10 @@ pub(crate) async fn read(qis: &Qis, uri: &str) -> Result<ReadResourceResult, Err
     match id {
         None => Ok(contents(uri, &crate::tools::hits(&hits))),
         Some(id) => match hits.iter().find(|h| h.packet.id() == id) {
-            Some(hit) => Ok(contents(uri, &json!(&*hit.packet))),
+            Some(hit) => Ok(contents(
+                uri,
+                &qis::wire::to_json_value(&*hit.packet).unwrap_or_default(),
+            )),
             None => Err(not_found(
                 uri,
                 "no live packet of this id at this address (among its newest 50)",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use qis::node::Observation;
 use qis::packet::{Address, Outcome, ResultMap, now_ms};
 use qis::router::url::parse_duration;
-use qis::router::{DEFAULT_LIMIT, Hit};
+use qis::router::{DEFAULT_LIMIT, Forget, Hit};
 use qis::setup::{Problem, Qis, Selection};
 use qis::synth::{Method, Options, PerAgent};
 use qis::wire::{Code, ErrorBody};
@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::args::{
-    CloseLoopArgs, ConsultArgs, DepositArgs, ProblemArgs, QueryArgs, SelectArgs, StatsArgs,
+    CloseLoopArgs, ConsultArgs, DepositArgs, ForgetArgs, ProblemArgs, QueryArgs, SelectArgs,
+    StatsArgs,
 };
 
 /// A refusal that names the field and the rule (boxed: it is the cold path).
@@ -85,6 +86,20 @@ pub(crate) fn catalog() -> Vec<Tool> {
                 .idempotent(false)
                 .open_world(false),
         ),
+        tool::<ForgetArgs>(
+            "forget",
+            "Take back your outcomes",
+            "Remove packets you deposited: a mistaken outcome, one you must erase, or all of \
+             yours. Only your own packets are touched. A forgotten packet is gone from every \
+             query at once, and depositing it again is refused. Give `ids`, or an `address`, or \
+             `everything: true`.\n\
+             Example: {\"ids\": [\"01a2371b-d164-7636-8f88-36da88fd1c59\"]}",
+            ToolAnnotations::new()
+                .read_only(false)
+                .destructive(true)
+                .idempotent(true)
+                .open_world(false),
+        ),
         tool::<StatsArgs>(
             "stats",
             "Store statistics",
@@ -129,6 +144,7 @@ pub(crate) async fn call(
         "consult" => consult(qis, agent, parse(name, args)?).await,
         "query_outcomes" => query(qis, agent, parse(name, args)?).await,
         "close_loop" => close_loop(qis, agent, parse(name, args)?).await,
+        "forget" => forget(qis, agent, parse(name, args)?).await,
         "stats" => stats(qis, parse(name, args)?).await,
         _ => return None,
     })
@@ -293,7 +309,7 @@ async fn consult(qis: &Qis, agent: Option<&str>, args: Result<ConsultArgs, Refus
         .synthesize(&selection, method, options, verified)
         .await
         .map_err(refused)?;
-    let mut v = serde_json::to_value(&insight).map_err(internal)?;
+    let mut v = qis::wire::to_json_value(&insight).map_err(internal)?;
     if verified && let Some(o) = v.as_object_mut() {
         o.insert("left_out_unverified".into(), json!(dropped));
     }
@@ -316,7 +332,12 @@ fn internal(e: serde_json::Error) -> Refusal {
 pub(crate) fn hits(hits: &[Hit]) -> Value {
     Value::Array(
         hits.iter()
-            .map(|h| json!({"score": h.score, "packet": &*h.packet}))
+            .map(|h| {
+                json!({
+                    "score": qis::wire::to_json_value(&h.score).unwrap_or_default(),
+                    "packet": qis::wire::to_json_value(&*h.packet).unwrap_or_default(),
+                })
+            })
             .collect(),
     )
 }
@@ -348,9 +369,35 @@ async fn close_loop(
             "deposited": receipt.stored,
             "id": receipt.id,
             "address": receipt.address,
-            "insight": insight,
+            "insight": qis::wire::to_json_value(&insight).map_err(internal)?,
         })),
     }
+}
+
+async fn forget(qis: &Qis, agent: Option<&str>, args: Result<ForgetArgs, Refusal>) -> Answer {
+    let a = args?;
+    let agent = who(agent)?;
+    let mut what = Forget::agent(agent);
+    for (i, id) in a.ids.unwrap_or_default().iter().enumerate() {
+        what.ids
+            .push(id.parse().map_err(|e| named(&format!("ids[{i}]"), e))?);
+    }
+    if let Some(hex) = &a.address {
+        what.address = Some(Address::from_hex(hex).map_err(|e| named("address", e))?);
+    }
+    let everything = a.everything == Some(true);
+    if everything != (what.ids.is_empty() && what.address.is_none()) {
+        return Err(invalid(
+            "everything",
+            "give `ids`, or an `address`, or `everything: true` alone",
+        ));
+    }
+    let removed = qis.router().forget(&what).await.map_err(refused)?;
+    Ok(json!({
+        "removed": removed,
+        "agent": agent,
+        "note": "forgotten packets are gone from every query; depositing them again is refused until they would have expired",
+    }))
 }
 
 async fn stats(qis: &Qis, args: Result<StatsArgs, Refusal>) -> Answer {

@@ -87,6 +87,7 @@ async fn the_catalog_describes_every_tool_with_a_schema() {
             "consult",
             "query_outcomes",
             "close_loop",
+            "forget",
             "stats"
         ]
     );
@@ -163,6 +164,8 @@ async fn deposit_consult_query_and_close_the_loop_on_the_embedded_store() {
     let by_address = ok(&by_address);
     assert_eq!(by_address["count"], 1);
     assert_eq!(by_address["hits"][0]["packet"]["agent"], "site_a");
+    // The f32 confidence reads as written, not widened (0.800000011920929).
+    assert_eq!(by_address["hits"][0]["packet"]["confidence"], json!(0.8));
     // The context never reached the store: only its address did.
     let packet = by_address["hits"][0]["packet"].to_string();
     assert!(!packet.contains("pool_exhausted"), "{packet}");
@@ -361,4 +364,48 @@ async fn a_session_without_an_agent_reads_but_never_deposits() {
     assert_eq!(ok(&result)["sample_size"], 0);
     assert_eq!(store.stats().await.unwrap().packets, 0);
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn forget_takes_back_the_session_agents_own_packets_only() {
+    let store: Arc<dyn Router> = Arc::new(qis::router::memory::MemoryRouter::new());
+    let a = connect(store.clone(), Some("site_a")).await;
+    let b = connect(store.clone(), Some("site_b")).await;
+    let deposit = json!({"domain": "db_ops", "context": context(), "outcome": "resolved",
+                         "confidence": 0.8, "result": {"fix": "x"}});
+    let mine = call(&a, "deposit_outcome", deposit.clone()).await;
+    let mine = ok(&mine).clone();
+    let theirs = call(&b, "deposit_outcome", deposit).await;
+    let theirs = ok(&theirs).clone();
+    let forgot = call(&a, "forget", json!({"ids": [theirs["id"]]})).await;
+    assert_eq!(
+        ok(&forgot)["removed"],
+        0,
+        "another agent's packet is not A's to forget"
+    );
+    let forgot = call(&a, "forget", json!({"ids": [mine["id"]]})).await;
+    assert_eq!(ok(&forgot)["removed"], 1);
+    let left = call(&b, "query_outcomes", json!({"address": mine["address"]})).await;
+    let left = ok(&left);
+    assert_eq!(left["count"], 1);
+    assert_eq!(left["hits"][0]["packet"]["agent"], "site_b");
+    for (args, field) in [
+        (json!({}), "everything"),
+        (json!({"ids": ["nope"]}), "ids[0]"),
+        (json!({"address": "zz"}), "address"),
+        (
+            json!({"address": mine["address"], "everything": true}),
+            "everything",
+        ),
+        (json!({"agent": "site_b", "everything": true}), "agent"),
+    ] {
+        let result = call(&a, "forget", args.clone()).await;
+        assert_eq!(refused(&result).0, field, "{args}");
+    }
+    let all = call(&b, "forget", json!({"everything": true})).await;
+    assert_eq!(ok(&all)["removed"], 1);
+    assert_eq!(store.stats().await.unwrap().packets, 0);
+    for c in [a, b] {
+        c.cancel().await.unwrap();
+    }
 }

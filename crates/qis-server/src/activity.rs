@@ -88,6 +88,20 @@ impl Activity {
         }
     }
 
+    /// Drops what was just forgotten from the recent deposits, so that the dashboard never shows
+    /// a forgotten packet (the per-address counts of deposits stay: they count, they hold none).
+    pub(crate) fn forgotten(&self, what: &qis::router::Forget) {
+        let Ok(mut record) = self.record.lock() else {
+            return;
+        };
+        record.recent.retain(|r| {
+            let named = (what.ids.is_empty() || what.ids.contains(&r.id))
+                && what.agent.as_deref().is_none_or(|a| r.agent == a)
+                && what.address.is_none_or(|a| r.address == a);
+            !named
+        });
+    }
+
     /// The busiest `n` addresses (most deposits first) and the `n` latest deposits.
     pub(crate) fn snapshot(&self, n: usize) -> (Vec<AddressActivity>, Vec<RecentDeposit>) {
         let Ok(record) = self.record.lock() else {
@@ -152,6 +166,11 @@ impl Router for Watched {
     }
     async fn stats(&self) -> qis::Result<Stats> {
         self.inner.stats().await
+    }
+    async fn forget(&self, what: &qis::router::Forget) -> qis::Result<u64> {
+        let removed = self.inner.forget(what).await?;
+        self.activity.forgotten(what);
+        Ok(removed)
     }
     async fn purge_expired(&self) -> qis::Result<u64> {
         self.inner.purge_expired().await

@@ -97,6 +97,9 @@ impl<R: Router> Router for Stamped<R> {
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
     }
+    async fn forget(&self, what: &qis::router::Forget) -> Result<u64> {
+        self.inner.forget(what).await
+    }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await
     }
@@ -248,6 +251,9 @@ impl<R: Router> Router for Metered<R> {
     }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
+    }
+    async fn forget(&self, what: &qis::router::Forget) -> Result<u64> {
+        self.inner.forget(what).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await

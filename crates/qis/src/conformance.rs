@@ -596,6 +596,113 @@ pub async fn check_stats(router: &dyn Router) {
     assert!(after.addresses > before.addresses || after.addresses >= 1);
 }
 
+/// Forgetting (routers with [`Capabilities::forget`](crate::router::Capabilities::forget)):
+/// by ids, by agent, and by address of one agent, each removing only what it names, from exact
+/// and vector queries and from the counts; idempotent; a replay of a forgotten packet refused
+/// with [`Error::Forgotten`]; a selector that names nothing refused. Routers that cannot forget
+/// refuse with [`Error::NotSupported`] and change nothing.
+pub async fn check_forget(router: &dyn Router) {
+    use crate::router::Forget;
+    let caps = router.capabilities();
+    let (address, domain) = (random_address(), random_domain("forget"));
+    let tag = rand::rng().random::<u32>();
+    let (a, b) = (format!("forget-a-{tag:08x}"), format!("forget-b-{tag:08x}"));
+    let dim = dimension(router);
+    let now = now_ms();
+    let make = |agent: &str, i: u64| {
+        let p = sample_packet(agent, &domain, address, now - 100 + i);
+        if caps.vector {
+            Routed::with_vector(p, &vector(dim, 2, 0.01 * i as f32)).unwrap()
+        } else {
+            Routed::new(p)
+        }
+    };
+    let batch: Vec<Routed> = (0..3)
+        .map(|i| make(&a, i))
+        .chain((3..6).map(|i| make(&b, i)))
+        .collect();
+    router.deposit(&batch).await.unwrap();
+    let first = batch[0].packet.clone();
+    if !caps.forget {
+        let err = router.forget(&Forget::ids([first.id()])).await.unwrap_err();
+        assert!(matches!(err, Error::NotSupported { .. }), "{err}");
+        assert_eq!(
+            exact(router, address, 10).await.len(),
+            6,
+            "nothing was removed"
+        );
+        return;
+    }
+    let err = router.forget(&Forget::default()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "ids"),
+        "{err}"
+    );
+
+    // By id, narrowed to its agent: only that packet goes, and only once.
+    let before = router.stats().await.unwrap();
+    let forget_first = Forget::ids([first.id()]).by(&a);
+    assert_eq!(router.forget(&forget_first).await.unwrap(), 1);
+    assert_eq!(router.forget(&forget_first).await.unwrap(), 0, "idempotent");
+    // Another agent's id under `a` is not `a`'s to forget: untouched.
+    assert_eq!(
+        router
+            .forget(&Forget::ids([batch[3].packet.id()]).by(&a))
+            .await
+            .unwrap(),
+        0
+    );
+    let left = ids(&exact(router, address, 10).await);
+    assert_eq!(left.len(), 5);
+    assert!(
+        !left.contains(&first.id()),
+        "a forgotten packet never comes back"
+    );
+    let after = router.stats().await.unwrap();
+    assert!(after.packets < before.packets + 1, "{before:?} → {after:?}");
+    if caps.vector {
+        let q = Query::nearest(&vector(dim, 2, 0.0), 10)
+            .unwrap()
+            .filter(Filter {
+                domain: Some(domain.clone()),
+                ..Filter::default()
+            });
+        let near = ids(&router.query(&q).await.unwrap());
+        assert_eq!(near.len(), 5);
+        assert!(!near.contains(&first.id()), "nor from a vector query");
+    }
+
+    // A replay of the forgotten packet is refused, and the batch it is in stores nothing.
+    let fresh = make(&a, 9);
+    let err = router
+        .deposit(&[fresh.clone(), batch[0].clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Forgotten { id } if *id == first.id().to_string()),
+        "{err}"
+    );
+    assert!(!ids(&exact(router, address, 10).await).contains(&fresh.packet.id()));
+
+    // By address and agent: the rest of `a`'s packets there, none of `b`'s.
+    assert_eq!(
+        router
+            .forget(&Forget::address(address).by(&a))
+            .await
+            .unwrap(),
+        2
+    );
+    let left = exact(router, address, 10).await;
+    assert!(left.iter().all(|h| h.packet.agent() == b), "{left:?}");
+    assert_eq!(left.len(), 3);
+
+    // By agent: everything of `b`'s.
+    assert_eq!(router.forget(&Forget::agent(&b)).await.unwrap(), 3);
+    assert!(exact(router, address, 10).await.is_empty());
+    let err = router.deposit(&[batch[4].clone()]).await.unwrap_err();
+    assert!(matches!(err, Error::Forgotten { .. }), "{err}");
+}
+
 /// Durable routers: everything acknowledged is there after the store is reopened.
 ///
 /// `reopen` drops nothing itself: the caller's closure must close the old router (it receives it)
@@ -667,6 +774,9 @@ impl<G: std::fmt::Debug + Send + Sync> Router for Holding<G> {
     async fn stats(&self) -> crate::Result<crate::router::Stats> {
         self.router.stats().await
     }
+    async fn forget(&self, what: &crate::router::Forget) -> crate::Result<u64> {
+        self.router.forget(what).await
+    }
     async fn purge_expired(&self) -> crate::Result<u64> {
         self.router.purge_expired().await
     }
@@ -723,6 +833,7 @@ pub async fn check_all(router: Arc<dyn Router>) {
     check_vector_order(&*router).await;
     check_dimension_mismatch(&*router).await;
     check_stats(&*router).await;
+    check_forget(&*router).await;
     check_concurrent_deposits(router).await;
 }
 
@@ -750,6 +861,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@one $mode, $make, check_vector_order, ref);
         $crate::conformance_tests!(@one $mode, $make, check_dimension_mismatch, ref);
         $crate::conformance_tests!(@one $mode, $make, check_stats, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_forget, ref);
         $crate::conformance_tests!(@one $mode, $make, check_concurrent_deposits, arc);
     };
     (@router always, $make:expr) => {

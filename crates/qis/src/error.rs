@@ -62,6 +62,14 @@ pub enum Error {
         id: String,
     },
 
+    /// A deposit of a packet that was forgotten ([`Router::forget`](crate::router::Router::forget)):
+    /// its id is refused until the packet would have expired.
+    #[error("packet {id} was forgotten: it is not stored again until it would have expired")]
+    Forgotten {
+        /// The packet id.
+        id: String,
+    },
+
     /// A packet whose signature is missing where one is required, by an agent without a known
     /// key, or not the agent's signature of this packet.
     #[error("packet {id} from agent {agent:?}: {fault}")]

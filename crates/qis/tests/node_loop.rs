@@ -302,3 +302,41 @@ async fn deposit_many_checks_every_packet_before_any_is_stored() {
     }
     assert!(node.deposit_many(Vec::new()).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_racing_deposits_of_the_same_packet_leaves_one_consistent_outcome() {
+    // Of a deposit and a forget of the same packet, the one the router orders second decides:
+    // the packet is stored and not buried, or gone and buried (its replay refused). Never both,
+    // never neither.
+    use qis::router::{Forget, Routed};
+    let w = World::new(Method::Frequency);
+    let address = w.fingerprint.address("trial", &w.context).unwrap();
+    for _ in 0..200 {
+        let packet = std::sync::Arc::new(
+            qis::packet::Packet::builder("a", "trial", address)
+                .outcome(Outcome::Resolved)
+                .confidence(0.5)
+                .build()
+                .unwrap(),
+        );
+        let (r1, r2) = (w.router.clone(), w.router.clone());
+        let p1 = packet.clone();
+        let deposit = tokio::spawn(async move { r1.deposit(&[Routed::new(p1)]).await });
+        let id = packet.id();
+        let forget = tokio::spawn(async move { r2.forget(&Forget::ids([id])).await });
+        let (deposited, forgotten) = (deposit.await.unwrap(), forget.await.unwrap().unwrap());
+        let held = w.everything().await.iter().any(|p| p.id() == packet.id());
+        let replay = w.router.deposit(&[Routed::new(packet.clone())]).await;
+        match (deposited.is_ok(), forgotten, held) {
+            // The forget came first (nothing to remove, no tombstone): the deposit stored it.
+            (true, 0, true) => assert!(replay.is_ok()),
+            // The deposit came first: the forget removed it and buried its id.
+            (true, 1, false) => assert!(
+                matches!(replay, Err(qis::Error::Forgotten { .. })),
+                "{replay:?}"
+            ),
+            other => panic!("an inconsistent outcome: {other:?}"),
+        }
+        w.router.forget(&Forget::ids([packet.id()])).await.unwrap();
+    }
+}

@@ -15,8 +15,8 @@
   `MemoryContent` with its `score` in the metadata.
 - `update_context(model_context)`: consults the peers about the last message and adds what they
   found as one system message; returns the packets it rests on.
-- `clear()`: qis packets are the network's shared outcomes, not this agent's scratchpad: until
-  `Router::forget` lands it raises `qis.NotSupported` and removes nothing.
+- `clear()`: forgets every packet this agent deposited (others' packets are the network's and
+  stay); on a router that cannot forget it raises `qis.NotSupported` and removes nothing.
 - `close()`: closes the node.
 """
 
@@ -103,9 +103,7 @@ class QisMemory(Memory):
         return UpdateContextResult(memories=MemoryQueryResult(results=[_content(h) for h in hits]))
 
     async def clear(self) -> None:
-        raise qis.NotSupported(
-            "qis packets are the network's shared outcomes; forgetting this agent's packets "
-            "comes with Router::forget, and nothing was removed")
+        await self._node.forget(everything=True)
 
     async def close(self) -> None:
         self._node.close()

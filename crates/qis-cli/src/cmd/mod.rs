@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod deposit;
 pub mod fingerprint;
+pub mod forget;
 pub mod keygen;
 pub mod mcp;
 pub mod query;

@@ -62,8 +62,8 @@ async def over_stdio():
             check("stdio: the server says who it is", init.server_info.name == "qis", init.server_info)
             tools = {t.name: t for t in (await s.list_tools()).tools}
             check(
-                "stdio: five tools, each with a schema",
-                set(tools) == {"deposit_outcome", "consult", "query_outcomes", "close_loop", "stats"}
+                "stdio: six tools, each with a schema",
+                set(tools) == {"deposit_outcome", "consult", "query_outcomes", "close_loop", "forget", "stats"}
                 and all(t.input_schema["type"] == "object" for t in tools.values()),
                 sorted(tools),
             )
@@ -233,6 +233,18 @@ async def over_http():
             return body(await s.call_tool("stats", {}))["packets"]
 
         check("http: nothing was stored by the refused calls", await as_agent(TOKEN_A, count) == 2)
+
+        async def b_forgets(s):
+            return (body(await s.call_tool("forget", {"ids": [receipt["id"]]}))["removed"],
+                    body(await s.call_tool("forget", {"everything": True}))["removed"])
+
+        check("http: B cannot forget A's packet, only its own",
+              await as_agent(TOKEN_B, b_forgets) == (0, 1))
+        check("http: A's packet is still there", await as_agent(TOKEN_A, count) == 1)
+        async with httpx2.AsyncClient() as raw:
+            r = await raw.get(f"{url}/v1/dashboard", headers={"Authorization": f"Bearer {TOKEN_B}"})
+            recent = [d["agent"] for d in r.json()["recent"]]
+            check("http: the dashboard shows no forgotten packet", recent == ["site_a"], recent)
     finally:
         node.terminate()
         node.wait(timeout=20)

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use foldhash::HashMap;
 
 use super::{
-    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, Vector,
+    Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, Vector,
     batch_dimension, cosine,
 };
 
@@ -44,6 +44,8 @@ struct Inner {
     /// The dimension of the vectors held, fixed by the first one.
     dimension: Option<usize>,
     vectors: u64,
+    /// Forgotten ids, and when each packet would have expired (`Millis::MAX`: never).
+    tombstones: HashMap<PacketId, Millis>,
 }
 
 /// The packets at one address, and the shared answer of its unfiltered queries.
@@ -171,6 +173,9 @@ impl Inner {
         for routed in batch {
             routed.admit(now)?;
             let id = routed.packet.id();
+            if self.tombstones.get(&id).is_some_and(|until| *until > now) {
+                return Err(Error::Forgotten { id: id.to_string() });
+            }
             let previous = self
                 .ids
                 .get(&id)
@@ -273,6 +278,7 @@ impl Router for MemoryRouter {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             vector: true,
+            forget: true,
             ..Capabilities::new("memory")
         }
     }
@@ -405,9 +411,70 @@ impl Router for MemoryRouter {
         })
     }
 
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let mut inner = self.write();
+        let Inner {
+            by_address,
+            ids,
+            vectors,
+            tombstones,
+            ..
+        } = &mut *inner;
+        // The lists that can hold what is named: an address's, the ids' own, or every one.
+        let targets: Option<Vec<Address>> = match (what.address, what.ids.is_empty()) {
+            (Some(address), _) => Some(vec![address]),
+            (None, false) => Some(
+                what.ids
+                    .iter()
+                    .filter_map(|id| ids.get(id).map(|p| *p.address()))
+                    .collect(),
+            ),
+            (None, true) => None,
+        };
+        let mut removed = 0u64;
+        let mut forget_in = |entry: &mut AddressList| {
+            let before = entry.stored.len();
+            entry.stored.retain(|s| {
+                if !what.matches(&s.packet) {
+                    return true;
+                }
+                ids.remove(&s.packet.id());
+                tombstones.insert(s.packet.id(), s.expires);
+                if s.vector.is_some() {
+                    *vectors -= 1;
+                }
+                removed += 1;
+                false
+            });
+            if entry.stored.len() != before {
+                entry.changed();
+            }
+        };
+        match targets {
+            Some(addresses) => {
+                for address in addresses {
+                    if let Some(entry) = by_address.get_mut(&address) {
+                        forget_in(entry);
+                        if entry.stored.is_empty() {
+                            by_address.remove(&address);
+                        }
+                    }
+                }
+            }
+            None => by_address.retain(|_, entry| {
+                forget_in(entry);
+                !entry.stored.is_empty()
+            }),
+        }
+        Ok(removed)
+    }
+
     async fn purge_expired(&self) -> Result<u64> {
         let now = now_ms();
         let mut inner = self.write();
+        // A tombstone is kept until its packet would have expired.
+        inner.tombstones.retain(|_, until| *until > now);
         let Inner {
             by_address,
             ids,

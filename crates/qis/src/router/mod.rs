@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
 
+mod forget;
 pub mod layer;
 pub mod memory;
 pub mod url;
@@ -40,6 +41,7 @@ pub mod qdrant;
 pub mod http;
 
 pub use crate::vector::{MAX_DIMENSION, Vector, cosine, unit_vector};
+pub use forget::{Forget, MAX_FORGET_IDS};
 
 /// Largest `limit` of one query.
 pub const MAX_LIMIT: usize = 10_000;
@@ -441,6 +443,8 @@ pub struct Capabilities {
     /// The router embeds problem texts itself ([`Router::query_text`]): a qis node with an
     /// embedder.
     pub text: bool,
+    /// The router forgets packets, with tombstones ([`Router::forget`]).
+    pub forget: bool,
 }
 
 impl Capabilities {
@@ -453,6 +457,7 @@ impl Capabilities {
             durable: false,
             dimension: None,
             text: false,
+            forget: false,
         }
     }
 }
@@ -496,6 +501,22 @@ pub trait Router: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Removes the packets `what` names and returns how many it removed, leaving a tombstone
+    /// for each so that a deposit of a forgotten id is refused ([`Error::Forgotten`]) until the
+    /// packet would have expired (see [`Forget`]). Idempotent; all or nothing where the engine
+    /// allows it. Routers that cannot forget answer [`Error::NotSupported`] (the default; see
+    /// [`Capabilities::forget`]).
+    ///
+    /// Errors: [`Error::Invalid`] (a selector that names nothing), [`Error::NotSupported`],
+    /// [`Error::Backend`].
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        Err(Error::NotSupported {
+            router: self.capabilities().name,
+            what: "forgetting packets".into(),
+        })
+    }
+
     /// Counts what the router holds.
     async fn stats(&self) -> Result<Stats>;
 
@@ -520,6 +541,9 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     }
     fn bind_embedder(&self, embedder: &str) -> Result<()> {
         (**self).bind_embedder(embedder)
+    }
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        (**self).forget(what).await
     }
     async fn stats(&self) -> Result<Stats> {
         (**self).stats().await

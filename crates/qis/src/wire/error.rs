@@ -25,6 +25,8 @@ pub enum Code {
     DimensionMismatch,
     /// 409: a packet id already deposited with different content (`details`: id).
     Conflict,
+    /// 410: a packet that was forgotten; refused until it would have expired (`details`: id).
+    Forgotten,
     /// 422: more packets in one deposit than the server accepts.
     BatchTooLarge,
     /// 422: the router or server cannot do this (no vector search, no embedder for `text`).
@@ -78,12 +80,13 @@ impl Code {
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::DecodeError,
         Code::InvalidField,
         Code::PacketTooLarge,
         Code::DimensionMismatch,
         Code::Conflict,
+        Code::Forgotten,
         Code::BatchTooLarge,
         Code::NotSupported,
         Code::BodyTooLarge,
@@ -109,6 +112,7 @@ impl Code {
             Code::PacketTooLarge => "packet_too_large",
             Code::DimensionMismatch => "dimension_mismatch",
             Code::Conflict => "conflict",
+            Code::Forgotten => "forgotten",
             Code::BatchTooLarge => "batch_too_large",
             Code::NotSupported => "not_supported",
             Code::BodyTooLarge => "body_too_large",
@@ -138,6 +142,7 @@ impl Code {
             | Code::NotSupported
             | Code::SignatureMissing => 422,
             Code::Conflict => 409,
+            Code::Forgotten => 410,
             Code::BodyTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::Unauthorized => 401,
@@ -280,6 +285,9 @@ impl ErrorBody {
             Code::Conflict => Error::Conflict {
                 id: d.id.clone().unwrap_or_default(),
             },
+            Code::Forgotten => Error::Forgotten {
+                id: d.id.clone().unwrap_or_default(),
+            },
             Code::NotSupported => Error::NotSupported {
                 router,
                 what: self.message,
@@ -352,6 +360,13 @@ impl From<Error> for ErrorBody {
                     ..Details::default()
                 },
                 ..ErrorBody::new(Code::Conflict, e.to_string())
+            },
+            Error::Forgotten { ref id } => ErrorBody {
+                details: Details {
+                    id: Some(id.clone()),
+                    ..Details::default()
+                },
+                ..ErrorBody::new(Code::Forgotten, e.to_string())
             },
             Error::NotSupported { .. } => ErrorBody::new(Code::NotSupported, e.to_string()),
             Error::Signature {

@@ -26,6 +26,14 @@ mod error;
 use doc::{FilterDoc, PacketDoc, ReceiptDoc};
 pub use error::{Code, Details, ErrorBody};
 
+/// `value` as a JSON value with its numbers as the JSON text writes them: a packet's `f32`
+/// confidence of 0.7 stays `0.7` (through [`serde_json::to_value`] it would widen to
+/// `0.699999988079071`). For surfaces that hand JSON values on (the MCP tools, Python's
+/// `to_dict()`).
+pub fn to_json_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_str(&serde_json::to_string(value)?)
+}
+
 /// `application/msgpack`, the MessagePack media type.
 pub const MSGPACK: &str = "application/msgpack";
 /// `application/json`.

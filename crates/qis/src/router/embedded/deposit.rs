@@ -52,6 +52,7 @@ impl Shared {
                     Some((b, v)) if b == body && v == vector => false,
                     Some(_) => return Err(Error::Conflict { id: id.to_string() }),
                     None => {
+                        super::forget::check_not_forgotten(&tx, id, now)?;
                         insert
                             .execute(params![
                                 id.as_uuid().as_bytes(),

@@ -31,11 +31,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, Target};
+use super::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, Target};
 use crate::error::{Error, Result};
 use crate::packet::Packet;
 
 mod deposit;
+mod forget;
 mod lock;
 mod purge;
 mod query;
@@ -299,6 +300,7 @@ impl Router for EmbeddedRouter {
         Capabilities {
             vector: true,
             durable: true,
+            forget: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -323,6 +325,11 @@ impl Router for EmbeddedRouter {
         self.blocking(move |s| s.query(&query))
             .await
             .map(Hits::from)
+    }
+
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        let what = what.clone();
+        self.blocking(move |s| s.forget(&what)).await
     }
 
     async fn stats(&self) -> Result<Stats> {

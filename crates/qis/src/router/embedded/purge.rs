@@ -49,6 +49,11 @@ impl Shared {
             .map_err(sqlite)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sqlite)?;
+        // Tombstones last as long as their packets would have.
+        conn.prepare_cached("DELETE FROM tombstones WHERE expires IS NOT NULL AND expires <= ?1")
+            .map_err(sqlite)?
+            .execute([now])
+            .map_err(sqlite)?;
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         for (seq, had_vector) in &removed {
             if *had_vector {

@@ -64,6 +64,8 @@ pub(super) fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
          CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
          CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
          CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
+         -- Forgotten ids, until their packets would have expired (NULL: never); nothing else.
+         CREATE TABLE IF NOT EXISTS tombstones (id BLOB PRIMARY KEY, expires INTEGER) WITHOUT ROWID;
          INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');",
     )
     .map_err(sqlite)?;

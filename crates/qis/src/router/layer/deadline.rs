@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
 
 /// How long each kind of call may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +121,11 @@ impl<R: Router> Router for Deadline<R> {
     async fn stats(&self) -> Result<Stats> {
         let d = self.deadlines.stats;
         within(self.name(), d, "counting", self.inner.stats()).await
+    }
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        // A forget is a delete, as a purge is: it runs within the purge's deadline.
+        let d = self.deadlines.purge;
+        within(self.name(), d, "forgetting", self.inner.forget(what)).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         let d = self.deadlines.purge;

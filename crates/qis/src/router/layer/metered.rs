@@ -6,7 +6,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
 
 /// What a [`Metered`] router has seen so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,6 +124,10 @@ impl<R: Router> Router for Metered<R> {
     }
     async fn stats(&self) -> Result<Stats> {
         let result = self.inner.stats().await;
+        self.counted(result)
+    }
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        let result = self.inner.forget(what).await;
         self.counted(result)
     }
     async fn purge_expired(&self) -> Result<u64> {

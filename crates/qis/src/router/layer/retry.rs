@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
 
 /// When and how often to try again.
 ///
@@ -139,6 +139,10 @@ impl<R: Router> Router for Retry<R> {
     }
     async fn stats(&self) -> Result<Stats> {
         self.policy.run("stats", || self.inner.stats()).await
+    }
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        // Idempotent: a retry after a lost answer removes nothing more.
+        self.policy.run("forget", || self.inner.forget(what)).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.policy

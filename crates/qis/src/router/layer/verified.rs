@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
 use crate::sign::KeyRing;
 
 /// What [`VerifiedOnly`] does with a deposited packet that has no signature.
@@ -143,6 +143,9 @@ impl<R: Router> Router for VerifiedOnly<R> {
     }
     async fn stats(&self) -> Result<Stats> {
         self.inner.stats().await
+    }
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        self.inner.forget(what).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await

@@ -1,0 +1,87 @@
+//! Forgetting: the packets a [`Forget`] names are deleted and leave tombstones, in one
+//! transaction; a deposit of a tombstoned id is refused until its packet would have expired.
+
+use rusqlite::types::ToSql;
+use rusqlite::{OptionalExtension, Transaction};
+
+use super::{Shared, lock, sqlite};
+use crate::error::{Error, Result};
+use crate::packet::{Millis, PacketId};
+use crate::router::Forget;
+
+impl Shared {
+    pub(super) fn forget(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let mut sql = String::from("DELETE FROM packets WHERE 1 = 1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(agent) = &what.agent {
+            sql.push_str(" AND agent = ?");
+            args.push(Box::new(agent.clone()));
+        }
+        if let Some(address) = what.address {
+            sql.push_str(" AND address = ?");
+            args.push(Box::new(address.as_bytes().to_vec()));
+        }
+        if !what.ids.is_empty() {
+            sql.push_str(" AND id IN (");
+            for (i, id) in what.ids.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                args.push(Box::new(id.as_uuid().as_bytes().to_vec()));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" RETURNING seq, id, expires, vector IS NOT NULL");
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(sqlite)?;
+        let removed: Vec<(i64, Vec<u8>, Option<i64>, bool)> = {
+            let mut stmt = tx.prepare(&sql).map_err(sqlite)?;
+            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+            stmt.query_map(params.as_slice(), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(sqlite)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sqlite)?
+        };
+        {
+            let mut bury = tx
+                .prepare_cached("INSERT OR REPLACE INTO tombstones (id, expires) VALUES (?1, ?2)")
+                .map_err(sqlite)?;
+            for (_, id, expires, _) in &removed {
+                bury.execute(rusqlite::params![id, expires])
+                    .map_err(sqlite)?;
+            }
+        }
+        tx.commit().map_err(sqlite)?;
+        // Gone from disk: gone from the caches too.
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        for (seq, _, _, had_vector) in &removed {
+            if *had_vector {
+                vectors.remove(*seq);
+            }
+            if let Some(c) = &self.cache {
+                c.remove(seq);
+            }
+        }
+        Ok(removed.len() as u64)
+    }
+}
+
+/// Refuses the deposit of a packet forgotten and not yet past its expiry.
+pub(super) fn check_not_forgotten(tx: &Transaction<'_>, id: PacketId, now: Millis) -> Result<()> {
+    let buried = tx
+        .prepare_cached(
+            "SELECT 1 FROM tombstones WHERE id = ?1 AND (expires IS NULL OR expires > ?2)",
+        )
+        .map_err(sqlite)?
+        .query_row(
+            rusqlite::params![id.as_uuid().as_bytes(), now.min(i64::MAX as u64) as i64],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(sqlite)?;
+    match buried {
+        Some(()) => Err(Error::Forgotten { id: id.to_string() }),
+        None => Ok(()),
+    }
+}
