@@ -9,11 +9,13 @@
 //! (an attacker learns about the digest of their own guess, not about the token), and a tokens
 //! file may hold digests (`sha256:<hex>`) instead of the tokens themselves.
 //!
-//! A tokens file is TOML, one `token = "agent"` line per token:
+//! A tokens file is TOML, one `token = "agent"` line per token, or `token = { agent = "…",
+//! role = "operator" }` for an operator, who may also forget any agent's packets:
 //!
 //! ```toml
 //! "3f1c9e7e5b0a4d2b8c6f" = "site_01"
 //! "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" = "site_02"
+//! "a-long-operator-token-0042" = { agent = "ops", role = "operator" }
 //! ```
 
 use std::collections::HashMap;
@@ -40,10 +42,37 @@ pub enum Auth {
     Open,
 }
 
+/// What a token may do beyond acting as its agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Deposits as its agent and forgets only its agent's packets.
+    #[default]
+    Agent,
+    /// Also forgets any agent's packets (erasure requests, quarantine).
+    Operator,
+}
+
 /// Known tokens, by digest.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens {
-    agents: HashMap<TokenDigest, String>,
+    agents: HashMap<TokenDigest, (String, Role)>,
+}
+
+/// One entry of a tokens file: an agent id, or an agent and a role.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Agent(String),
+    Grant(Grant),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Grant {
+    agent: String,
+    #[serde(default)]
+    role: Role,
 }
 
 /// The authenticated caller of one request (a request extension).
@@ -53,6 +82,8 @@ pub struct Caller {
     pub agent: Option<String>,
     /// What the rate limit counts by: the token's digest (on an open server, the peer address).
     pub key: TokenDigest,
+    /// An operator token (or an open node): may forget any agent's packets.
+    pub operator: bool,
 }
 
 impl Tokens {
@@ -66,6 +97,11 @@ impl Tokens {
     /// Errors: a token shorter than [`MIN_TOKEN_BYTES`], a malformed digest, an agent id that
     /// is not 1–64 bytes, the same token twice.
     pub fn insert(&mut self, token: &str, agent: &str) -> qis::Result<()> {
+        self.insert_as(token, agent, Role::Agent)
+    }
+
+    /// Binds `token` to `agent` with `role` (see [`Tokens::insert`]).
+    pub fn insert_as(&mut self, token: &str, agent: &str, role: Role) -> qis::Result<()> {
         let digest = match token.strip_prefix("sha256:") {
             Some(hex_digest) => {
                 let mut d = [0u8; 32];
@@ -92,7 +128,11 @@ impl Tokens {
                 qis::packet::MAX_NAME_BYTES
             )));
         }
-        if self.agents.insert(digest, agent.to_owned()).is_some() {
+        if self
+            .agents
+            .insert(digest, (agent.to_owned(), role))
+            .is_some()
+        {
             return Err(qis::Error::Config(format!(
                 "a token is listed twice (the second time for agent {agent:?})"
             )));
@@ -102,14 +142,17 @@ impl Tokens {
 
     /// Reads a tokens file (TOML: `"token" = "agent"` per line).
     pub fn from_toml(text: &str) -> qis::Result<Self> {
-        let table: HashMap<String, String> = toml::from_str(text).map_err(|e| {
+        let table: HashMap<String, Entry> = toml::from_str(text).map_err(|e| {
             qis::Error::Config(format!(
-                "a tokens file holds `\"token\" = \"agent\"` lines: {e}"
+                "a tokens file holds `\"token\" = \"agent\"` or `\"token\" = {{ agent = \"…\", role = \"operator\" }}` lines: {e}"
             ))
         })?;
         let mut tokens = Tokens::new();
-        for (token, agent) in &table {
-            tokens.insert(token, agent)?;
+        for (token, entry) in &table {
+            match entry {
+                Entry::Agent(agent) => tokens.insert(token, agent)?,
+                Entry::Grant(g) => tokens.insert_as(token, &g.agent, g.role)?,
+            }
         }
         Ok(tokens)
     }
@@ -138,7 +181,7 @@ impl Tokens {
 
     /// The agent `token` is bound to.
     pub fn agent(&self, token: &str) -> Option<&str> {
-        self.agents.get(&digest(token)).map(String::as_str)
+        self.agents.get(&digest(token)).map(|(a, _)| a.as_str())
     }
 }
 
@@ -164,7 +207,11 @@ impl Auth {
                     let text = ip.to_string();
                     key = digest(&text);
                 }
-                Ok(Caller { agent: None, key })
+                Ok(Caller {
+                    agent: None,
+                    key,
+                    operator: true,
+                })
             }
             Auth::Tokens(tokens) => {
                 let token = bearer(headers)?.or(query_token).ok_or_else(|| {
@@ -175,9 +222,10 @@ impl Auth {
                 })?;
                 let key = digest(token);
                 match tokens.agents.get(&key) {
-                    Some(agent) => Ok(Caller {
+                    Some((agent, role)) => Ok(Caller {
                         agent: Some(agent.clone()),
                         key,
+                        operator: *role == Role::Operator,
                     }),
                     None => Err(ApiError::new(
                         Code::Unauthorized,
@@ -252,6 +300,24 @@ mod tests {
         );
         let c = auth.caller(&HeaderMap::new(), Some(plain), None).unwrap();
         assert_eq!(c.agent.as_deref(), Some("site_01"));
+    }
+
+    #[test]
+    fn an_operator_token_is_marked_and_a_bad_role_refused() {
+        let text = "\"a-long-operator-token-01\" = { agent = \"ops\", role = \"operator\" }\n\"a-long-agent-token-0002\" = { agent = \"site_02\" }";
+        let auth = Auth::Tokens(Tokens::from_toml(text).unwrap());
+        let c = auth
+            .caller(&headers("Bearer a-long-operator-token-01"), None, None)
+            .unwrap();
+        assert!(c.operator && c.agent.as_deref() == Some("ops"));
+        let c = auth
+            .caller(&headers("Bearer a-long-agent-token-0002"), None, None)
+            .unwrap();
+        assert!(!c.operator);
+        assert!(
+            Tokens::from_toml("\"a-long-agent-token-0002\" = { agent = \"a\", role = \"root\" }")
+                .is_err()
+        );
     }
 
     #[test]

@@ -843,3 +843,129 @@ async fn the_dashboard_data_counts_what_arrived() {
     let (status, _, _) = call(&s, get("/dashboard", None)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_token_forgets_its_own_packets_and_an_operator_any() {
+    use qis_server::auth::{Role, Tokens};
+    const OPS: &str = "token-of-the-operator-0123456789";
+    let mut t = Tokens::new();
+    t.insert(TOKEN_A, "agent-a").unwrap();
+    t.insert(TOKEN_B, "agent-b").unwrap();
+    t.insert_as(OPS, "ops", Role::Operator).unwrap();
+    let s = state_with(ServerConfig::new(Auth::Tokens(t)));
+    let (a1, a2, b1) = (packet("agent-a"), packet("agent-a"), packet("agent-b"));
+    for (p, token) in [(&a1, TOKEN_A), (&a2, TOKEN_A), (&b1, TOKEN_B)] {
+        let (status, _, _) = call(
+            &s,
+            post_json(
+                "/v1/packets",
+                Some(token),
+                &json!({"packet": packet_json(p)}),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let delete = |id: String, token: &'static str| {
+        axum::http::Request::delete(format!("/v1/packets/{id}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    // B cannot forget A's packet, by id or by naming A: 403, nothing removed.
+    let (status, body, _) = call(&s, delete(a1.id().to_string(), TOKEN_B)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "agent_mismatch",
+        Some("ids[0]"),
+    );
+    let (status, body, _) = call(
+        &s,
+        post_json("/v1/forget", Some(TOKEN_B), &json!({"agent": "agent-a"})),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "agent_mismatch",
+        Some("agent"),
+    );
+    let (status, body, _) = call(
+        &s,
+        post_json(
+            "/v1/forget",
+            Some(TOKEN_B),
+            &json!({"ids": [b1.id(), a1.id()]}),
+        ),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "agent_mismatch",
+        Some("ids[1]"),
+    );
+    assert_eq!(stored(&s).await, 3, "nothing was removed");
+    // A empty selector, an unknown field: refused by name.
+    let (status, body, _) = call(&s, post_json("/v1/forget", Some(TOKEN_A), &json!({}))).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        Some("ids"),
+    );
+    let (status, body, _) = call(
+        &s,
+        post_json("/v1/forget", Some(TOKEN_A), &json!({"idz": []})),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "decode_error", None);
+    let (status, body, _) = call(&s, delete("not-a-uuid".into(), TOKEN_A)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        Some("id"),
+    );
+    // A forgets its own, once; the replay is refused with `forgotten`.
+    let (status, body, _) = call(&s, delete(a1.id().to_string(), TOKEN_A)).await;
+    assert_eq!(
+        (status, body["removed"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (status, body, _) = call(&s, delete(a1.id().to_string(), TOKEN_A)).await;
+    assert_eq!(
+        (status, body["removed"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, body, _) = call(
+        &s,
+        post_json(
+            "/v1/packets",
+            Some(TOKEN_A),
+            &json!({"packet": packet_json(&a1)}),
+        ),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::GONE, "forgotten", None);
+    assert_eq!(body["details"]["id"], a1.id().to_string());
+    // The operator forgets anyone's.
+    let (status, body, _) = call(
+        &s,
+        post_json("/v1/forget", Some(OPS), &json!({"agent": "agent-b"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["removed"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_eq!(stored(&s).await, 1);
+    let (_, caps, _) = call(&s, get("/v1/capabilities", Some(TOKEN_A))).await;
+    assert_eq!(caps["forget"], true);
+}

@@ -70,6 +70,16 @@ pub enum Error {
         id: String,
     },
 
+    /// The caller may not do this to what it names: another agent's packet, for a caller that
+    /// acts for one agent only.
+    #[error("not allowed: `{field}`: {rule}")]
+    Forbidden {
+        /// What names the thing not allowed (`ids[2]`, `agent`).
+        field: String,
+        /// The rule, said so that a person knows who may.
+        rule: String,
+    },
+
     /// A packet whose signature is missing where one is required, by an agent without a known
     /// key, or not the agent's signature of this packet.
     #[error("packet {id} from agent {agent:?}: {fault}")]

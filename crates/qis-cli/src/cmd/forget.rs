@@ -38,6 +38,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         ids: args.ids,
         agent: args.agent,
         address: args.address,
+        ..Forget::default()
     };
     let removed = opened
         .router

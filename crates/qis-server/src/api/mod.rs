@@ -2,12 +2,13 @@
 //! node); `/healthz`, `/metrics`, `/openapi.json` and the dashboard page do not.
 
 use axum::Router as Routes;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::server::AppState;
 
 pub(crate) mod dashboard;
 pub(crate) mod events;
+pub(crate) mod forget;
 pub(crate) mod node;
 pub(crate) mod openapi;
 pub(crate) mod packets;
@@ -33,6 +34,8 @@ pub(crate) struct Route {
 /// anything else count as "other").
 pub(crate) const ROUTES: &[Route] = &[
     Route::caller("/v1/packets", || post(packets::deposit)),
+    Route::caller("/v1/packets/{id}", || delete(forget::forget_one)),
+    Route::caller("/v1/forget", || post(forget::forget)),
     Route::caller("/v1/query", || post(packets::query)),
     Route::caller("/v1/addresses/{address}/packets", || get(packets::exact)),
     Route::caller("/v1/addresses/{address}/events", || get(events::subscribe)),

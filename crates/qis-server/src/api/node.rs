@@ -61,6 +61,7 @@ pub(crate) async fn capabilities(State(state): State<AppState>) -> Json<Capabili
             Auth::Open => "open",
         }
         .to_owned(),
+        forget: caps.forget,
     })
 }
 

@@ -38,6 +38,11 @@ pub struct Forget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub address: Option<Address>,
+    /// With `ids` and `agent`: refuse the whole call ([`Error::Forbidden`], naming the id) when
+    /// a named id is another agent's packet, instead of leaving it alone. How a node holds a
+    /// caller that acts for one agent to its own packets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 impl Forget {
@@ -70,6 +75,25 @@ impl Forget {
     pub fn by(mut self, agent: impl Into<String>) -> Forget {
         self.agent = Some(agent.into());
         self
+    }
+
+    /// Refuses, rather than leaves, named ids that are another agent's ([`Forget::strict`]).
+    #[must_use]
+    pub fn strict(mut self) -> Forget {
+        self.strict = true;
+        self
+    }
+
+    /// The refusal of a strict forget whose `ids[i]` is held by `holder` (not `self.agent`).
+    pub fn not_yours(&self, i: usize) -> Error {
+        Error::Forbidden {
+            field: format!("ids[{i}]"),
+            rule: format!(
+                "packet {} is not a packet of agent {:?}: a caller may forget only its own agent's packets (an operator may forget any); nothing was removed",
+                self.ids[i],
+                self.agent.as_deref().unwrap_or_default()
+            ),
+        }
     }
 
     /// Checks the selector names something. Errors: [`Error::Invalid`] naming `ids`, `agent`

@@ -421,6 +421,13 @@ impl Router for MemoryRouter {
             tombstones,
             ..
         } = &mut *inner;
+        if let (true, Some(agent)) = (what.strict, what.agent.as_deref()) {
+            for (i, id) in what.ids.iter().enumerate() {
+                if ids.get(id).is_some_and(|p| p.agent() != agent) {
+                    return Err(what.not_yours(i));
+                }
+            }
+        }
         // The lists that can hold what is named: an address's, the ids' own, or every one.
         let targets: Option<Vec<Address>> = match (what.address, what.ids.is_empty()) {
             (Some(address), _) => Some(vec![address]),

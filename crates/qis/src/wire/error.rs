@@ -37,7 +37,8 @@ pub enum Code {
     UnsupportedMediaType,
     /// 401: no bearer token, or one the server does not know.
     Unauthorized,
-    /// 403: a deposit whose `agent` is not the caller's.
+    /// 403: a deposit whose `agent` is not the caller's, or a forget that names another
+    /// agent's packets without the operator role.
     AgentMismatch,
     /// 422: this node requires signed packets and one has no `signature`.
     SignatureMissing,
@@ -260,7 +261,14 @@ impl ErrorBody {
         }
         match self.code {
             Code::InvalidField => Error::Invalid { field, rule },
-            Code::AgentMismatch => Error::invalid("agent", self.message),
+            Code::AgentMismatch => Error::Forbidden {
+                field: if field.is_empty() {
+                    "agent".into()
+                } else {
+                    field
+                },
+                rule: self.message,
+            },
             Code::BatchTooLarge | Code::BodyTooLarge => Error::Invalid {
                 field: if field.is_empty() {
                     "packets".into()
@@ -367,6 +375,13 @@ impl From<Error> for ErrorBody {
                     ..Details::default()
                 },
                 ..ErrorBody::new(Code::Forgotten, e.to_string())
+            },
+            Error::Forbidden { field, rule } => ErrorBody {
+                field: Some(field.clone()),
+                ..ErrorBody::new(
+                    Code::AgentMismatch,
+                    format!("not allowed: `{field}`: {rule}"),
+                )
             },
             Error::NotSupported { .. } => ErrorBody::new(Code::NotSupported, e.to_string()),
             Error::Signature {

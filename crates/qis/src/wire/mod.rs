@@ -194,6 +194,17 @@ pub struct CapabilitiesResponse {
     pub max_body_bytes: usize,
     /// `tokens` or `open`.
     pub auth: String,
+    /// The router forgets packets (`POST /v1/forget`); false from nodes older than forgetting.
+    #[serde(default)]
+    pub forget: bool,
+}
+
+/// `POST /v1/forget` and `DELETE /v1/packets/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForgetResponse {
+    /// Packets removed (each leaves a tombstone: its id and expiry).
+    pub removed: u64,
 }
 
 /// `POST /v1/purge`.

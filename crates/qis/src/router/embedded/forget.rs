@@ -33,6 +33,20 @@ impl Shared {
         sql.push_str(" RETURNING seq, id, expires, vector IS NOT NULL");
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(sqlite)?;
+        if let (true, Some(agent)) = (what.strict, what.agent.as_deref()) {
+            let mut owner = tx
+                .prepare_cached("SELECT agent FROM packets WHERE id = ?1")
+                .map_err(sqlite)?;
+            for (i, id) in what.ids.iter().enumerate() {
+                let held: Option<String> = owner
+                    .query_row([id.as_uuid().as_bytes()], |r| r.get(0))
+                    .optional()
+                    .map_err(sqlite)?;
+                if held.is_some_and(|h| h != agent) {
+                    return Err(what.not_yours(i));
+                }
+            }
+        }
         let removed: Vec<(i64, Vec<u8>, Option<i64>, bool)> = {
             let mut stmt = tx.prepare(&sql).map_err(sqlite)?;
             let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();

@@ -12,12 +12,12 @@ use crate::error::{Error, Result};
 use crate::packet::Packet;
 use crate::router::layer::{Retry, RetryPolicy};
 use crate::router::{
-    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, TextQuery,
+    Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, TextQuery,
 };
 use crate::synth::Insight;
 use crate::wire::{
-    CapabilitiesResponse, DepositResponse, ErrorBody, JSON, MSGPACK, MsgpackDeposit, MsgpackItem,
-    PurgeResponse, QueryRequest, StatsResponse, SynthRequest,
+    CapabilitiesResponse, DepositResponse, ErrorBody, ForgetResponse, JSON, MSGPACK,
+    MsgpackDeposit, MsgpackItem, PurgeResponse, QueryRequest, StatsResponse, SynthRequest,
 };
 
 /// The router's name in [`Capabilities`] and errors.
@@ -106,6 +106,7 @@ impl HttpRouterBuilder {
                 max_batch: usize::MAX,
                 max_body_bytes: usize::MAX,
                 auth: String::new(),
+                forget: false,
             }),
         };
         let node: CapabilitiesResponse = router.json(Method::GET, "/v1/capabilities").await?;
@@ -345,6 +346,7 @@ impl Router for HttpRouter {
         caps.durable = self.node.durable;
         caps.text = self.node.embedder.is_some();
         caps.dimension = self.node.dimension;
+        caps.forget = self.node.forget;
         caps
     }
 
@@ -444,6 +446,16 @@ impl Router for HttpRouter {
             expired: s.expired,
             dimension: s.dimension,
         })
+    }
+
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let body = serde_json::to_vec(what).map_err(|e| bad_answer(&e))?;
+        let bytes = self
+            .send(Method::POST, "/v1/forget", Some((JSON, body.into())), false)
+            .await?;
+        let answer: ForgetResponse = serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
+        Ok(answer.removed)
     }
 
     async fn purge_expired(&self) -> Result<u64> {
