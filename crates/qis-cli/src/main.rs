@@ -47,6 +47,8 @@ enum Command {
     Purge(cmd::stats::PurgeArgs),
     /// Take packets back: by id, agent or address (tombstones refuse their replay).
     Forget(cmd::forget::Args),
+    /// List the addresses the store holds, most recently active first, with packet counts.
+    Addresses(cmd::addresses::Args),
     /// Write every live packet as JSON Lines.
     Export(cmd::transfer::ExportArgs),
     /// Read packets from JSON Lines (validated whole before anything is stored).
@@ -118,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => cmd::stats::run(g, args).await,
         Command::Purge(args) => cmd::stats::purge(g, args).await,
         Command::Forget(args) => cmd::forget::run(g, args).await,
+        Command::Addresses(args) => cmd::addresses::run(g, args).await,
         Command::Export(args) => cmd::transfer::export(g, args).await,
         Command::Import(args) => cmd::transfer::import(g, args).await,
         Command::Bench(args) => cmd::bench::run(g, args).await,

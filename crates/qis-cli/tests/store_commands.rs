@@ -625,3 +625,23 @@ fn forget_takes_packets_back_and_refuses_their_replay() {
     let err = failed(qis(&data, &["forget", "--address", "zz"]));
     assert!(err.contains("address"), "{err}");
 }
+
+#[test]
+fn addresses_lists_what_the_store_holds_most_recent_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    deposit(data, "site_01", "resolved", "0.9", "protocol=weekly", &[]);
+    deposit(data, "site_02", "resolved", "0.8", "protocol=weekly", &[]);
+    let page: serde_json::Value =
+        serde_json::from_str(&ok(qis(data, &["addresses", "--json"]))).unwrap();
+    assert_eq!(page["addresses"][0]["address"], "1dd96c30c27fe860");
+    assert_eq!(page["addresses"][0]["packets"], 2);
+    assert_eq!(page["addresses"][0]["domain"], "clinical_trial");
+    let table = ok(qis(data, &["addresses"]));
+    assert!(
+        table.contains("1dd96c30c27fe860") && table.contains("clinical_trial"),
+        "{table}"
+    );
+    let err = failed(qis(data, &["addresses", "--limit", "0"]));
+    assert!(err.contains("limit"), "{err}");
+}

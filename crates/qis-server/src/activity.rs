@@ -172,6 +172,12 @@ impl Router for Watched {
         self.activity.forgotten(what);
         Ok(removed)
     }
+    async fn addresses(
+        &self,
+        query: &qis::router::AddressQuery,
+    ) -> qis::Result<qis::router::AddressPage> {
+        self.inner.addresses(query).await
+    }
     async fn purge_expired(&self) -> qis::Result<u64> {
         self.inner.purge_expired().await
     }

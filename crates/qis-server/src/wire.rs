@@ -52,15 +52,17 @@ pub struct RecentDeposit {
     pub received: u64,
 }
 
-/// An address this node has seen deposits at since it started.
+/// An address of the dashboard: from the router's listing (live packets, newest `created`), or,
+/// on a router that cannot list, what this node has seen arrive since it started.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AddressActivity {
     /// The address (hex).
     #[schema(value_type = String)]
     pub address: Address,
-    /// Packets stored there through this node since it started.
+    /// Live packets there (on a router that cannot list: packets stored through this node
+    /// since it started).
     pub deposits: u64,
-    /// When the last one arrived (ms since the epoch).
+    /// The newest packet's time (ms since the epoch).
     pub last: u64,
 }
 

@@ -100,6 +100,12 @@ impl<R: Router> Router for Stamped<R> {
     async fn forget(&self, what: &qis::router::Forget) -> Result<u64> {
         self.inner.forget(what).await
     }
+    async fn addresses(
+        &self,
+        query: &qis::router::AddressQuery,
+    ) -> Result<qis::router::AddressPage> {
+        self.inner.addresses(query).await
+    }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await
     }
@@ -254,6 +260,12 @@ impl<R: Router> Router for Metered<R> {
     }
     async fn forget(&self, what: &qis::router::Forget) -> Result<u64> {
         self.inner.forget(what).await
+    }
+    async fn addresses(
+        &self,
+        query: &qis::router::AddressQuery,
+    ) -> Result<qis::router::AddressPage> {
+        self.inner.addresses(query).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await

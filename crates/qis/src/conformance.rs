@@ -703,6 +703,75 @@ pub async fn check_forget(router: &dyn Router) {
     assert!(matches!(err, Error::Forgotten { .. }), "{err}");
 }
 
+/// Listing addresses (routers with
+/// [`Capabilities::addresses`](crate::router::Capabilities::addresses)): most recently active
+/// first, live packet counts, the newest packet's domain, pages that continue without repeats;
+/// bad limits and cursors refused by name. Routers that cannot list refuse with
+/// [`Error::NotSupported`].
+pub async fn check_addresses(router: &dyn Router) {
+    use crate::router::AddressQuery;
+    let caps = router.capabilities();
+    let domain = random_domain("addresses");
+    let now = now_ms();
+    let (a1, a2, a3) = (random_address(), random_address(), random_address());
+    let batch: Vec<Routed> = [(a1, 300), (a1, 200), (a2, 100), (a3, 400)]
+        .iter()
+        .map(|(a, ago)| Routed::new(sample_packet("agent-l", &domain, *a, now - ago)))
+        .collect();
+    router.deposit(&batch).await.unwrap();
+    let query = |limit: usize, cursor: Option<String>| AddressQuery {
+        limit,
+        cursor,
+        domain: Some(domain.clone()),
+    };
+    if !caps.addresses {
+        let err = router.addresses(&query(10, None)).await.unwrap_err();
+        assert!(matches!(err, Error::NotSupported { .. }), "{err}");
+        return;
+    }
+    let page = router.addresses(&query(2, None)).await.unwrap();
+    let listed: Vec<(Address, u64)> = page
+        .addresses
+        .iter()
+        .map(|a| (a.address, a.packets))
+        .collect();
+    assert_eq!(listed, [(a2, 1), (a1, 2)], "most recently active first");
+    assert_eq!(page.addresses[1].last, now - 200);
+    assert!(page.addresses.iter().all(|a| a.domain == domain));
+    let rest = router
+        .addresses(&query(2, page.next.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.addresses.iter().map(|a| a.address).collect::<Vec<_>>(),
+        [a3]
+    );
+    assert!(rest.next.is_none(), "the last page has no next");
+    assert!(page.next.is_some());
+    for (bad, field) in [
+        (query(0, None), "limit"),
+        (query(2, Some("x".into())), "cursor"),
+    ] {
+        let err = router.addresses(&bad).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    if caps.forget {
+        router
+            .forget(&crate::router::Forget::address(a2))
+            .await
+            .unwrap();
+        let page = router.addresses(&query(10, None)).await.unwrap();
+        assert_eq!(
+            page.addresses.iter().map(|a| a.address).collect::<Vec<_>>(),
+            [a1, a3],
+            "a forgotten address's packets are no longer listed"
+        );
+    }
+}
+
 /// Durable routers: everything acknowledged is there after the store is reopened.
 ///
 /// `reopen` drops nothing itself: the caller's closure must close the old router (it receives it)
@@ -777,6 +846,12 @@ impl<G: std::fmt::Debug + Send + Sync> Router for Holding<G> {
     async fn forget(&self, what: &crate::router::Forget) -> crate::Result<u64> {
         self.router.forget(what).await
     }
+    async fn addresses(
+        &self,
+        query: &crate::router::AddressQuery,
+    ) -> crate::Result<crate::router::AddressPage> {
+        self.router.addresses(query).await
+    }
     async fn purge_expired(&self) -> crate::Result<u64> {
         self.router.purge_expired().await
     }
@@ -834,6 +909,7 @@ pub async fn check_all(router: Arc<dyn Router>) {
     check_dimension_mismatch(&*router).await;
     check_stats(&*router).await;
     check_forget(&*router).await;
+    check_addresses(&*router).await;
     check_concurrent_deposits(router).await;
 }
 
@@ -862,6 +938,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@one $mode, $make, check_dimension_mismatch, ref);
         $crate::conformance_tests!(@one $mode, $make, check_stats, ref);
         $crate::conformance_tests!(@one $mode, $make, check_forget, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_addresses, ref);
         $crate::conformance_tests!(@one $mode, $make, check_concurrent_deposits, arc);
     };
     (@router always, $make:expr) => {

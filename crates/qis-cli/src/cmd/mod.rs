@@ -1,5 +1,6 @@
 //! One module per `qis` command, and what several share (`selector`, `show`).
 
+pub mod addresses;
 pub mod agent;
 pub mod bench;
 pub mod demo;

@@ -41,8 +41,9 @@ pub(crate) async fn page() -> Response {
         .into_response()
 }
 
-/// What the dashboard shows: the router's counts, the busiest addresses and the latest deposits
-/// that arrived through this node since it started.
+/// What the dashboard shows: the router's counts, its most recently active addresses (from
+/// the router's own listing; on a router that cannot list, the busiest since the node started)
+/// and the latest deposits that arrived through this node.
 #[utoipa::path(get, path = "/v1/dashboard", tag = "dashboard",
     responses((status = 200, description = "Counts, addresses, recent deposits", body = DashboardResponse)),
     security(("bearer" = [])))]
@@ -50,7 +51,25 @@ pub(crate) async fn summary(
     State(state): State<AppState>,
 ) -> Result<Json<DashboardResponse>, ApiError> {
     let stats = super::node::router_stats(&state).await?;
-    let (addresses, recent) = state.shared().activity.snapshot(SHOWN);
+    let (mut addresses, recent) = state.shared().activity.snapshot(SHOWN);
+    if state.router().capabilities().addresses {
+        let page = state
+            .router()
+            .addresses(&qis::router::AddressQuery {
+                limit: SHOWN,
+                ..qis::router::AddressQuery::default()
+            })
+            .await?;
+        addresses = page
+            .addresses
+            .into_iter()
+            .map(|a| crate::wire::AddressActivity {
+                address: a.address,
+                deposits: a.packets,
+                last: a.last,
+            })
+            .collect();
+    }
     Ok(Json(DashboardResponse {
         stats,
         addresses,

@@ -6,6 +6,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::server::AppState;
 
+pub(crate) mod addresses;
 pub(crate) mod dashboard;
 pub(crate) mod events;
 pub(crate) mod forget;
@@ -37,6 +38,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route::caller("/v1/packets/{id}", || delete(forget::forget_one)),
     Route::caller("/v1/forget", || post(forget::forget)),
     Route::caller("/v1/query", || post(packets::query)),
+    Route::caller("/v1/addresses", || get(addresses::list)),
     Route::caller("/v1/addresses/{address}/packets", || get(packets::exact)),
     Route::caller("/v1/addresses/{address}/events", || get(events::subscribe)),
     Route::caller("/v1/addresses/{address}/consensus", || {

@@ -62,6 +62,7 @@ pub(crate) async fn capabilities(State(state): State<AppState>) -> Json<Capabili
         }
         .to_owned(),
         forget: caps.forget,
+        addresses: caps.addresses,
     })
 }
 

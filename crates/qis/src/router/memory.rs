@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use foldhash::HashMap;
 
 use super::{
-    Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, Vector,
-    batch_dimension, cosine,
+    AddressInfo, AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query,
+    Receipt, Routed, Router, Stats, Target, Vector, batch_dimension, cosine,
 };
 
 /// Most hits a snapshot holds: unfiltered exact queries up to this limit can share one.
@@ -279,6 +279,7 @@ impl Router for MemoryRouter {
         Capabilities {
             vector: true,
             forget: true,
+            addresses: true,
             ..Capabilities::new("memory")
         }
     }
@@ -475,6 +476,28 @@ impl Router for MemoryRouter {
             }),
         }
         Ok(removed)
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let now = now_ms();
+        let inner = self.read();
+        let all = inner
+            .by_address
+            .iter()
+            .filter_map(|(address, list)| {
+                let mut live = list.stored.iter().filter(|s| s.expires > now);
+                // The list is in `(created, id)` order: its last live packet is the newest.
+                let newest = live.clone().next_back()?;
+                Some(AddressInfo {
+                    address: *address,
+                    packets: live.by_ref().count() as u64,
+                    last: newest.packet.created(),
+                    domain: newest.packet.domain().to_owned(),
+                })
+            })
+            .collect();
+        query.page(all)
     }
 
     async fn purge_expired(&self) -> Result<u64> {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
 
+mod addresses;
 mod forget;
 pub mod layer;
 pub mod memory;
@@ -41,6 +42,9 @@ pub mod qdrant;
 pub mod http;
 
 pub use crate::vector::{MAX_DIMENSION, Vector, cosine, unit_vector};
+pub use addresses::{
+    AddressInfo, AddressPage, AddressQuery, DEFAULT_ADDRESS_PAGE, MAX_ADDRESS_PAGE, Position,
+};
 pub use forget::{Forget, MAX_FORGET_IDS};
 
 /// Largest `limit` of one query.
@@ -445,6 +449,8 @@ pub struct Capabilities {
     pub text: bool,
     /// The router forgets packets, with tombstones ([`Router::forget`]).
     pub forget: bool,
+    /// The router lists its addresses ([`Router::addresses`]).
+    pub addresses: bool,
 }
 
 impl Capabilities {
@@ -458,6 +464,7 @@ impl Capabilities {
             dimension: None,
             text: false,
             forget: false,
+            addresses: false,
         }
     }
 }
@@ -517,6 +524,17 @@ pub trait Router: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// A page of the addresses this router holds, most recently active first, with their live
+    /// packet counts (see [`AddressQuery`]). Routers whose engine cannot list what it holds
+    /// answer [`Error::NotSupported`] (the default; see [`Capabilities::addresses`]).
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        Err(Error::NotSupported {
+            router: self.capabilities().name,
+            what: "listing addresses".into(),
+        })
+    }
+
     /// Counts what the router holds.
     async fn stats(&self) -> Result<Stats>;
 
@@ -544,6 +562,9 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     }
     async fn forget(&self, what: &Forget) -> Result<u64> {
         (**self).forget(what).await
+    }
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        (**self).addresses(query).await
     }
     async fn stats(&self) -> Result<Stats> {
         (**self).stats().await

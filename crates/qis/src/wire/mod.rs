@@ -197,6 +197,9 @@ pub struct CapabilitiesResponse {
     /// The router forgets packets (`POST /v1/forget`); false from nodes older than forgetting.
     #[serde(default)]
     pub forget: bool,
+    /// The router lists its addresses (`GET`/`POST /v1/addresses`).
+    #[serde(default)]
+    pub addresses: bool,
 }
 
 /// `POST /v1/forget` and `DELETE /v1/packets/{id}`.

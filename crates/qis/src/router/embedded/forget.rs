@@ -1,15 +1,51 @@
 //! Forgetting: the packets a [`Forget`] names are deleted and leave tombstones, in one
 //! transaction; a deposit of a tombstoned id is refused until its packet would have expired.
+//! And the listing of addresses, which reads the same table.
 
 use rusqlite::types::ToSql;
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
-use crate::packet::{Millis, PacketId};
-use crate::router::Forget;
+use crate::packet::{Millis, PacketId, now_ms};
+use crate::router::{AddressInfo, AddressPage, AddressQuery, Forget};
 
 impl Shared {
+    /// Every address with live packets, its count, newest `created` and that packet's domain
+    /// (SQLite takes a bare column of an aggregate query from the row `MAX` chose).
+    pub(super) fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let now = now_ms().min(i64::MAX as u64) as i64;
+        let conn = lock(&self.writer);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT address, COUNT(*), MAX(created), domain FROM packets \
+                 WHERE expires IS NULL OR expires > ?1 GROUP BY address",
+            )
+            .map_err(sqlite)?;
+        let rows = stmt
+            .query_map([now], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(sqlite)?;
+        let mut all = Vec::new();
+        for row in rows {
+            let (address, packets, last, domain) = row.map_err(sqlite)?;
+            all.push(AddressInfo {
+                address: crate::packet::Address::from_bytes(&address)?,
+                packets: packets as u64,
+                last: last as u64,
+                domain,
+            });
+        }
+        query.page(all)
+    }
+
     pub(super) fn forget(&self, what: &Forget) -> Result<u64> {
         what.validate()?;
         let mut sql = String::from("DELETE FROM packets WHERE 1 = 1");

@@ -31,7 +31,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, Target};
+use super::{
+    AddressPage, AddressQuery, Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats,
+    Target,
+};
 use crate::error::{Error, Result};
 use crate::packet::Packet;
 
@@ -301,6 +304,7 @@ impl Router for EmbeddedRouter {
             vector: true,
             durable: true,
             forget: true,
+            addresses: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -330,6 +334,11 @@ impl Router for EmbeddedRouter {
     async fn forget(&self, what: &Forget) -> Result<u64> {
         let what = what.clone();
         self.blocking(move |s| s.forget(&what)).await
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        let query = query.clone();
+        self.blocking(move |s| s.addresses(&query)).await
     }
 
     async fn stats(&self) -> Result<Stats> {

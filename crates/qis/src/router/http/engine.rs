@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::packet::Packet;
 use crate::router::layer::{Retry, RetryPolicy};
 use crate::router::{
-    Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, TextQuery,
+    AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router,
+    Stats, Target, TextQuery,
 };
 use crate::synth::Insight;
 use crate::wire::{
@@ -107,6 +108,7 @@ impl HttpRouterBuilder {
                 max_body_bytes: usize::MAX,
                 auth: String::new(),
                 forget: false,
+                addresses: false,
             }),
         };
         let node: CapabilitiesResponse = router.json(Method::GET, "/v1/capabilities").await?;
@@ -347,6 +349,7 @@ impl Router for HttpRouter {
         caps.text = self.node.embedder.is_some();
         caps.dimension = self.node.dimension;
         caps.forget = self.node.forget;
+        caps.addresses = self.node.addresses;
         caps
     }
 
@@ -456,6 +459,15 @@ impl Router for HttpRouter {
             .await?;
         let answer: ForgetResponse = serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))?;
         Ok(answer.removed)
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let params = serde_urlencoded::to_string(query).map_err(|e| bad_answer(&e))?;
+        let bytes = self
+            .send(Method::GET, &format!("/v1/addresses?{params}"), None, false)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| bad_answer(&e))
     }
 
     async fn purge_expired(&self) -> Result<u64> {

@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{
+    AddressPage, AddressQuery, Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats,
+    TextQuery,
+};
 
 /// How long each kind of call may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +129,16 @@ impl<R: Router> Router for Deadline<R> {
         // A forget is a delete, as a purge is: it runs within the purge's deadline.
         let d = self.deadlines.purge;
         within(self.name(), d, "forgetting", self.inner.forget(what)).await
+    }
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        let d = self.deadlines.query;
+        within(
+            self.name(),
+            d,
+            "listing addresses",
+            self.inner.addresses(query),
+        )
+        .await
     }
     async fn purge_expired(&self) -> Result<u64> {
         let d = self.deadlines.purge;

@@ -6,7 +6,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{
+    AddressPage, AddressQuery, Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats,
+    TextQuery,
+};
 
 /// What a [`Metered`] router has seen so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +131,10 @@ impl<R: Router> Router for Metered<R> {
     }
     async fn forget(&self, what: &Forget) -> Result<u64> {
         let result = self.inner.forget(what).await;
+        self.counted(result)
+    }
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        let result = self.inner.addresses(query).await;
         self.counted(result)
     }
     async fn purge_expired(&self) -> Result<u64> {

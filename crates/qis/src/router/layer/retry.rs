@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{
+    AddressPage, AddressQuery, Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats,
+    TextQuery,
+};
 
 /// When and how often to try again.
 ///
@@ -143,6 +146,11 @@ impl<R: Router> Router for Retry<R> {
     async fn forget(&self, what: &Forget) -> Result<u64> {
         // Idempotent: a retry after a lost answer removes nothing more.
         self.policy.run("forget", || self.inner.forget(what)).await
+    }
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        self.policy
+            .run("addresses", || self.inner.addresses(query))
+            .await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.policy

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::router::{Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats, TextQuery};
+use crate::router::{
+    AddressPage, AddressQuery, Capabilities, Forget, Hits, Query, Receipt, Routed, Router, Stats,
+    TextQuery,
+};
 use crate::sign::KeyRing;
 
 /// What [`VerifiedOnly`] does with a deposited packet that has no signature.
@@ -146,6 +149,9 @@ impl<R: Router> Router for VerifiedOnly<R> {
     }
     async fn forget(&self, what: &Forget) -> Result<u64> {
         self.inner.forget(what).await
+    }
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        self.inner.addresses(query).await
     }
     async fn purge_expired(&self) -> Result<u64> {
         self.inner.purge_expired().await
