@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
 use crate::router::layer::{Deadline, Deadlines};
 use crate::router::{
-    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension,
+    AddressInfo, AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query,
+    Receipt, Routed, Router, Stats, Target, batch_dimension,
 };
 
 const ROUTER: &str = "chroma";
@@ -28,6 +29,8 @@ pub struct ChromaRouter {
     collections_url: String,
     packets: String,
     vectors: String,
+    /// Forgotten ids (records with `expires` metadata: when the packet would have expired).
+    tombstones: String,
     /// The vector collection's dimension, once known.
     dimension: RwLock<Option<usize>>,
 }
@@ -62,6 +65,7 @@ impl ChromaRouter {
         let mut router = ChromaRouter {
             packets: String::new(),
             vectors: String::new(),
+            tombstones: String::new(),
             http,
             collections_url,
             dimension: RwLock::new(None),
@@ -72,8 +76,12 @@ impl ChromaRouter {
         let (vectors, dimension) = router
             .open_collection(&format!("{name}_vectors"), "vectors")
             .await?;
+        let (tombstones, _) = router
+            .open_collection(&format!("{name}_tombstones"), "tombstones")
+            .await?;
         router.packets = packets;
         router.vectors = vectors;
+        router.tombstones = tombstones;
         *router.dimension.write().unwrap_or_else(|e| e.into_inner()) = dimension;
         let deadlines = router.deadlines();
         Ok(Deadline::new(router, deadlines))
@@ -288,6 +296,23 @@ impl ChromaRouter {
         if fresh.is_empty() {
             return Ok(receipts(batch, &stored));
         }
+        // A forgotten packet is refused until it would have expired.
+        let buried = self
+            .call(
+                reqwest::Method::POST,
+                &self.url(&self.tombstones, "get"),
+                Some(&json!({
+                    "ids": fresh.iter().map(|&i| &ids[i]).collect::<Vec<_>>(),
+                    "where": {"expires": {"$gt": now as i64}},
+                    "include": [],
+                })),
+            )
+            .await?;
+        if let Some(id) = buried["ids"].as_array().and_then(|a| a.first()) {
+            return Err(Error::Forgotten {
+                id: id.as_str().unwrap_or_default().to_owned(),
+            });
+        }
 
         let with_vectors: Vec<usize> = fresh
             .iter()
@@ -439,9 +464,125 @@ impl ChromaRouter {
         })
     }
 
+    /// Forgets what `what` names: tombstones first (so that a forget cut short leaves packets a
+    /// retry removes, never a packet that could be deposited again), then the packets.
+    async fn forget_inner(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let mut clauses = Vec::new();
+        if let Some(agent) = &what.agent {
+            clauses.push(json!({"agent": {"$eq": agent}}));
+        }
+        if let Some(address) = what.address {
+            clauses.push(json!({"address": {"$eq": address.to_hex()}}));
+        }
+        let ids: Vec<String> = what.ids.iter().map(ToString::to_string).collect();
+        let named: Vec<Record> = if ids.is_empty() {
+            self.get_all(&self.packets, Some(all_of(clauses)), &["metadatas"])
+                .await?
+        } else {
+            let mut found = Vec::new();
+            for chunk in ids.chunks(PAGE) {
+                let page = self
+                    .call(
+                        reqwest::Method::POST,
+                        &self.url(&self.packets, "get"),
+                        Some(&json!({"ids": chunk, "include": ["metadatas"]})),
+                    )
+                    .await?;
+                records(&page, &mut found)?;
+            }
+            found
+        };
+        let agent_of = |r: &Record| r.metadata["agent"].as_str().unwrap_or_default().to_owned();
+        if let (true, Some(agent)) = (what.strict, what.agent.as_deref())
+            && let Some(r) = named.iter().find(|r| agent_of(r) != agent)
+        {
+            let i = ids.iter().position(|id| *id == r.id).unwrap_or(0);
+            return Err(what.not_yours(i));
+        }
+        let chosen: Vec<&Record> = named
+            .iter()
+            .filter(|r| what.agent.as_deref().is_none_or(|a| agent_of(r) == a))
+            .filter(|r| {
+                what.address
+                    .is_none_or(|a| r.metadata["address"].as_str() == Some(&a.to_hex()))
+            })
+            .collect();
+        if chosen.is_empty() {
+            return Ok(0);
+        }
+        for chunk in chosen.chunks(PAGE) {
+            let body = json!({
+                "ids": chunk.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                "embeddings": chunk.iter().map(|_| [1.0f32]).collect::<Vec<_>>(),
+                "metadatas": chunk.iter().map(|r| json!({"expires": r.metadata["expires"].as_i64().unwrap_or(i64::MAX)})).collect::<Vec<_>>(),
+            });
+            self.call(
+                reqwest::Method::POST,
+                &self.url(&self.tombstones, "upsert"),
+                Some(&body),
+            )
+            .await?;
+            let ids: Vec<&String> = chunk.iter().map(|r| &r.id).collect();
+            for collection in [&self.vectors, &self.packets] {
+                self.call(
+                    reqwest::Method::POST,
+                    &self.url(collection, "delete"),
+                    Some(&json!({"ids": ids})),
+                )
+                .await?;
+            }
+        }
+        Ok(chosen.len() as u64)
+    }
+
+    /// Every address with live packets, gathered from the packets' metadata.
+    async fn addresses_inner(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let now = now_ms() as i64;
+        let live = self
+            .get_all(
+                &self.packets,
+                Some(json!({"expires": {"$gt": now}})),
+                &["metadatas"],
+            )
+            .await?;
+        let mut by_address: std::collections::HashMap<String, AddressInfo> =
+            std::collections::HashMap::new();
+        for r in &live {
+            let m = &r.metadata;
+            let (Some(hex), Some(created), Some(domain)) = (
+                m["address"].as_str(),
+                m["created"].as_i64(),
+                m["domain"].as_str(),
+            ) else {
+                continue;
+            };
+            let entry = by_address.entry(hex.to_owned()).or_insert(AddressInfo {
+                address: crate::packet::Address::from_hex(hex)?,
+                packets: 0,
+                last: 0,
+                domain: String::new(),
+            });
+            entry.packets += 1;
+            if created as u64 >= entry.last {
+                entry.last = created as u64;
+                entry.domain = domain.to_owned();
+            }
+        }
+        query.page(by_address.into_values().collect())
+    }
+
     async fn purge_inner(&self) -> Result<u64> {
         let now = now_ms() as i64;
         let where_ = json!({"expires": {"$lte": now}});
+        // Tombstones go when their packets would have expired.
+        self.call(
+            reqwest::Method::POST,
+            &self.url(&self.tombstones, "delete"),
+            Some(&json!({"where": where_.clone()})),
+        )
+        .await?;
         let expired = self
             .get_all(&self.packets, Some(where_.clone()), &[])
             .await?;
@@ -607,6 +748,8 @@ impl Router for ChromaRouter {
             vector: true,
             approximate: true,
             durable: true,
+            forget: true,
+            addresses: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -617,6 +760,14 @@ impl Router for ChromaRouter {
 
     async fn query(&self, query: &Query) -> Result<Hits> {
         self.query_inner(query).await.map(Hits::from)
+    }
+
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        self.forget_inner(what).await
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        self.addresses_inner(query).await
     }
 
     async fn stats(&self) -> Result<Stats> {
