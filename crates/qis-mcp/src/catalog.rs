@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::args::PromptArgs;
 
 const STATS: &str = "qis://stats";
+const ADDRESSES: &str = "qis://addresses";
 const ADDRESS: &str = "qis://address/";
 const JSON: &str = "application/json";
 
@@ -23,6 +24,14 @@ pub(crate) fn resources() -> Vec<Resource> {
         Resource::new(STATS, "stats")
             .with_title("Store statistics")
             .with_description("Packets, addresses, vectors and expired packets the network holds.")
+            .with_mime_type(JSON),
+        Resource::new(ADDRESSES, "addresses")
+            .with_title("Busy addresses")
+            .with_description(
+                "The addresses holding packets, most recently active first (at most 50): each \
+                 with its live packet count, newest activity and domain. Read one with \
+                 qis://address/{address}.",
+            )
             .with_mime_type(JSON),
     ]
 }
@@ -64,6 +73,17 @@ pub(crate) async fn read(qis: &Qis, uri: &str) -> Result<ReadResourceResult, Err
     if uri == STATS {
         let stats = qis.router().stats().await.map_err(|e| refused(uri, e))?;
         return Ok(contents(uri, &json!(stats)));
+    }
+    if uri == ADDRESSES {
+        let page = qis
+            .router()
+            .addresses(&qis::router::AddressQuery::default())
+            .await
+            .map_err(|e| refused(uri, e))?;
+        return Ok(contents(
+            uri,
+            &qis::wire::to_json_value(&page).unwrap_or_default(),
+        ));
     }
     let Some(rest) = uri.strip_prefix(ADDRESS) else {
         return Err(not_found(uri, "no such resource; see resources/list"));

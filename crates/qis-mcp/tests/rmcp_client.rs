@@ -221,6 +221,23 @@ async fn deposit_consult_query_and_close_the_loop_on_the_embedded_store() {
     .await;
     assert_eq!(ok(&again)["agents"], 1);
 
+    let listed = a
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "qis://addresses",
+        ))
+        .await
+        .unwrap();
+    let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &listed.contents[0]
+    else {
+        panic!("a text resource")
+    };
+    let page: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(page["addresses"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(
+        page["addresses"][0]["packets"], 2,
+        "the newest: the close_loop's address"
+    );
+
     let stats = call(&a, "stats", json!({})).await;
     let stats = ok(&stats);
     assert_eq!(
