@@ -10,14 +10,17 @@ use futures::{Stream, StreamExt, future};
 
 use super::layout::{LSH_BITS_KEY, LSH_TABLES_KEY, open_stream, parse_meta, stream_name};
 use super::lsh::{Planes, probes};
-use super::read::expires;
-use super::record::{decode_record, digest, encode_record, with_expiry};
+use super::read::{expires, is_tombstone};
+use super::record::{
+    TOMBSTONE, TOMBSTONE_HEADER, decode_record, digest, encode_record, with_expiry,
+};
 use super::{NatsConfig, ROUTER};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Packet, PacketId, now_ms};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
-    Capabilities, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target, batch_dimension, cosine,
+    Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target,
+    batch_dimension, cosine,
 };
 /// The NATS client crate this router uses, for callers who reach the server themselves.
 pub use async_nats;
@@ -297,6 +300,11 @@ impl NatsRouter {
         let mut is_new = vec![false; batch.len()];
         for (&i, claim) in unique.iter().zip(&existing) {
             match claim {
+                Some((_, d)) if d.as_ref() == TOMBSTONE => {
+                    return Err(Error::Forgotten {
+                        id: batch[i].packet.id().to_string(),
+                    });
+                }
                 Some((_, d)) if d.as_ref() != digests[i] => {
                     return Err(Error::Conflict {
                         id: batch[i].packet.id().to_string(),
@@ -344,6 +352,9 @@ impl NatsRouter {
                     let id = batch[i].packet.id();
                     let now_there = self.last_on(&self.id_subject(id)).await?;
                     match now_there {
+                        Some((_, d)) if d.as_ref() == TOMBSTONE => {
+                            failure = failure.or(Some(Error::Forgotten { id: id.to_string() }));
+                        }
                         Some((_, d)) if d.as_ref() == digests[i] => is_new[i] = false,
                         _ => failure = failure.or(Some(Error::Conflict { id: id.to_string() })),
                     }
@@ -476,7 +487,8 @@ impl NatsRouter {
 
     async fn stats_inner(&self) -> Result<Stats> {
         let now = now_ms();
-        let claims = self.read_headers(format!("{}.id.>", self.prefix)).await?;
+        let mut claims = self.read_headers(format!("{}.id.>", self.prefix)).await?;
+        claims.retain(|r| !is_tombstone(r));
         let expired = claims.iter().filter(|r| expires(r) <= now).count() as u64;
         let count = |filter: String| async move {
             let mut info = self
@@ -504,6 +516,71 @@ impl NatsRouter {
         })
     }
 
+    /// Forgets what `what` names. For each packet: its id claim is replaced by a tombstone (the
+    /// last message on the id subject, with the packet's own TTL, so that it expires when the
+    /// packet would have), then its records are deleted. A forget cut short leaves records that
+    /// a retry removes, never a packet that could be deposited again.
+    async fn forget_inner(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let now = now_ms();
+        let records = self.read_messages(format!("{}.>", self.prefix)).await?;
+        let (address_prefix, bucket_prefix) =
+            (format!("{}.a.", self.prefix), format!("{}.v.", self.prefix));
+        let mut by_id: HashMap<PacketId, (Packet, Vec<u64>)> = HashMap::new();
+        for r in &records {
+            if !(r.subject.starts_with(&address_prefix) || r.subject.starts_with(&bucket_prefix)) {
+                continue;
+            }
+            let (packet, _) = decode_record(&r.payload)?;
+            by_id
+                .entry(packet.id())
+                .or_insert_with(|| (packet, Vec::new()))
+                .1
+                .push(r.sequence);
+        }
+        if let (true, Some(agent)) = (what.strict, what.agent.as_deref()) {
+            for (i, id) in what.ids.iter().enumerate() {
+                if by_id.get(id).is_some_and(|(p, _)| p.agent() != agent) {
+                    return Err(what.not_yours(i));
+                }
+            }
+        }
+        let mut removed = 0;
+        for (packet, sequences) in by_id.values().filter(|(p, _)| what.matches(p)) {
+            let subject = self.id_subject(packet.id());
+            if let Some((claim, payload)) = self.last_on(&subject).await?
+                && payload.as_ref() != TOMBSTONE
+            {
+                let publish = with_expiry(
+                    PublishMessage::build()
+                        .payload(Bytes::from_static(TOMBSTONE))
+                        .header(TOMBSTONE_HEADER, "1")
+                        .expected_last_subject_sequence(claim),
+                    packet,
+                    now,
+                );
+                self.js
+                    .send_publish(subject, publish)
+                    .await
+                    .map_err(|e| Error::unavailable(ROUTER, "burying a packet id", e))?
+                    .await
+                    .map_err(|e| Error::unavailable(ROUTER, "burying a packet id", e))?;
+                self.stream
+                    .delete_message(claim)
+                    .await
+                    .map_err(|e| Error::unavailable(ROUTER, "deleting a packet id claim", e))?;
+            }
+            for seq in sequences {
+                self.stream
+                    .delete_message(*seq)
+                    .await
+                    .map_err(|e| Error::unavailable(ROUTER, "deleting a packet", e))?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     async fn purge_inner(&self) -> Result<u64> {
         let now = now_ms();
         let reads = self.read_headers(format!("{}.>", self.prefix)).await?;
@@ -517,7 +594,7 @@ impl NatsRouter {
                 .map_err(|e| Error::unavailable(ROUTER, "deleting an expired packet", e));
             match deleted {
                 Ok(_) => {
-                    if r.subject.starts_with(&id_prefix) {
+                    if r.subject.starts_with(&id_prefix) && !is_tombstone(r) {
                         removed += 1;
                     }
                 }
@@ -547,6 +624,7 @@ impl Router for NatsRouter {
             approximate: true,
             durable: !self.config.memory_storage,
             dimension: self.config.dimension,
+            forget: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -557,6 +635,10 @@ impl Router for NatsRouter {
 
     async fn query(&self, query: &Query) -> Result<Hits> {
         self.query_inner(query).await.map(Hits::from)
+    }
+
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        self.forget_inner(what).await
     }
 
     async fn stats(&self) -> Result<Stats> {

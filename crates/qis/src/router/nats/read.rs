@@ -123,9 +123,19 @@ impl NatsRouter {
     /// Every message's headers on the subjects `filter` matches, through an ordered consumer: for
     /// stats and purges, which read whole parts of the network by wildcard.
     pub(super) async fn read_headers(&self, filter: String) -> Result<Vec<Read>> {
+        self.read_wildcard(filter, true).await
+    }
+
+    /// Every message (with its payload) on the subjects `filter` matches: for forgetting, which
+    /// must find each packet's records wherever they are.
+    pub(super) async fn read_messages(&self, filter: String) -> Result<Vec<Read>> {
+        self.read_wildcard(filter, false).await
+    }
+
+    async fn read_wildcard(&self, filter: String, headers_only: bool) -> Result<Vec<Read>> {
         let config = consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::All,
-            headers_only: true,
+            headers_only,
             filter_subject: filter,
             ..Default::default()
         };
@@ -189,7 +199,14 @@ pub(super) struct Read {
     pub(super) sequence: u64,
     pub(super) subject: String,
     headers: Option<HeaderMap>,
-    payload: Bytes,
+    pub(super) payload: Bytes,
+}
+
+/// Whether `r` is a forgotten id's tombstone.
+pub(super) fn is_tombstone(r: &Read) -> bool {
+    r.headers
+        .as_ref()
+        .is_some_and(|h| h.get(super::record::TOMBSTONE_HEADER).is_some())
 }
 
 pub(super) fn expires(r: &Read) -> Millis {

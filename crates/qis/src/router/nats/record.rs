@@ -12,6 +12,10 @@ use crate::router::{Routed, Vector};
 
 /// Header with the packet's expiry (ms since the epoch): purges read headers only.
 pub(super) const EXPIRES_HEADER: &str = "Qis-Expires";
+/// Header marking a forgotten id's tombstone (the last message on its id subject).
+pub(super) const TOMBSTONE_HEADER: &str = "Qis-Tombstone";
+/// The payload of a tombstone: never a 16-byte claim digest.
+pub(super) const TOMBSTONE: &[u8] = b"qis:forgotten";
 /// Record format version (first byte of every packet record).
 const RECORD_VERSION: u8 = 1;
 
