@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::packet::{Address, Packet, PacketId, now_ms};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
-    Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target,
-    batch_dimension, cosine,
+    AddressInfo, AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt,
+    Routed, Router, Stats, Target, batch_dimension, cosine,
 };
 /// The NATS client crate this router uses, for callers who reach the server themselves.
 pub use async_nats;
@@ -581,6 +581,35 @@ impl NatsRouter {
         Ok(removed)
     }
 
+    /// Every address with live packets, from the records on the address subjects (a read of
+    /// the whole network: fine for thousands of packets, slow for millions).
+    async fn addresses_inner(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let now = now_ms();
+        let records = self.read_messages(format!("{}.a.>", self.prefix)).await?;
+        let mut by_address: HashMap<Address, AddressInfo> = HashMap::new();
+        for r in &records {
+            let (packet, _) = decode_record(&r.payload)?;
+            if packet.is_expired_at(now) {
+                continue;
+            }
+            let entry = by_address
+                .entry(*packet.address())
+                .or_insert_with(|| AddressInfo {
+                    address: *packet.address(),
+                    packets: 0,
+                    last: 0,
+                    domain: String::new(),
+                });
+            entry.packets += 1;
+            if packet.created() >= entry.last {
+                entry.last = packet.created();
+                entry.domain = packet.domain().to_owned();
+            }
+        }
+        query.page(by_address.into_values().collect())
+    }
+
     async fn purge_inner(&self) -> Result<u64> {
         let now = now_ms();
         let reads = self.read_headers(format!("{}.>", self.prefix)).await?;
@@ -625,6 +654,7 @@ impl Router for NatsRouter {
             durable: !self.config.memory_storage,
             dimension: self.config.dimension,
             forget: true,
+            addresses: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -639,6 +669,10 @@ impl Router for NatsRouter {
 
     async fn forget(&self, what: &Forget) -> Result<u64> {
         self.forget_inner(what).await
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        self.addresses_inner(query).await
     }
 
     async fn stats(&self) -> Result<Stats> {
