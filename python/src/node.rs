@@ -226,20 +226,13 @@ impl Core {
         address: Option<String>,
         everything: bool,
     ) -> PyResult<impl Future<Output = PyResult<u64>> + Send + 'static> {
-        let mut what = Forget::agent(self.agent.clone());
-        for (i, id) in ids.unwrap_or_default().iter().enumerate() {
-            what.ids
-                .push(id.parse().map_err(|e| named(&format!("ids[{i}]"), e))?);
-        }
-        if let Some(hex) = address {
-            what.address = Some(Address::from_hex(&hex).map_err(|e| named("address", e))?);
-        }
-        if everything != (what.ids.is_empty() && what.address.is_none()) {
-            return Err(invalid(
-                "everything",
-                "give ids, or an address, or everything=True alone",
-            ));
-        }
+        let what = Forget::own(
+            self.agent.clone(),
+            &ids.unwrap_or_default(),
+            address.as_deref(),
+            everything,
+        )
+        .map_err(from_qis)?;
         let qis = self.qis()?;
         Ok(async move { qis.router().forget(&what).await.map_err(from_qis) })
     }

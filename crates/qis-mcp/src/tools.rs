@@ -377,21 +377,13 @@ async fn close_loop(
 async fn forget(qis: &Qis, agent: Option<&str>, args: Result<ForgetArgs, Refusal>) -> Answer {
     let a = args?;
     let agent = who(agent)?;
-    let mut what = Forget::agent(agent);
-    for (i, id) in a.ids.unwrap_or_default().iter().enumerate() {
-        what.ids
-            .push(id.parse().map_err(|e| named(&format!("ids[{i}]"), e))?);
-    }
-    if let Some(hex) = &a.address {
-        what.address = Some(Address::from_hex(hex).map_err(|e| named("address", e))?);
-    }
-    let everything = a.everything == Some(true);
-    if everything != (what.ids.is_empty() && what.address.is_none()) {
-        return Err(invalid(
-            "everything",
-            "give `ids`, or an `address`, or `everything: true` alone",
-        ));
-    }
+    let what = Forget::own(
+        agent,
+        &a.ids.unwrap_or_default(),
+        a.address.as_deref(),
+        a.everything == Some(true),
+    )
+    .map_err(refused)?;
     let removed = qis.router().forget(&what).await.map_err(refused)?;
     Ok(json!({
         "removed": removed,

@@ -136,6 +136,19 @@ impl Error {
         }
     }
 
+    /// The error with the field it names replaced by `field` (a value parsed for an argument
+    /// names the argument); errors that name no field are unchanged.
+    #[must_use]
+    pub fn under_as(self, field: &str) -> Self {
+        match self {
+            Error::Invalid { rule, .. } => Error::Invalid {
+                field: field.to_owned(),
+                rule,
+            },
+            other => other,
+        }
+    }
+
     /// An [`Error::Invalid`] for `field` breaking `rule`.
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::Invalid {

@@ -70,6 +70,34 @@ impl Forget {
         }
     }
 
+    /// What a caller acting for `agent` asks to take back of its own, as a surface names it:
+    /// packet ids (text), or an address (hex), or `everything`, exactly one of the three.
+    /// Errors: [`Error::Invalid`] naming `ids[i]`, `address` or `everything`.
+    pub fn own(
+        agent: impl Into<String>,
+        ids: &[String],
+        address: Option<&str>,
+        everything: bool,
+    ) -> Result<Forget> {
+        let mut what = Forget::agent(agent);
+        for (i, id) in ids.iter().enumerate() {
+            what.ids.push(
+                id.parse()
+                    .map_err(|e: Error| e.under_as(&format!("ids[{i}]")))?,
+            );
+        }
+        if let Some(hex) = address {
+            what.address = Some(Address::from_hex(hex).map_err(|e| e.under_as("address"))?);
+        }
+        if everything != (what.ids.is_empty() && what.address.is_none()) {
+            return Err(Error::invalid(
+                "everything",
+                "give ids, or an address, or everything alone",
+            ));
+        }
+        Ok(what)
+    }
+
     /// Only `agent`'s packets among those named.
     #[must_use]
     pub fn by(mut self, agent: impl Into<String>) -> Forget {
