@@ -69,10 +69,7 @@ fn settings(
 
 /// A library error under the argument's own name.
 fn named(field: &str, e: qis::Error) -> PyErr {
-    match e {
-        qis::Error::Invalid { rule, .. } => invalid(field, rule),
-        other => from_qis(other),
-    }
+    from_qis(e.under_as(field))
 }
 
 /// A span: seconds (int or float) or text such as `"90s"`, `"12h"`, `"7d"`.

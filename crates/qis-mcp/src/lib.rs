@@ -190,7 +190,7 @@ impl ServerHandler for QisMcp {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::catalog()))
+        Ok(ListToolsResult::with_all_items(tools::catalog().to_vec()))
     }
 
     async fn call_tool(

@@ -27,8 +27,14 @@ pub(crate) type Refusal = Box<ErrorBody>;
 /// What a tool answers: a JSON value, or a refusal.
 pub(crate) type Answer = Result<Value, Refusal>;
 
-/// The tools, as `tools/list` shows them.
-pub(crate) fn catalog() -> Vec<Tool> {
+/// The tools, as `tools/list` shows them: built once (their schemas are generated from the
+/// argument types), then shared.
+pub(crate) fn catalog() -> &'static [Tool] {
+    static CATALOG: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(build_catalog)
+}
+
+fn build_catalog() -> Vec<Tool> {
     vec![
         tool::<DepositArgs>(
             "deposit_outcome",
@@ -155,7 +161,7 @@ fn parse<T: DeserializeOwned + JsonSchema + 'static>(
     tool: &str,
     args: JsonObject,
 ) -> Option<Result<T, Refusal>> {
-    let schema = catalog().into_iter().find(|t| t.name == tool)?.input_schema;
+    let schema = &catalog().iter().find(|t| t.name == tool)?.input_schema;
     let known: Vec<&str> = schema
         .get("properties")
         .and_then(Value::as_object)
@@ -266,21 +272,15 @@ fn selection(agent: Option<&str>, a: SelectArgs) -> Result<(Selection, bool), Re
     let p = a.problem;
     let address = a
         .address
-        .map(|hex| {
-            Address::from_hex(&hex).map_err(|e| match e {
-                qis::Error::Invalid { rule, .. } => invalid("address", rule),
-                other => refused(other),
-            })
-        })
+        .map(|hex| Address::from_hex(&hex).map_err(|e| named("address", e)))
         .transpose()?;
     let mut s = Selection::from_parts(p.domain, p.context, p.problem, address).map_err(refused)?;
     s.filter.tags_any = a.tags_any.unwrap_or_default();
     s.filter.min_confidence = a.min_confidence;
     for (i, o) in a.outcomes.unwrap_or_default().iter().enumerate() {
-        s.filter.outcomes.push(o.parse().map_err(|e| match e {
-            qis::Error::Invalid { rule, .. } => invalid(format!("outcomes[{i}]"), rule),
-            other => refused(other),
-        })?);
+        s.filter
+            .outcomes
+            .push(o.parse().map_err(|e| named(&format!("outcomes[{i}]"), e))?);
     }
     if let Some(within) = &a.within {
         let d = span("within", within)?;
@@ -318,10 +318,7 @@ async fn consult(qis: &Qis, agent: Option<&str>, args: Result<ConsultArgs, Refus
 
 /// A library parse error, under the argument's own name.
 fn named(field: &str, e: qis::Error) -> Refusal {
-    match e {
-        qis::Error::Invalid { rule, .. } => invalid(field, rule),
-        other => refused(other),
-    }
+    refused(e.under_as(field))
 }
 
 fn internal(e: serde_json::Error) -> Refusal {

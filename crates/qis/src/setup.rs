@@ -172,14 +172,12 @@ impl Settings {
             None => None,
         };
         Ok(Qis {
-            router,
             fingerprint: self.fingerprint.open()?,
             embedder_spec: self.embedder_spec(),
-            embedder: OnceLock::new(),
-            bound: OnceLock::new(),
             agent: self.agent.clone(),
             signing_key,
             ring,
+            ..Qis::new(router)
         })
     }
 }

@@ -96,6 +96,29 @@ impl Position {
     }
 }
 
+/// Every address of `live` (each live packet's address, `created` and domain, in any order)
+/// with its count, newest `created` and that packet's domain: for routers that read their
+/// packets' metadata to list addresses.
+pub fn tally<D: Into<String>>(
+    live: impl IntoIterator<Item = (Address, Millis, D)>,
+) -> Vec<AddressInfo> {
+    let mut by: std::collections::HashMap<Address, AddressInfo> = std::collections::HashMap::new();
+    for (address, created, domain) in live {
+        let entry = by.entry(address).or_insert_with(|| AddressInfo {
+            address,
+            packets: 0,
+            last: 0,
+            domain: String::new(),
+        });
+        entry.packets += 1;
+        if created >= entry.last {
+            entry.last = created;
+            entry.domain = domain.into();
+        }
+    }
+    by.into_values().collect()
+}
+
 impl AddressQuery {
     /// Checks the limit and decodes the cursor. Errors: [`Error::Invalid`] naming `limit` or
     /// `cursor`.

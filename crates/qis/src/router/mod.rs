@@ -43,7 +43,7 @@ pub mod http;
 
 pub use crate::vector::{MAX_DIMENSION, Vector, cosine, unit_vector};
 pub use addresses::{
-    AddressInfo, AddressPage, AddressQuery, DEFAULT_ADDRESS_PAGE, MAX_ADDRESS_PAGE, Position,
+    AddressInfo, AddressPage, AddressQuery, DEFAULT_ADDRESS_PAGE, MAX_ADDRESS_PAGE, Position, tally,
 };
 pub use forget::{Forget, MAX_FORGET_IDS};
 

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
 use crate::router::layer::{Deadline, Deadlines};
 use crate::router::{
-    AddressInfo, AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query,
-    Receipt, Routed, Router, Stats, Target, batch_dimension,
+    AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
+    Router, Stats, Target, batch_dimension, tally,
 };
 
 const ROUTER: &str = "chroma";
@@ -547,30 +547,22 @@ impl ChromaRouter {
                 &["metadatas"],
             )
             .await?;
-        let mut by_address: std::collections::HashMap<String, AddressInfo> =
-            std::collections::HashMap::new();
+        let mut entries = Vec::with_capacity(live.len());
         for r in &live {
             let m = &r.metadata;
-            let (Some(hex), Some(created), Some(domain)) = (
+            if let (Some(hex), Some(created), Some(domain)) = (
                 m["address"].as_str(),
                 m["created"].as_i64(),
                 m["domain"].as_str(),
-            ) else {
-                continue;
-            };
-            let entry = by_address.entry(hex.to_owned()).or_insert(AddressInfo {
-                address: crate::packet::Address::from_hex(hex)?,
-                packets: 0,
-                last: 0,
-                domain: String::new(),
-            });
-            entry.packets += 1;
-            if created as u64 >= entry.last {
-                entry.last = created as u64;
-                entry.domain = domain.to_owned();
+            ) {
+                entries.push((
+                    crate::packet::Address::from_hex(hex)?,
+                    created as u64,
+                    domain.to_owned(),
+                ));
             }
         }
-        query.page(by_address.into_values().collect())
+        query.page(tally(entries))
     }
 
     async fn purge_inner(&self) -> Result<u64> {

@@ -16,7 +16,8 @@ impl Shared {
     pub(super) fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
         query.validate()?;
         let now = now_ms().min(i64::MAX as u64) as i64;
-        let conn = lock(&self.writer);
+        // A reader connection: listing never holds deposits up.
+        let conn = self.reader();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT address, COUNT(*), MAX(created), domain FROM packets \

@@ -29,7 +29,7 @@ impl Shared {
         Ok(packet)
     }
 
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn reader(&self) -> MutexGuard<'_, Connection> {
         // Take a free reader if there is one; otherwise wait on the next in turn.
         for r in &self.readers {
             if let Ok(guard) = r.try_lock() {

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::packet::{Address, Packet, PacketId, now_ms};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
-    AddressInfo, AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt,
-    Routed, Router, Stats, Target, batch_dimension, cosine,
+    AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router,
+    Stats, Target, batch_dimension, cosine, tally,
 };
 /// The NATS client crate this router uses, for callers who reach the server themselves.
 pub use async_nats;
@@ -587,27 +587,18 @@ impl NatsRouter {
         query.validate()?;
         let now = now_ms();
         let records = self.read_messages(format!("{}.a.>", self.prefix)).await?;
-        let mut by_address: HashMap<Address, AddressInfo> = HashMap::new();
+        let mut live = Vec::with_capacity(records.len());
         for r in &records {
             let (packet, _) = decode_record(&r.payload)?;
-            if packet.is_expired_at(now) {
-                continue;
-            }
-            let entry = by_address
-                .entry(*packet.address())
-                .or_insert_with(|| AddressInfo {
-                    address: *packet.address(),
-                    packets: 0,
-                    last: 0,
-                    domain: String::new(),
-                });
-            entry.packets += 1;
-            if packet.created() >= entry.last {
-                entry.last = packet.created();
-                entry.domain = packet.domain().to_owned();
+            if !packet.is_expired_at(now) {
+                live.push((
+                    *packet.address(),
+                    packet.created(),
+                    packet.domain().to_owned(),
+                ));
             }
         }
-        query.page(by_address.into_values().collect())
+        query.page(tally(live))
     }
 
     async fn purge_inner(&self) -> Result<u64> {
