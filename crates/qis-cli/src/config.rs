@@ -19,9 +19,26 @@ pub struct ServeConfig {
     pub router: Option<String>,
     /// A tokens file (TOML, `"token" = "agent"` per line).
     pub tokens_file: Option<PathBuf>,
-    /// Tokens inline: `[serve.tokens]` with `"token" = "agent"` lines (or `"sha256:<hex>"`).
+    /// Tokens inline: `[serve.tokens]` with the tokens file's lines (`"token" = "agent"`, or
+    /// `"token" = { agent = "…", network = "…", role = "operator" }`; `"sha256:<hex>"` keys).
     #[serde(default)]
-    pub tokens: std::collections::BTreeMap<String, String>,
+    pub tokens: toml::Table,
+    /// Networks served besides the default one, with their limits: `[serve.networks.NAME]`
+    /// (every key optional; a network a token names is served even without a table).
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, NetworkSettings>,
+}
+
+/// `[serve.networks.NAME]` in `qis.toml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// Requests per second of all the network's tokens together [default: --network-rate].
+    pub rate: Option<u32>,
+    /// Requests the network may make at once before its rate applies [default: twice the rate].
+    pub burst: Option<u32>,
+    /// Most packets per deposit in this network [default: the node's --max-batch].
+    pub max_batch: Option<usize>,
 }
 
 impl ServeConfig {

@@ -277,6 +277,110 @@ fn tokens_bind_callers_to_their_agent() {
 }
 
 #[test]
+fn serve_serves_the_networks_of_its_tokens_each_in_its_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    // The same agent id in two networks, and a network declared with a flag only.
+    std::fs::write(
+        &tokens,
+        format!(
+            "\"{TOKEN_1}\" = \"site_01\"\n\"{TOKEN_2}\" = {{ agent = \"site_01\", network = \"lab\" }}\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("qis.toml");
+    std::fs::write(&config, "[serve.networks.lab]\nmax_batch = 10\n").unwrap();
+    let data = dir.path().join("store");
+    let node = serve(
+        &data,
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--network",
+            "lab-eu",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let lab = format!("{}?network=lab", node.url);
+    // `[serve.networks.lab]` set its batch size; `lab-eu` has the node's.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let batch = |network: &str, token: &str| {
+        rt.block_on(
+            HttpRouter::builder(&node.url)
+                .network(Some(network.to_owned()))
+                .token(Some(token.to_owned()))
+                .connect(),
+        )
+        .map(|r| r.inner().node().max_batch)
+    };
+    assert_eq!(batch("lab", TOKEN_2).unwrap(), 10);
+    assert!(
+        batch("lab-eu", TOKEN_2).is_err(),
+        "a token of lab on lab-eu"
+    );
+    ok(deposit(
+        &lab,
+        "site_01",
+        "protocol=weekly",
+        Some(("QIS_T", TOKEN_2)),
+    ));
+    ok(deposit(
+        &lab,
+        "site_01",
+        "protocol=daily",
+        Some(("QIS_T", TOKEN_2)),
+    ));
+    ok(deposit(
+        &node.url,
+        "site_01",
+        "protocol=weekly",
+        Some(("QIS_T", TOKEN_1)),
+    ));
+    assert_eq!(remote_stats(&lab, Some(TOKEN_2))["packets"], 2);
+    assert_eq!(remote_stats(&node.url, Some(TOKEN_1))["packets"], 1);
+    // A token of `lab` reaches the default network nowhere.
+    let wrong = deposit(
+        &node.url,
+        "site_01",
+        "protocol=weekly",
+        Some(("QIS_T", TOKEN_2)),
+    );
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("network") && err.contains("lab"), "{err}");
+    // Each network is a store of its own under the data directory.
+    for n in ["lab", "lab-eu"] {
+        assert!(data.join("networks").join(n).is_dir(), "{n}");
+    }
+    assert!(node.stderr.lock().unwrap().contains("lab-eu"));
+    drop(node);
+
+    // qis.toml's `[serve.networks]`, and a malformed name refused before the node listens.
+    let o = qis()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-open",
+            "--network",
+            "lab.eu",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("lab.eu") && err.contains("network name"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_node_requiring_signatures_takes_only_signed_deposits() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens.toml");

@@ -1,6 +1,7 @@
-//! Who is calling: bearer tokens bound to agent ids.
+//! Who is calling: bearer tokens bound to a network and an agent id.
 //!
-//! Each token belongs to exactly one agent. A deposit whose packets name another agent is refused
+//! Each token belongs to exactly one agent of exactly one network (the default network unless
+//! it names another): it reaches that network's routes and no other's. A deposit whose packets name another agent is refused
 //! (403 `agent_mismatch`) before anything is stored, so an agent id on a node means "deposited
 //! with that agent's token".
 //!
@@ -9,13 +10,16 @@
 //! (an attacker learns about the digest of their own guess, not about the token), and a tokens
 //! file may hold digests (`sha256:<hex>`) instead of the tokens themselves.
 //!
-//! A tokens file is TOML, one `token = "agent"` line per token, or `token = { agent = "…",
-//! role = "operator" }` for an operator, who may also forget any agent's packets:
+//! A tokens file is TOML, one `token = "agent"` line per token of the default network, or
+//! `token = { agent = "…", network = "…", role = "operator" }` (each key but `agent` optional)
+//! for a token of another network, or an operator, who may also forget any agent's packets in
+//! the token's network:
 //!
 //! ```toml
 //! "3f1c9e7e5b0a4d2b8c6f" = "site_01"
 //! "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" = "site_02"
 //! "a-long-operator-token-0042" = { agent = "ops", role = "operator" }
+//! "a-token-of-the-lab-network-7" = { agent = "site_01", network = "lab-eu" }
 //! ```
 
 use std::collections::HashMap;
@@ -25,7 +29,10 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use sha2::{Digest, Sha256};
 
+use serde::Deserialize as _;
+
 use crate::error::{ApiError, Code};
+use crate::network::{DEFAULT_NETWORK, check_network_name};
 
 /// The SHA-256 digest of a token: what the server keeps and what rate limits are keyed by.
 pub type TokenDigest = [u8; 32];
@@ -56,12 +63,23 @@ pub enum Role {
 /// Known tokens, by digest.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens {
-    agents: HashMap<TokenDigest, (String, Role)>,
+    grants: HashMap<TokenDigest, Bound>,
+}
+
+/// What one token is bound to.
+#[derive(Clone, Debug)]
+struct Bound {
+    network: String,
+    agent: String,
+    role: Role,
 }
 
 /// One entry of a tokens file: an agent id, or an agent and a role.
 #[derive(serde::Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "an agent id, or a table with `agent` and optionally `network` and `role`"
+)]
 enum Entry {
     Agent(String),
     Grant(Grant),
@@ -72,6 +90,8 @@ enum Entry {
 struct Grant {
     agent: String,
     #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
     role: Role,
 }
 
@@ -80,6 +100,8 @@ struct Grant {
 pub struct Caller {
     /// The agent the token is bound to (`None` on an open server: any agent).
     pub agent: Option<String>,
+    /// The network the token is bound to (`None` on an open server: any network).
+    pub network: Option<String>,
     /// What the rate limit counts by: the token's digest (on an open server, the peer address).
     pub key: TokenDigest,
     /// An operator token (or an open node): may forget any agent's packets.
@@ -92,7 +114,8 @@ impl Tokens {
         Tokens::default()
     }
 
-    /// Binds `token` to `agent`. A `token` of the form `sha256:<64 hex digits>` is a digest.
+    /// Binds `token` to `agent` of the default network. A `token` of the form
+    /// `sha256:<64 hex digits>` is a digest.
     ///
     /// Errors: a token shorter than [`MIN_TOKEN_BYTES`], a malformed digest, an agent id that
     /// is not 1–64 bytes, the same token twice.
@@ -100,8 +123,22 @@ impl Tokens {
         self.insert_as(token, agent, Role::Agent)
     }
 
-    /// Binds `token` to `agent` with `role` (see [`Tokens::insert`]).
+    /// Binds `token` to `agent` of the default network with `role` (see [`Tokens::insert`]).
     pub fn insert_as(&mut self, token: &str, agent: &str, role: Role) -> qis::Result<()> {
+        self.insert_in(DEFAULT_NETWORK, token, agent, role)
+    }
+
+    /// Binds `token` to `agent` of `network` with `role` (see [`Tokens::insert`]; a network
+    /// name is `default` or 1–48 ASCII letters, digits, `_` or `-`).
+    pub fn insert_in(
+        &mut self,
+        network: &str,
+        token: &str,
+        agent: &str,
+        role: Role,
+    ) -> qis::Result<()> {
+        check_network_name(network)
+            .map_err(|e| qis::Error::Config(format!("the token of agent {agent:?}: {e}")))?;
         let digest = match token.strip_prefix("sha256:") {
             Some(hex_digest) => {
                 let mut d = [0u8; 32];
@@ -128,11 +165,12 @@ impl Tokens {
                 qis::packet::MAX_NAME_BYTES
             )));
         }
-        if self
-            .agents
-            .insert(digest, (agent.to_owned(), role))
-            .is_some()
-        {
+        let bound = Bound {
+            network: network.to_owned(),
+            agent: agent.to_owned(),
+            role,
+        };
+        if self.grants.insert(digest, bound).is_some() {
             return Err(qis::Error::Config(format!(
                 "a token is listed twice (the second time for agent {agent:?})"
             )));
@@ -140,21 +178,41 @@ impl Tokens {
         Ok(())
     }
 
-    /// Reads a tokens file (TOML: `"token" = "agent"` per line).
+    /// Reads a tokens file (TOML: `"token" = "agent"` or `"token" = { agent = "…", network =
+    /// "…", role = "operator" }` per line).
     pub fn from_toml(text: &str) -> qis::Result<Self> {
-        let table: HashMap<String, Entry> = toml::from_str(text).map_err(|e| {
-            qis::Error::Config(format!(
-                "a tokens file holds `\"token\" = \"agent\"` or `\"token\" = {{ agent = \"…\", role = \"operator\" }}` lines: {e}"
-            ))
-        })?;
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| qis::Error::Config(format!("a tokens file is TOML: {e}")))?;
         let mut tokens = Tokens::new();
-        for (token, entry) in &table {
+        tokens.extend_from_table(table)?;
+        Ok(tokens)
+    }
+
+    /// Adds the tokens of a TOML table of the tokens file's shape (`[serve.tokens]` of
+    /// `qis.toml`, say).
+    pub fn extend_from_table(&mut self, table: toml::Table) -> qis::Result<()> {
+        for (token, value) in table {
+            let entry = Entry::deserialize(value).map_err(|e| {
+                qis::Error::Config(format!(
+                    "a token maps to `\"agent\"` or to `{{ agent = \"…\", network = \"…\", role = \"operator\" }}`: {e}"
+                ))
+            })?;
             match entry {
-                Entry::Agent(agent) => tokens.insert(token, agent)?,
-                Entry::Grant(g) => tokens.insert_as(token, &g.agent, g.role)?,
+                Entry::Agent(agent) => self.insert(&token, &agent)?,
+                Entry::Grant(g) => self.insert_in(
+                    g.network.as_deref().unwrap_or(DEFAULT_NETWORK),
+                    &token,
+                    &g.agent,
+                    g.role,
+                )?,
             }
         }
-        Ok(tokens)
+        Ok(())
+    }
+
+    /// The networks the tokens are bound to, each once, in order.
+    pub fn networks(&self) -> std::collections::BTreeSet<&str> {
+        self.grants.values().map(|b| b.network.as_str()).collect()
     }
 
     /// Reads the tokens file at `path`.
@@ -171,17 +229,22 @@ impl Tokens {
 
     /// How many tokens are known.
     pub fn len(&self) -> usize {
-        self.agents.len()
+        self.grants.len()
     }
 
     /// Whether no token is known.
     pub fn is_empty(&self) -> bool {
-        self.agents.is_empty()
+        self.grants.is_empty()
     }
 
     /// The agent `token` is bound to.
     pub fn agent(&self, token: &str) -> Option<&str> {
-        self.agents.get(&digest(token)).map(|(a, _)| a.as_str())
+        self.grants.get(&digest(token)).map(|b| b.agent.as_str())
+    }
+
+    /// The network `token` is bound to.
+    pub fn network(&self, token: &str) -> Option<&str> {
+        self.grants.get(&digest(token)).map(|b| b.network.as_str())
     }
 }
 
@@ -209,6 +272,7 @@ impl Auth {
                 }
                 Ok(Caller {
                     agent: None,
+                    network: None,
                     key,
                     operator: true,
                 })
@@ -221,11 +285,12 @@ impl Auth {
                     )
                 })?;
                 let key = digest(token);
-                match tokens.agents.get(&key) {
-                    Some((agent, role)) => Ok(Caller {
-                        agent: Some(agent.clone()),
+                match tokens.grants.get(&key) {
+                    Some(b) => Ok(Caller {
+                        agent: Some(b.agent.clone()),
+                        network: Some(b.network.clone()),
                         key,
-                        operator: *role == Role::Operator,
+                        operator: b.role == Role::Operator,
                     }),
                     None => Err(ApiError::new(
                         Code::Unauthorized,

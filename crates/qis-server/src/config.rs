@@ -84,3 +84,36 @@ impl Limits {
         self
     }
 }
+
+/// What one network may take, on top of the node's [`Limits`] (which apply to every token of
+/// every network): a rate for all its callers together, and its own batch size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetworkLimits {
+    /// Requests per second of all the network's callers together (`None`: only the per-token
+    /// rate). Over it: 429 `rate_limited`, naming the network.
+    pub rate_per_second: Option<NonZeroU32>,
+    /// How many requests the network may make at once before its rate applies (default: twice
+    /// the rate).
+    pub rate_burst: Option<NonZeroU32>,
+    /// Most packets per deposit in this network (`None`: the node's [`Limits::max_batch`]; a
+    /// network's may only be smaller).
+    pub max_batch: Option<usize>,
+}
+
+impl NetworkLimits {
+    /// Sets the network's rate (`0`: none) and its burst (`0`: twice the rate).
+    #[must_use]
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate_per_second = NonZeroU32::new(per_second);
+        self.rate_burst = NonZeroU32::new(burst);
+        self
+    }
+
+    /// Sets the most packets per deposit in the network.
+    #[must_use]
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = Some(n.max(1));
+        self
+    }
+}

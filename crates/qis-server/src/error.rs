@@ -35,6 +35,13 @@ impl ApiError {
         self
     }
 
+    /// Tells the client to retry in `secs` seconds (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.0.details.retry_after_secs = Some(secs);
+        self
+    }
+
     /// A decoding error at `path` (the root when empty).
     pub fn decode(path: &str, message: impl Into<String>) -> Self {
         let e = ApiError::new(Code::DecodeError, message);

@@ -47,10 +47,12 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod network;
 pub mod payload;
 pub mod server;
 pub mod wire;
 
+pub use network::{DEFAULT_NETWORK, NetworkSpec};
 pub use server::{AppState, ServerConfig, app, run};
 
 /// The OpenAPI 3 document the node serves at `/openapi.json`.

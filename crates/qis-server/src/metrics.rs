@@ -13,6 +13,15 @@ use qis::router::layer::Meter;
 
 use crate::error::{Code, ErrorCounts};
 
+/// What `/metrics` shows of one network: its router's counts through this node, and what it
+/// holds (`None` when its router could not say).
+#[derive(Debug)]
+pub(crate) struct NetworkGauges {
+    pub(crate) network: String,
+    pub(crate) meter: Meter,
+    pub(crate) stats: Option<qis::router::Stats>,
+}
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -36,7 +45,7 @@ struct RouteSeries {
 #[derive(Debug)]
 pub struct Metrics {
     /// Route templates (`/v1/packets`, …), in the order of `series`; the last is "other".
-    routes: Vec<&'static str>,
+    routes: Vec<String>,
     series: Vec<RouteSeries>,
     /// Error answers by code.
     errors: ErrorCounts,
@@ -46,9 +55,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Metrics for these route templates.
-    pub(crate) fn new(routes: &[&'static str]) -> Self {
-        let mut routes = routes.to_vec();
-        routes.push("other");
+    pub(crate) fn new(mut routes: Vec<String>) -> Self {
+        routes.push("other".to_owned());
         Metrics {
             series: routes.iter().map(|_| RouteSeries::default()).collect(),
             routes,
@@ -89,8 +97,8 @@ impl Metrics {
         self.errors.get(code)
     }
 
-    /// The text exposition format, with the router's counts as gauges.
-    pub(crate) fn render(&self, router: &Meter, gauges: &[(&str, &str, f64)]) -> String {
+    /// The text exposition format, with each network's counts labelled by its name.
+    pub(crate) fn render(&self, networks: &[NetworkGauges], uptime_secs: f64) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str(
             "# HELP qis_http_requests_total HTTP requests answered, by route and status class.\n",
@@ -141,34 +149,69 @@ impl Metrics {
                 self.errors.get(code)
             );
         }
-        let counters = [
-            (
-                "qis_packets_received_total",
-                "Packets in deposits the router accepted, repeats included.",
-                router.packets_received,
-            ),
-            (
-                "qis_packets_stored_total",
-                "Packets newly stored through this node.",
-                router.packets_stored,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP qis_event_subscribers Open event streams.\n# TYPE qis_event_subscribers gauge\nqis_event_subscribers {}",
             self.subscribers.load(Ordering::Relaxed)
         );
-        for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP qis_uptime_seconds Seconds since the server started.\n# TYPE qis_uptime_seconds gauge\nqis_uptime_seconds {uptime_secs}"
+        );
+        type Series = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&NetworkGauges) -> Option<f64>,
+        );
+        let series: [Series; 6] = [
+            (
+                "qis_packets_received_total",
+                "counter",
+                "Packets in deposits the router accepted, repeats included.",
+                |n| Some(n.meter.packets_received as f64),
+            ),
+            (
+                "qis_packets_stored_total",
+                "counter",
+                "Packets newly stored through this node.",
+                |n| Some(n.meter.packets_stored as f64),
+            ),
+            (
+                "qis_router_packets",
+                "gauge",
+                "Packets the router holds.",
+                |n| n.stats.as_ref().map(|s| s.packets as f64),
+            ),
+            (
+                "qis_router_addresses",
+                "gauge",
+                "Distinct addresses the router holds.",
+                |n| n.stats.as_ref().map(|s| s.addresses as f64),
+            ),
+            (
+                "qis_router_vectors",
+                "gauge",
+                "Packets with a vector.",
+                |n| n.stats.as_ref().map(|s| s.vectors as f64),
+            ),
+            (
+                "qis_router_expired",
+                "gauge",
+                "Expired packets awaiting the purge.",
+                |n| n.stats.as_ref().map(|s| s.expired as f64),
+            ),
+        ];
+        for (name, kind, help, value) in series {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                "# HELP {name} {help} By network.\n# TYPE {name} {kind}"
             );
+            for n in networks {
+                if let Some(v) = value(n) {
+                    let _ = writeln!(out, "{name}{{network=\"{}\"}} {v}", n.network);
+                }
+            }
         }
         out
     }

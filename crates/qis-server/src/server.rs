@@ -1,31 +1,32 @@
 //! The node: its state, the axum app built from it, and `run`, which serves it on a socket until
 //! a shutdown signal.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router as Routes;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use qis::embed::Embedder;
 use qis::fingerprint::{Fingerprint, KeysFingerprint};
 use qis::router::Router;
-use qis::router::layer::{Metered, Unsigned, VerifiedOnly};
-use qis::setup::Qis;
 use qis::sign::KeyRing;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::{Activity, Watched};
 use crate::api;
 use crate::auth::{Auth, Caller, TokenDigest};
 use crate::config::Limits;
-use crate::error::{ApiError, Code, Details};
+use crate::error::{ApiError, Code};
 use crate::metrics::Metrics;
+use crate::network::{DEFAULT_NETWORK, Net, Network, NetworkSpec};
 
 /// How a node is set up: who may call it, what it accepts, how it embeds `text` queries.
 #[derive(Clone, Debug)]
@@ -95,93 +96,101 @@ pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Where packets live (any router, local or remote), metered: queries go here.
-    pub(crate) router: Arc<dyn Router>,
-    /// The same, with its counts (for `/metrics`).
-    pub(crate) metered: Arc<Metered<Arc<dyn Router>>>,
-    /// Where deposits go: the metered router, behind signature checks when the node holds
-    /// agents' keys, recording what is stored in `activity`.
-    pub(crate) depositor: Arc<dyn Router>,
-    /// Queries that use only verified packets (`require_signed`), when the node holds keys.
-    pub(crate) verified: Option<Arc<dyn Router>>,
-    /// The library's façade over `depositor`, for the MCP tools: the same checks and counts
-    /// as `/v1`, with the node's fingerprint, embedder and key ring.
-    pub(crate) qis: Arc<Qis>,
+    /// The network of `/v1/…` and `/mcp`.
+    pub(crate) default: Arc<Network>,
+    /// Every network served, the default one included, by name.
+    pub(crate) networks: BTreeMap<String, Arc<Network>>,
     pub(crate) config: ServerConfig,
     /// Requests per token, when the limits set a rate.
     limiter: Option<DefaultKeyedRateLimiter<TokenDigest>>,
     pub(crate) metrics: Metrics,
-    /// New packets for event streams; busy addresses and recent deposits for the dashboard.
-    pub(crate) activity: Arc<Activity>,
     /// Cancelled when the server shuts down, so that event streams end and connections drain.
     pub(crate) shutdown: CancellationToken,
     pub(crate) started: Instant,
 }
 
 impl AppState {
-    /// The state of a node serving `router`.
+    /// The state of a node serving `router` as its one network, the default.
     pub fn new(router: Arc<dyn Router>, config: ServerConfig) -> Self {
+        Self::build(vec![NetworkSpec::new(DEFAULT_NETWORK, router)], config)
+    }
+
+    /// The state of a node serving several networks, each on its own router; one of them must
+    /// be [`DEFAULT_NETWORK`] (the network of `/v1/…`).
+    ///
+    /// Errors ([`qis::Error::Config`]): a malformed network name, a name given twice (or two
+    /// names that differ only in case: they would share a directory on some file systems), no
+    /// default network, a token bound to a network not served.
+    pub fn with_networks(
+        networks: impl IntoIterator<Item = NetworkSpec>,
+        config: ServerConfig,
+    ) -> qis::Result<Self> {
+        let networks: Vec<NetworkSpec> = networks.into_iter().collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in &networks {
+            crate::network::check_network_name(&n.name)?;
+            if !seen.insert(n.name.to_ascii_lowercase()) {
+                return Err(qis::Error::Config(format!(
+                    "the network {:?} is served twice (names that differ only in case count as one)",
+                    n.name
+                )));
+            }
+        }
+        if !seen.contains(DEFAULT_NETWORK) {
+            return Err(qis::Error::Config(format!(
+                "a node always serves the network {DEFAULT_NETWORK:?} (the routes /v1/…); name one of the networks so"
+            )));
+        }
+        if let Auth::Tokens(tokens) = &config.auth {
+            let served: std::collections::HashSet<&str> =
+                networks.iter().map(|n| n.name.as_str()).collect();
+            if let Some(missing) = tokens.networks().into_iter().find(|n| !served.contains(n)) {
+                return Err(qis::Error::Config(format!(
+                    "a token is bound to the network {missing:?}, which this node does not serve"
+                )));
+            }
+        }
+        Ok(Self::build(networks, config))
+    }
+
+    fn build(networks: Vec<NetworkSpec>, config: ServerConfig) -> Self {
         let limiter = config.limits.rate_per_second.map(|rate| {
             DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(config.limits.rate_burst),
             )
         });
-        let metered = Arc::new(Metered::new(router));
-        let router: Arc<dyn Router> = metered.clone();
-        let activity = Arc::new(Activity::new());
-        let (checked, verified): (Arc<dyn Router>, Option<Arc<dyn Router>>) = match &config.keys {
-            None => (router.clone(), None),
-            Some(ring) => {
-                let unsigned = if config.require_signatures {
-                    Unsigned::Refuse
-                } else {
-                    Unsigned::Pass
-                };
-                (
-                    Arc::new(VerifiedOnly::checking_deposits(
-                        router.clone(),
-                        ring.clone(),
-                        unsigned,
-                    )),
-                    Some(Arc::new(VerifiedOnly::new(
-                        router.clone(),
-                        ring.clone(),
-                        Unsigned::Pass,
-                    ))),
-                )
-            }
-        };
-        let depositor: Arc<dyn Router> = Arc::new(Watched {
-            inner: checked,
-            activity: activity.clone(),
-        });
-        let mut qis = Qis::new(depositor.clone()).with_fingerprint(config.fingerprint.clone());
-        if let Some(ring) = &config.keys {
-            qis = qis.with_key_ring(ring.clone());
-        }
-        if let Some(embedder) = &config.embedder {
-            qis = qis.with_embedder(embedder.clone());
-        }
-        let mut templates = api::templates();
-        templates.push(MCP_PATH);
+        let shutdown = CancellationToken::new();
+        let networks: BTreeMap<String, Arc<Network>> = networks
+            .into_iter()
+            .map(|spec| {
+                let network = Network::new(spec, &config, &shutdown);
+                (network.name.clone(), Arc::new(network))
+            })
+            .collect();
+        let default = networks
+            .get(DEFAULT_NETWORK)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("every constructor serves the default network"));
+        let templates = api::templates();
         AppState(Arc::new(Shared {
-            router,
-            metered,
-            depositor,
-            verified,
-            qis: Arc::new(qis),
+            default,
+            networks,
             config,
             limiter,
-            metrics: Metrics::new(&templates),
-            activity,
-            shutdown: CancellationToken::new(),
+            metrics: Metrics::new(templates),
+            shutdown,
             started: Instant::now(),
         }))
     }
 
-    /// The router behind the node.
+    /// The router behind the node's default network.
     pub fn router(&self) -> &Arc<dyn Router> {
-        &self.0.router
+        &self.0.default.router
+    }
+
+    /// The names of the networks served, in order.
+    pub fn networks(&self) -> impl Iterator<Item = &str> {
+        self.0.networks.keys().map(String::as_str)
     }
 
     /// The limits in force.
@@ -202,12 +211,52 @@ impl AppState {
     pub(crate) fn shared(&self) -> &Shared {
         &self.0
     }
+
+    /// The network a request names (`None`: the default), as `caller` may reach it: a
+    /// malformed name is 422 naming `network`; a token of another network 403 `wrong_network`
+    /// (whether or not the named one exists, so that a token learns nothing of other
+    /// networks); a network not served 404 `unknown_network`.
+    fn network(&self, caller: &Caller, named: Option<&str>) -> Result<Arc<Network>, ApiError> {
+        let name = named.unwrap_or(DEFAULT_NETWORK);
+        if named.is_some() && crate::network::check_network_name(name).is_err() {
+            return Err(ApiError::invalid(
+                "network",
+                format!(
+                    "a network name is 1 to 48 ASCII letters, digits, '_' or '-' (no dots, no slashes), got {name:?}"
+                ),
+            ));
+        }
+        if let Some(mine) = &caller.network
+            && mine != name
+        {
+            let routes = if mine == DEFAULT_NETWORK {
+                "/v1/…".to_owned()
+            } else {
+                format!("/v1/networks/{mine}/…")
+            };
+            return Err(ApiError::new(
+                Code::WrongNetwork,
+                format!(
+                    "this token belongs to the network {mine:?}, not {name:?}: its routes are {routes}"
+                ),
+            )
+            .field("network"));
+        }
+        self.0.networks.get(name).cloned().ok_or_else(|| {
+            ApiError::new(
+                Code::UnknownNetwork,
+                format!("this node serves no network {name:?}"),
+            )
+            .field("network")
+        })
+    }
 }
 
 /// The node's HTTP app: a function of its state, so tests can call it in process.
 pub fn app(state: AppState) -> Routes {
     let v1 = api::routes(api::Access::Caller)
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    // The routes of every network (`/v1/networks/{network}/…`) are those of the default one.
     Routes::new()
         .merge(v1)
         .merge(mcp(&state))
@@ -225,26 +274,25 @@ pub fn app(state: AppState) -> Routes {
         .with_state(state)
 }
 
-/// Where the MCP tools are served.
+/// Where the MCP tools of the default network are served.
 pub const MCP_PATH: &str = "/mcp";
+/// Where the MCP tools of the network `{network}` are served.
+pub const NETWORK_MCP_PATH: &str = "/v1/networks/{network}/mcp";
 
 /// `/mcp`: the MCP tools over streamable HTTP, behind the same tokens and rate as `/v1`; each
-/// call acts as its token's agent. An open node takes the agent from `?agent=` and, having no
-/// tokens to stop a DNS-rebinding page, answers only to loopback host names.
+/// call acts as its token's agent, in its network. An open node takes the agent from `?agent=`
+/// and, having no tokens to stop a DNS-rebinding page, answers only to loopback host names.
 fn mcp(state: &AppState) -> Routes<AppState> {
-    let shared = state.shared();
-    let mut config = qis_mcp::http::HttpConfig::new(
-        shared.config.limits.max_body_bytes,
-        shared.shutdown.child_token(),
-    );
-    if matches!(shared.config.auth, Auth::Open) {
-        config = config.allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"]);
-    }
-    let service = qis_mcp::http::service(shared.qis.clone(), config);
     Routes::new()
-        .nest_service(MCP_PATH, service)
-        .layer(middleware::from_fn_with_state(state.clone(), principal))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route(MCP_PATH, any(mcp_call))
+        .route(NETWORK_MCP_PATH, any(mcp_call))
+        .route_layer(middleware::from_fn_with_state(state.clone(), principal))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// One MCP request, answered by its network's service.
+async fn mcp_call(net: Net, req: Request) -> Response {
+    net.mcp(req).await
 }
 
 /// Tells the MCP service who calls: the authenticated caller's agent (on an open node, the
@@ -318,9 +366,11 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
-/// Authenticates `/v1` requests and applies the per-token rate limit.
+/// Authenticates `/v1` and `/mcp` requests, finds the network they name (see
+/// [`AppState::network`]), and applies the per-token and the network's rate limits.
 async fn authenticate(
     State(state): State<AppState>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -347,12 +397,28 @@ async fn authenticate(
             Code::RateLimited,
             format!("this token is over its rate limit; retry in {secs} s"),
         )
-        .details(Details {
-            retry_after_secs: Some(secs),
-            ..Details::default()
-        }));
+        .retry_after(secs));
     }
+    let named = match &params {
+        Ok(params) => params
+            .iter()
+            .find_map(|(k, v)| (k == "network").then_some(v)),
+        // A segment that is not UTF-8: a malformed name, if it is the network's (the other
+        // segments are their handlers' to refuse).
+        Err(RawPathParamsRejection::InvalidUtf8InPathParam(_))
+            if req
+                .extensions()
+                .get::<MatchedPath>()
+                .is_some_and(|m| m.as_str().contains("{network}")) =>
+        {
+            Some("\u{fffd}")
+        }
+        Err(_) => None,
+    };
+    let network = state.network(&caller, named)?;
+    network.admit()?;
     req.extensions_mut().insert::<Caller>(caller);
+    req.extensions_mut().insert(Net(network));
     Ok(next.run(req).await)
 }
 

@@ -719,8 +719,8 @@ async fn metrics_count_requests_and_error_codes() {
         "qis_http_errors_total{code=\"agent_mismatch\"} 1",
         "qis_http_errors_total{code=\"unauthorized\"} 1",
         "qis_http_request_duration_seconds_count{route=\"/v1/packets\"} 2",
-        "qis_packets_stored_total 1",
-        "qis_router_packets 1",
+        "qis_packets_stored_total{network=\"default\"} 1",
+        "qis_router_packets{network=\"default\"} 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),

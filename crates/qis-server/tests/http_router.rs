@@ -131,5 +131,8 @@ async fn a_node_url_opens_through_the_router_urls() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("known: token_env, timeout, retries"), "{err}");
+    assert!(
+        err.contains("known: network, token_env, timeout, retries"),
+        "{err}"
+    );
 }

@@ -356,7 +356,7 @@ pub fn execute(jobs: &[Job], done: &(dyn Fn(u64) + Sync)) -> Result<Vec<RunResul
 
 /// [`execute`], with the `qis` agents of each run routing through a fresh namespace of `router`
 /// (see [`RouterSpec::namespaced`]: a network `<network>-sim<nonce>-<job>` on an engine, a
-/// directory `<dir>/sim<nonce>-<job>` for the embedded store, removed after its run), opened in
+/// directory `<dir>/networks/sim<nonce>-<job>` for the embedded store, removed after its run), opened in
 /// a tokio runtime of the run's own. `None`: a memory router per run.
 pub fn execute_on(
     jobs: &[Job],
@@ -397,14 +397,22 @@ pub fn execute_on(
     // Start the biggest runs first so that no long run is left alone at the end.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].work()));
-    let mut results: Vec<(usize, RunResult)> = order
+    let results: Result<Vec<(usize, RunResult)>> = order
         .par_iter()
         .map(|&i| {
             let r = run_job(i)?;
             done(jobs[i].work());
             Ok((i, r))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
+    // The runs' directories are gone; so is the `networks` directory that held them, unless
+    // it holds anything else (`remove_dir` removes only an empty one).
+    if let Some(RouterSpec::Embedded { dir }) = router.map(|s| s.namespaced("check")).transpose()?
+        && let Some(parent) = dir.parent()
+    {
+        let _ = std::fs::remove_dir(parent);
+    }
+    let mut results = results?;
     results.sort_by_key(|(i, _)| *i);
     Ok(results.into_iter().map(|(_, r)| r).collect())
 }

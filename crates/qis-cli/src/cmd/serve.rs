@@ -1,5 +1,6 @@
 //! `qis serve`: run a qis node over HTTP (see `qis-server`) on the embedded store or any router.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,11 +9,11 @@ use anyhow::{Context as _, Result, bail};
 use qis::router::Router;
 use qis::router::url::{RouterSpec, parse_url};
 use qis_server::auth::{Auth, Tokens};
-use qis_server::config::Limits;
-use qis_server::{AppState, ServerConfig};
+use qis_server::config::{Limits, NetworkLimits};
+use qis_server::{AppState, DEFAULT_NETWORK, NetworkSpec, ServerConfig};
 
 use super::selector::parse_span;
-use crate::config::{Global, ServeConfig};
+use crate::config::{Global, NetworkSettings as ServeNetwork, ServeConfig};
 use crate::store::{self, EmbedderKind};
 
 #[derive(Debug, clap::Args)]
@@ -31,10 +32,23 @@ pub struct Args {
     /// QIS_TOKEN, when set].
     #[arg(long, value_name = "VAR")]
     router_token_env: Option<String>,
-    /// A tokens file (TOML, one `"token" = "agent"` line per caller; `"sha256:<hex>"` keys hold
+    /// A tokens file (TOML, one `"token" = "agent"` line per caller of the default network, or
+    /// `"token" = { agent = "…", network = "…", role = "operator" }`; `"sha256:<hex>"` keys hold
     /// a token's digest instead of the token) [also: `tokens_file` and `[serve.tokens]` in qis.toml].
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
+    /// Also serve this network (repeatable), at /v1/networks/NAME/…: a directory of its own
+    /// under the data directory (`networks/NAME`), or the engine network `<network>-NAME`.
+    /// Networks named by tokens or by `[serve.networks.NAME]` in qis.toml are served too.
+    #[arg(long = "network", value_name = "NAME")]
+    networks: Vec<String>,
+    /// Requests per second of all of one network's tokens together (0: no limit; per network:
+    /// `rate` in `[serve.networks.NAME]`).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    network_rate: u32,
+    /// Requests a network may make at once before its rate applies [default: twice the rate].
+    #[arg(long, value_name = "N")]
+    network_burst: Option<u32>,
     /// Serve WITHOUT authentication: anyone who can reach the node deposits as any agent.
     /// For local development only.
     #[arg(long)]
@@ -79,11 +93,9 @@ fn auth(args: &Args, serve: &ServeConfig) -> Result<Auth> {
         Some(path) => Tokens::from_file(path)?,
         None => Tokens::new(),
     };
-    for (token, agent) in &serve.tokens {
-        tokens
-            .insert(token, agent)
-            .context("qis.toml [serve.tokens]")?;
-    }
+    tokens
+        .extend_from_table(serve.tokens.clone())
+        .context("qis.toml [serve.tokens]")?;
     match (args.insecure_open, tokens.is_empty()) {
         (true, true) => Ok(Auth::Open),
         (true, false) => bail!("--insecure-open with tokens: choose one"),
@@ -148,7 +160,7 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     let open = matches!(auth, Auth::Open);
     let mut config = ServerConfig::new(auth)
         .limits(limits)
-        .embedder(embedder)
+        .embedder(embedder.clone())
         .fingerprint(qis.fingerprint().clone());
     if let Some(ring) = qis.key_ring() {
         let ring = (**ring).clone();
@@ -164,6 +176,28 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         config = config.signatures(ring, args.require_signatures);
     }
 
+    // Every network is opened before the node listens: one that cannot open stops it here.
+    let mut served = Vec::new();
+    let mut networks = vec![
+        NetworkSpec::new(DEFAULT_NETWORK, router.clone())
+            .limits(network_limits(&args, &ServeNetwork::default())),
+    ];
+    for (name, settings) in served_networks(&args, &serve, &config.auth) {
+        let namespaced = spec
+            .namespaced(&name)
+            .with_context(|| format!("the network {name:?}"))?;
+        let opened = store::open_router(&namespaced)
+            .await
+            .with_context(|| format!("the network {name:?}"))?;
+        opened.router.bind_embedder(embedder.name())?;
+        let place = match &opened.dir {
+            Some(d) => d.display().to_string(),
+            None => namespaced.to_string(),
+        };
+        served.push((name.clone(), place));
+        networks
+            .push(NetworkSpec::new(name, opened.router).limits(network_limits(&args, &settings)));
+    }
     let listen = args
         .listen
         .clone()
@@ -183,13 +217,47 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
     // One line on standard output that scripts (and tests) read: where the node listens.
     println!("qis node listening on {url} ({what}); dashboard at {url}/dashboard");
     std::io::stdout().flush()?;
+    for (name, place) in &served {
+        eprintln!("also serving the network {name:?} at {url}/v1/networks/{name}/… ({place})");
+    }
 
-    let state = AppState::new(router, config);
+    let state = AppState::with_networks(networks, config)?;
     qis_server::run(listener, state, shutdown_signal())
         .await
         .context("the server stopped")?;
     eprintln!("qis node stopped");
     Ok(())
+}
+
+/// The networks to serve besides the default one: `--network`, `[serve.networks]` and those the
+/// tokens name, each once, in order.
+fn served_networks(
+    args: &Args,
+    serve: &ServeConfig,
+    auth: &Auth,
+) -> BTreeMap<String, ServeNetwork> {
+    let mut all: BTreeMap<String, ServeNetwork> = serve.networks.clone();
+    let named = args.networks.iter().map(String::as_str);
+    let bound = match auth {
+        Auth::Tokens(tokens) => tokens.networks().into_iter().collect(),
+        Auth::Open => Vec::new(),
+    };
+    for name in named.chain(bound) {
+        all.entry(name.to_owned()).or_default();
+    }
+    all.remove(DEFAULT_NETWORK);
+    all
+}
+
+/// A network's limits: its `[serve.networks.NAME]` table over the flags.
+fn network_limits(args: &Args, settings: &ServeNetwork) -> NetworkLimits {
+    let rate = settings.rate.unwrap_or(args.network_rate);
+    let burst = settings.burst.or(args.network_burst).unwrap_or(0);
+    let limits = NetworkLimits::default().rate(rate, burst);
+    match settings.max_batch {
+        Some(n) => limits.max_batch(n),
+        None => limits,
+    }
 }
 
 /// Ctrl-C or SIGTERM.

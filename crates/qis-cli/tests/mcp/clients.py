@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 QIS = sys.argv[1]
 CONTEXT = {"engine": "postgres", "symptom": "pool_exhausted"}
 TOKEN_A = "token-of-site-a-0123456789abcdef"
+TOKEN_LAB = "mcp-test-token-of-site-a-in-lab"
 TOKEN_B = "token-of-site-b-0123456789abcdef"
 
 
@@ -159,11 +160,12 @@ async def over_http():
     tokens = os.path.join(data, "tokens.toml")
     with open(tokens, "w") as f:
         f.write(f'"{TOKEN_A}" = "site_a"\n"{TOKEN_B}" = "site_b"\n')
+        f.write(f'"{TOKEN_LAB}" = {{ agent = "site_a", network = "lab" }}\n')
     node, url = start_node(os.path.join(data, "store"), tokens)
     try:
-        async def as_agent(token, fn):
+        async def as_agent(token, fn, path="/mcp"):
             async with await http_session(url, token) as client:
-                async with streamable_http_client(f"{url}/mcp", http_client=client) as streams:
+                async with streamable_http_client(f"{url}{path}", http_client=client) as streams:
                     async with ClientSession(streams[0], streams[1]) as s:
                         await s.initialize()
                         return await fn(s)
@@ -245,6 +247,33 @@ async def over_http():
             r = await raw.get(f"{url}/v1/dashboard", headers={"Authorization": f"Bearer {TOKEN_B}"})
             recent = [d["agent"] for d in r.json()["recent"]]
             check("http: the dashboard shows no forgotten packet", recent == ["site_a"], recent)
+
+        # The network `lab`, at /v1/networks/lab/mcp: the same agent id, a store of its own.
+        async def in_lab(s):
+            deposited = body(await s.call_tool(
+                "deposit_outcome",
+                {"domain": "db_ops", "context": CONTEXT, "outcome": "contradicted", "confidence": 0.7}))
+            insight = body(await s.call_tool("consult", {"domain": "db_ops", "context": CONTEXT}))
+            stats = body(await s.call_tool("stats", {}))
+            return deposited, insight, stats
+
+        lab_path = "/v1/networks/lab/mcp"
+        deposited, insight, stats = await as_agent(TOKEN_LAB, in_lab, lab_path)
+        check("http: lab's consult sees lab's packet only",
+              insight["used"] == [deposited["id"]] and insight["outcome"] == "contradicted", insight)
+        check("http: lab holds one packet", stats["packets"] == 1, stats)
+        check("http: the default network did not get lab's packet", await as_agent(TOKEN_A, count) == 1)
+        async with httpx2.AsyncClient() as raw:
+            headers = {"Accept": "application/json, text/event-stream",
+                       "Authorization": f"Bearer {TOKEN_LAB}"}
+            r = await raw.post(f"{url}/mcp", json=init, headers=headers)
+            check("http: lab's token on the default network's /mcp is 403 wrong_network",
+                  r.status_code == 403 and r.json()["code"] == "wrong_network"
+                  and r.json()["field"] == "network", (r.status_code, r.text))
+            headers["Authorization"] = f"Bearer {TOKEN_A}"
+            r = await raw.post(f"{url}{lab_path}", json=init, headers=headers)
+            check("http: the default network's token on lab's /mcp is 403",
+                  r.status_code == 403 and r.json()["code"] == "wrong_network", (r.status_code, r.text))
     finally:
         node.terminate()
         node.wait(timeout=20)

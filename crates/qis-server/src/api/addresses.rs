@@ -1,13 +1,13 @@
 //! Browsing the addresses the node's router holds.
 
 use axum::Json;
+use axum::extract::Query as UrlQuery;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query as UrlQuery, State};
 use qis::router::{AddressPage, AddressQuery, DEFAULT_ADDRESS_PAGE};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::network::Net;
 
 /// The query string of `GET /v1/addresses`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -40,7 +40,7 @@ pub(crate) struct AddressParams {
     security(("bearer" = []))
 )]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    net: Net,
     params: Result<UrlQuery<AddressParams>, QueryRejection>,
 ) -> Result<Json<AddressPage>, ApiError> {
     let p = super::packets::query_string(params)?;
@@ -49,5 +49,5 @@ pub(crate) async fn list(
         cursor: p.cursor,
         domain: p.domain,
     };
-    Ok(Json(state.router().addresses(&query).await?))
+    Ok(Json(net.router.addresses(&query).await?))
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query as UrlQuery, State};
+use axum::extract::{Path, Query as UrlQuery};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use qis::packet::Millis;
@@ -10,8 +10,9 @@ use qis::router::{Hit, Query};
 use qis::synth::{Frequency, Options, Synthesizer};
 use serde::Deserialize;
 
+use super::AddressPath;
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::network::Net;
 use crate::wire::{ConsensusPoint, ConsensusResponse, DashboardResponse};
 
 /// The page: plain HTML and JavaScript, no build step, no outside resources.
@@ -47,14 +48,12 @@ pub(crate) async fn page() -> Response {
 #[utoipa::path(get, path = "/v1/dashboard", tag = "dashboard",
     responses((status = 200, description = "Counts, addresses, recent deposits", body = DashboardResponse)),
     security(("bearer" = [])))]
-pub(crate) async fn summary(
-    State(state): State<AppState>,
-) -> Result<Json<DashboardResponse>, ApiError> {
-    let stats = super::node::router_stats(&state).await?;
-    let (mut addresses, recent) = state.shared().activity.snapshot(SHOWN);
-    if state.router().capabilities().addresses {
-        let page = state
-            .router()
+pub(crate) async fn summary(net: Net) -> Result<Json<DashboardResponse>, ApiError> {
+    let stats = super::node::router_stats(&net).await?;
+    let (mut addresses, recent) = net.activity.snapshot(SHOWN);
+    if net.router.capabilities().addresses {
+        let page = net
+            .router
             .addresses(&qis::router::AddressQuery {
                 limit: SHOWN,
                 ..qis::router::AddressQuery::default()
@@ -97,8 +96,8 @@ pub(crate) struct ConsensusParams {
               (status = 422, description = "`invalid_field`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn consensus(
-    State(state): State<AppState>,
-    Path(address): Path<String>,
+    net: Net,
+    Path(AddressPath { address }): Path<AddressPath>,
     params: Result<UrlQuery<ConsensusParams>, QueryRejection>,
 ) -> Result<Json<ConsensusResponse>, ApiError> {
     let address = super::path_address(&address)?;
@@ -110,8 +109,8 @@ pub(crate) async fn consensus(
             format!("must be 1 to 100, got {n}"),
         ));
     }
-    let mut hits = state
-        .router()
+    let mut hits = net
+        .router
         .query(&Query::exact(address).limit(CONSENSUS_PACKETS))
         .await?;
     hits.to_mut()

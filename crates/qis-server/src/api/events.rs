@@ -10,7 +10,9 @@ use futures::Stream;
 use qis::packet::{Address, Packet};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::AddressPath;
 use crate::error::ApiError;
+use crate::network::Net;
 use crate::server::AppState;
 
 /// Counts an open stream in the metrics while it lives.
@@ -27,7 +29,7 @@ impl Drop for Subscribed {
 }
 
 /// Server-Sent Events: one `packet` event (data: the packet's JSON, id: its id) per packet
-/// stored at the address through this node from now on; `lagged` (data: how many were missed)
+/// stored at the address of this network through this node from now on; `lagged` (data: how many were missed)
 /// when the client reads too slowly. The stream ends when the node shuts down.
 #[utoipa::path(get, path = "/v1/addresses/{address}/events", tag = "packets",
     params(("address" = String, Path, description = "Address, hex"),
@@ -37,10 +39,11 @@ impl Drop for Subscribed {
     security(("bearer" = [])))]
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
-    Path(address): Path<String>,
+    net: Net,
+    Path(AddressPath { address }): Path<AddressPath>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let address: Address = super::path_address(&address)?;
-    let rx = state.shared().activity.subscribe();
+    let rx = net.activity.subscribe();
     let shutdown = state.shared().shutdown.clone();
     state
         .shared()

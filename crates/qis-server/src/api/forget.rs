@@ -1,14 +1,16 @@
-//! Forgetting: a token forgets its own agent's packets; an operator token any agent's.
+//! Forgetting: a token forgets its own agent's packets; an operator token any agent's, in the
+//! token's network.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path};
 use qis::packet::PacketId;
 use qis::router::Forget;
 
+use super::IdPath;
 use crate::auth::Caller;
 use crate::error::{ApiError, Code};
+use crate::network::{Net, Network};
 use crate::payload::Payload;
-use crate::server::AppState;
 use crate::wire::ForgetResponse;
 
 /// Forget packets by ids, agent or address (of one agent). A token may forget only its own
@@ -29,12 +31,12 @@ use crate::wire::ForgetResponse;
     security(("bearer" = []))
 )]
 pub(crate) async fn forget(
-    State(state): State<AppState>,
+    net: Net,
     Extension(caller): Extension<Caller>,
     payload: Payload,
 ) -> Result<Json<ForgetResponse>, ApiError> {
     let what: Forget = payload.decode()?;
-    forget_as(&state, &caller, what).await
+    forget_as(&net, &caller, what).await
 }
 
 /// Forget one packet (see `POST /v1/forget`).
@@ -51,16 +53,16 @@ pub(crate) async fn forget(
     security(("bearer" = []))
 )]
 pub(crate) async fn forget_one(
-    State(state): State<AppState>,
+    net: Net,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<ForgetResponse>, ApiError> {
     let id: PacketId = id.parse().map_err(ApiError::from)?;
-    forget_as(&state, &caller, Forget::ids([id])).await
+    forget_as(&net, &caller, Forget::ids([id])).await
 }
 
 async fn forget_as(
-    state: &AppState,
+    net: &Network,
     caller: &Caller,
     mut what: Forget,
 ) -> Result<Json<ForgetResponse>, ApiError> {
@@ -81,6 +83,6 @@ async fn forget_as(
         what.agent = Some(agent);
         what.strict = true;
     }
-    let removed = state.shared().depositor.forget(&what).await?;
+    let removed = net.depositor.forget(&what).await?;
     Ok(Json(ForgetResponse { removed }))
 }

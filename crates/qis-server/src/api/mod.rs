@@ -74,17 +74,56 @@ impl Route {
     }
 }
 
-/// Every route template, in [`ROUTES`]' order.
-pub(crate) fn templates() -> Vec<&'static str> {
-    ROUTES.iter().map(|r| r.path).collect()
+/// The template of a caller route of the network `{network}`: `/v1/networks/{network}/packets`
+/// for `/v1/packets`.
+pub(crate) fn scoped(path: &str) -> String {
+    match path.strip_prefix("/v1/") {
+        Some(rest) => format!("/v1/networks/{{network}}/{rest}"),
+        None => path.to_owned(),
+    }
 }
 
-/// The routes of `access`.
+/// Every route template: each of [`ROUTES`] (a caller route twice, for the default network and
+/// for `{network}`), then the MCP endpoints.
+pub(crate) fn templates() -> Vec<String> {
+    let mut all = Vec::new();
+    for r in ROUTES {
+        all.push(r.path.to_owned());
+        if r.access == Access::Caller {
+            all.push(scoped(r.path));
+        }
+    }
+    all.push(crate::server::MCP_PATH.to_owned());
+    all.push(crate::server::NETWORK_MCP_PATH.to_owned());
+    all
+}
+
+/// The routes of `access`: a caller route at its path (the default network) and under
+/// `/v1/networks/{network}`.
 pub(crate) fn routes(access: Access) -> Routes<AppState> {
     ROUTES
         .iter()
         .filter(|r| r.access == access)
-        .fold(Routes::new(), |app, r| app.route(r.path, (r.handlers)()))
+        .fold(Routes::new(), |app, r| {
+            let app = app.route(r.path, (r.handlers)());
+            match access {
+                Access::Caller => app.route(&scoped(r.path), (r.handlers)()),
+                Access::Public => app,
+            }
+        })
+}
+
+/// The `{address}` segment of a route (a struct, so that the `{network}` of a network's route
+/// may sit beside it).
+#[derive(serde::Deserialize)]
+pub(crate) struct AddressPath {
+    pub(crate) address: String,
+}
+
+/// The `{id}` segment of a route.
+#[derive(serde::Deserialize)]
+pub(crate) struct IdPath {
+    pub(crate) id: String,
 }
 
 /// Parses an address from a path segment.
@@ -103,6 +142,10 @@ mod tests {
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), n);
+        assert!(
+            seen.iter()
+                .any(|t| t.as_str() == "/v1/networks/{network}/packets/{id}")
+        );
         for public in ["/healthz", "/metrics", "/openapi.json", "/", "/dashboard"] {
             assert!(
                 ROUTES

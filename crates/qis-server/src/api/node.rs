@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::metrics::NetworkGauges;
+use crate::network::{Net, Network};
 use crate::server::AppState;
 use crate::wire::{CapabilitiesResponse, Health, PurgeResponse, StatsResponse};
 
@@ -20,41 +22,45 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-pub(crate) async fn router_stats(state: &AppState) -> Result<StatsResponse, ApiError> {
-    let stats = state.router().stats().await?;
+pub(crate) async fn router_stats(net: &Network) -> Result<StatsResponse, ApiError> {
+    let stats = net.router.stats().await?;
     Ok(StatsResponse {
         packets: stats.packets,
         addresses: stats.addresses,
         vectors: stats.vectors,
         expired: stats.expired,
         dimension: stats.dimension,
-        router: state.router().capabilities().name.to_owned(),
+        router: net.router.capabilities().name.to_owned(),
     })
 }
 
-/// What the node's router holds.
+/// What the network's router holds.
 #[utoipa::path(get, path = "/v1/stats", tag = "node",
     responses((status = 200, description = "Counts", body = StatsResponse),
               (status = 401, description = "`unauthorized`", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn stats(State(state): State<AppState>) -> Result<Json<StatsResponse>, ApiError> {
-    Ok(Json(router_stats(&state).await?))
+pub(crate) async fn stats(net: Net) -> Result<Json<StatsResponse>, ApiError> {
+    Ok(Json(router_stats(&net).await?))
 }
 
 /// What the node can do and accepts.
 #[utoipa::path(get, path = "/v1/capabilities", tag = "node",
     responses((status = 200, description = "Capabilities and limits", body = CapabilitiesResponse)),
     security(("bearer" = [])))]
-pub(crate) async fn capabilities(State(state): State<AppState>) -> Json<CapabilitiesResponse> {
-    let caps = state.router().capabilities();
+pub(crate) async fn capabilities(
+    State(state): State<AppState>,
+    net: Net,
+) -> Json<CapabilitiesResponse> {
+    let caps = net.router.capabilities();
     let shared = state.shared();
     Json(CapabilitiesResponse {
+        network: net.name.clone(),
         router: caps.name.to_owned(),
         vector: caps.vector,
         durable: caps.durable,
         dimension: caps.dimension,
         embedder: shared.config.embedder.as_ref().map(|e| e.name().to_owned()),
-        max_batch: shared.config.limits.max_batch,
+        max_batch: net.max_batch,
         max_body_bytes: shared.config.limits.max_body_bytes,
         auth: match shared.config.auth {
             Auth::Tokens(_) => "tokens",
@@ -70,8 +76,8 @@ pub(crate) async fn capabilities(State(state): State<AppState>) -> Json<Capabili
 #[utoipa::path(post, path = "/v1/purge", tag = "node",
     responses((status = 200, description = "How many were removed", body = PurgeResponse)),
     security(("bearer" = [])))]
-pub(crate) async fn purge(State(state): State<AppState>) -> Result<Json<PurgeResponse>, ApiError> {
-    let removed = state.router().purge_expired().await?;
+pub(crate) async fn purge(net: Net) -> Result<Json<PurgeResponse>, ApiError> {
+    let removed = net.router.purge_expired().await?;
     Ok(Json(PurgeResponse { removed }))
 }
 
@@ -79,36 +85,21 @@ pub(crate) async fn purge(State(state): State<AppState>) -> Result<Json<PurgeRes
 #[utoipa::path(get, path = "/metrics", tag = "node",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut gauges = Vec::new();
-    if let Ok(s) = state.router().stats().await {
-        gauges.push((
-            "qis_router_packets",
-            "Packets the router holds.",
-            s.packets as f64,
-        ));
-        gauges.push((
-            "qis_router_addresses",
-            "Distinct addresses the router holds.",
-            s.addresses as f64,
-        ));
-        gauges.push((
-            "qis_router_vectors",
-            "Packets with a vector.",
-            s.vectors as f64,
-        ));
-        gauges.push((
-            "qis_router_expired",
-            "Expired packets awaiting the purge.",
-            s.expired as f64,
-        ));
-    }
-    gauges.push((
-        "qis_uptime_seconds",
-        "Seconds since the server started.",
-        state.shared().started.elapsed().as_secs_f64(),
-    ));
-    let meter = state.shared().metered.meter();
-    let text = state.shared().metrics.render(&meter, &gauges);
+    let shared = state.shared();
+    let stats = futures::future::join_all(shared.networks.values().map(|n| n.router.stats())).await;
+    let networks: Vec<NetworkGauges> = shared
+        .networks
+        .values()
+        .zip(stats)
+        .map(|(n, stats)| NetworkGauges {
+            network: n.name.clone(),
+            meter: n.metered.meter(),
+            stats: stats.ok(),
+        })
+        .collect();
+    let text = shared
+        .metrics
+        .render(&networks, shared.started.elapsed().as_secs_f64());
     (
         [(
             header::CONTENT_TYPE,

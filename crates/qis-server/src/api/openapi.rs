@@ -83,9 +83,41 @@ impl Modify for Bearer {
     }
 }
 
-/// The OpenAPI document as a value.
+/// The OpenAPI document as a value: every `/v1/…` route, and the same route of a network at
+/// `/v1/networks/{network}/…`.
 pub(crate) fn document_value() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+
+    let mut doc = ApiDoc::openapi();
+    let network = ParameterBuilder::new()
+        .name("network")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(
+            "One of the networks the node serves (`default` is the network of `/v1/…`); a token reaches only its own",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9_-]{1,48}$")),
+        ))
+        .build();
+    let scoped: Vec<(String, utoipa::openapi::PathItem)> = doc
+        .paths
+        .paths
+        .iter()
+        .filter(|(path, _)| path.starts_with("/v1/"))
+        .map(|(path, item)| {
+            let mut item = item.clone();
+            item.parameters
+                .get_or_insert_with(Vec::new)
+                .push(network.clone());
+            (super::scoped(path), item)
+        })
+        .collect();
+    doc.paths.paths.extend(scoped);
+    doc
 }
 
 /// `GET /openapi.json`.

@@ -10,8 +10,10 @@ use qis::packet::{Outcome, Packet};
 use qis::router::{DEFAULT_LIMIT, Filter, Hit, Query, Routed, Target, unit_vector};
 use serde::Deserialize;
 
+use super::AddressPath;
 use crate::auth::Caller;
 use crate::error::{ApiError, Code, Details};
+use crate::network::Net;
 use crate::payload::{Format, Payload, respond};
 use crate::server::AppState;
 use crate::wire::{
@@ -146,11 +148,12 @@ fn envelope_shape(
 )]
 pub(crate) async fn deposit(
     State(state): State<AppState>,
+    net: Net,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
-    let items = decode_items(&payload, state.limits().max_batch)?;
+    let items = decode_items(&payload, net.max_batch)?;
     // The token binds the agent: check every packet before anything is stored.
     if let Some(agent) = &caller.agent {
         for item in &items {
@@ -183,26 +186,21 @@ pub(crate) async fn deposit(
         });
         paths.push(item.path);
     }
-    let receipts = state
-        .shared()
-        .depositor
-        .deposit(&routed)
-        .await
-        .map_err(|e| match &e {
-            // A signature error names its packet by id: say where it is in the request (the
-            // packet of that id which does not verify, should a batch hold the id twice).
-            qis::Error::Signature { id, .. } => {
-                let ring = state.shared().config.keys.as_deref();
-                let path = routed
-                    .iter()
-                    .zip(&paths)
-                    .filter(|(r, _)| r.packet.id().to_string() == *id)
-                    .find(|(r, _)| ring.is_none_or(|k| k.verify(&r.packet).is_err()))
-                    .map_or("", |(_, path)| path.as_str());
-                ApiError::from(e).under(&join(path, "packet"))
-            }
-            _ => ApiError::from(e),
-        })?;
+    let receipts = net.depositor.deposit(&routed).await.map_err(|e| match &e {
+        // A signature error names its packet by id: say where it is in the request (the
+        // packet of that id which does not verify, should a batch hold the id twice).
+        qis::Error::Signature { id, .. } => {
+            let ring = state.shared().config.keys.as_deref();
+            let path = routed
+                .iter()
+                .zip(&paths)
+                .filter(|(r, _)| r.packet.id().to_string() == *id)
+                .find(|(r, _)| ring.is_none_or(|k| k.verify(&r.packet).is_err()))
+                .map_or("", |(_, path)| path.as_str());
+            ApiError::from(e).under(&join(path, "packet"))
+        }
+        _ => ApiError::from(e),
+    })?;
     let stored = receipts.iter().filter(|r| r.stored).count();
     Ok(respond(
         Format::of_accept(&headers),
@@ -293,12 +291,13 @@ pub(crate) fn hits_response(format: Format, hits: &[Hit]) -> Response {
 )]
 pub(crate) async fn query(
     State(state): State<AppState>,
+    net: Net,
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
     let req: QueryRequest = payload.decode()?;
     let query = build_query(&state, req).await?;
-    let hits = state.router().query(&query).await?;
+    let hits = net.router.query(&query).await?;
     Ok(hits_response(Format::of_accept(&headers), &hits))
 }
 
@@ -358,7 +357,8 @@ pub(crate) fn query_string<T>(params: Result<UrlQuery<T>, QueryRejection>) -> Re
 )]
 pub(crate) async fn exact(
     State(state): State<AppState>,
-    Path(address): Path<String>,
+    net: Net,
+    Path(AddressPath { address }): Path<AddressPath>,
     headers: HeaderMap,
     params: Result<UrlQuery<ExactParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -383,6 +383,6 @@ pub(crate) async fn exact(
         ..QueryRequest::default()
     };
     let query = build_query(&state, req).await?;
-    let hits = state.router().query(&query).await?;
+    let hits = net.router.query(&query).await?;
     Ok(hits_response(Format::of_accept(&headers), &hits))
 }

@@ -8,6 +8,7 @@ use axum::response::Response;
 use qis::synth::{Method, Options};
 
 use crate::error::{ApiError, Code};
+use crate::network::Net;
 use crate::payload::{Format, Payload, respond};
 use crate::server::AppState;
 use crate::wire::SynthRequest;
@@ -27,13 +28,14 @@ use crate::wire::SynthRequest;
 )]
 pub(crate) async fn synth(
     State(state): State<AppState>,
+    net: Net,
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
     let req: SynthRequest = payload.decode()?;
     // Refuse what cannot be done before running the query.
-    let router = match (req.require_signed, &state.shared().verified) {
-        (false, _) => state.router(),
+    let router = match (req.require_signed, &net.verified) {
+        (false, _) => &net.router,
         (true, Some(verified)) => verified,
         (true, None) => {
             return Err(ApiError::new(

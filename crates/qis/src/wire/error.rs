@@ -46,10 +46,14 @@ pub enum Code {
     UnknownSigner,
     /// 403: a signature that is not the agent's signature of this packet (forged or altered).
     BadSignature,
-    /// 429: the caller's token is over its rate (see `Retry-After`).
+    /// 403: the caller's token belongs to another network than the route names.
+    WrongNetwork,
+    /// 429: the caller's token, or its network, is over its rate (see `Retry-After`).
     RateLimited,
     /// 404: no such route.
     NotFound,
+    /// 404: the route names a network this node does not serve.
+    UnknownNetwork,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
     /// 503: the request took longer than the server's timeout.
@@ -81,7 +85,7 @@ impl Code {
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 23] = [
         Code::DecodeError,
         Code::InvalidField,
         Code::PacketTooLarge,
@@ -97,8 +101,10 @@ impl Code {
         Code::SignatureMissing,
         Code::UnknownSigner,
         Code::BadSignature,
+        Code::WrongNetwork,
         Code::RateLimited,
         Code::NotFound,
+        Code::UnknownNetwork,
         Code::MethodNotAllowed,
         Code::Timeout,
         Code::Unavailable,
@@ -123,8 +129,10 @@ impl Code {
             Code::SignatureMissing => "signature_missing",
             Code::UnknownSigner => "unknown_signer",
             Code::BadSignature => "bad_signature",
+            Code::WrongNetwork => "wrong_network",
             Code::RateLimited => "rate_limited",
             Code::NotFound => "not_found",
+            Code::UnknownNetwork => "unknown_network",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Timeout => "timeout",
             Code::Unavailable => "unavailable",
@@ -147,9 +155,11 @@ impl Code {
             Code::BodyTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::Unauthorized => 401,
-            Code::AgentMismatch | Code::UnknownSigner | Code::BadSignature => 403,
+            Code::AgentMismatch | Code::UnknownSigner | Code::BadSignature | Code::WrongNetwork => {
+                403
+            }
             Code::RateLimited => 429,
-            Code::NotFound => 404,
+            Code::NotFound | Code::UnknownNetwork => 404,
             Code::MethodNotAllowed => 405,
             Code::Timeout | Code::Unavailable => 503,
             Code::Internal => 500,
@@ -267,6 +277,14 @@ impl ErrorBody {
                 } else {
                     field
                 },
+                rule: self.message,
+            },
+            Code::WrongNetwork => Error::Forbidden {
+                field: "network".into(),
+                rule: self.message,
+            },
+            Code::UnknownNetwork => Error::Invalid {
+                field: "network".into(),
                 rule: self.message,
             },
             Code::BatchTooLarge | Code::BodyTooLarge => Error::Invalid {

@@ -178,6 +178,10 @@ pub struct StatsResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CapabilitiesResponse {
+    /// The network these routes reach (`default` for `/v1/…`; absent from nodes older than
+    /// networks).
+    #[serde(default = "default_network")]
+    pub network: String,
     /// The router behind the node.
     pub router: String,
     /// Nearest-vector queries.
@@ -200,6 +204,10 @@ pub struct CapabilitiesResponse {
     /// The router lists its addresses (`GET`/`POST /v1/addresses`).
     #[serde(default)]
     pub addresses: bool,
+}
+
+fn default_network() -> String {
+    "default".to_owned()
 }
 
 /// `POST /v1/forget` and `DELETE /v1/packets/{id}`.

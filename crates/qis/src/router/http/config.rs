@@ -4,19 +4,21 @@
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::router::url::parts::{Params, Parts, config};
+use crate::router::url::parts::{Params, Parts, check_network, config};
 
 /// Settings of the HTTP router (`http://` and `https://` URLs): a qis node.
 ///
-/// `http(s)://host:port?key=value&…`, keys: `token_env` (the environment variable holding the
-/// node's bearer token; default `QIS_TOKEN` when it is set, else no token), `timeout` (longest
-/// time one attempt may take, default 30s), `retries` (retries of a transient failure, 0–20,
-/// default 4).
+/// `http(s)://host:port?key=value&…`, keys: `network` (one of the networks the node serves,
+/// default its default network), `token_env` (the environment variable holding the node's
+/// bearer token; default `QIS_TOKEN` when it is set, else no token), `timeout` (longest time one
+/// attempt may take, default 30s), `retries` (retries of a transient failure, 0–20, default 4).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct HttpConfig {
     /// The node's base URL, `http(s)://host:port`, without a trailing slash or parameters.
     pub url: String,
+    /// The node's network to reach (`None`: its default network, the routes `/v1/…`).
+    pub network: Option<String>,
     /// The environment variable that holds the bearer token (`None`: `QIS_TOKEN`, if set).
     pub token_env: Option<String>,
     /// Longest time one attempt of a request may take.
@@ -30,6 +32,7 @@ impl HttpConfig {
     pub fn new(url: impl Into<String>) -> Self {
         HttpConfig {
             url: url.into().trim_end_matches('/').to_owned(),
+            network: None,
             token_env: None,
             timeout: Duration::from_secs(30),
             retries: 4,
@@ -64,6 +67,10 @@ pub(crate) fn parse_http(text: &str, mut parts: Parts) -> Result<HttpConfig> {
     let base = text.split_once('?').map_or(text, |(base, _)| base);
     let mut c = HttpConfig::new(base);
     let mut p = Params::new(&mut parts);
+    c.network = p.take("network", |v| Some(v.to_owned()))?;
+    if let Some(network) = &c.network {
+        check_network(network)?;
+    }
     c.token_env = p.take("token_env", |v| (!v.is_empty()).then(|| v.to_owned()))?;
     if let Some(t) = p.duration("timeout")? {
         c.timeout = t;

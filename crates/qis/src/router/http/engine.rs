@@ -29,6 +29,7 @@ const NAME: &str = "http";
 #[must_use]
 pub struct HttpRouterBuilder {
     url: String,
+    network: Option<String>,
     token: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
@@ -36,6 +37,13 @@ pub struct HttpRouterBuilder {
 }
 
 impl HttpRouterBuilder {
+    /// The node's network to reach (`None`: its default network, at `/v1/…`; a network `N` is
+    /// at `/v1/networks/N/…`).
+    pub fn network(mut self, network: Option<String>) -> Self {
+        self.network = network;
+        self
+    }
+
     /// The bearer token (`None`: no `Authorization` header, for an open node).
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token;
@@ -80,6 +88,13 @@ impl HttpRouterBuilder {
                 self.url
             )));
         }
+        let api = match &self.network {
+            None => format!("{base}/v1"),
+            Some(network) => {
+                crate::router::url::check_network(network)?;
+                format!("{base}/v1/networks/{network}")
+            }
+        };
         let auth = match &self.token {
             Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
                 Error::Config("the token has characters a header cannot hold".into())
@@ -96,9 +111,11 @@ impl HttpRouterBuilder {
         let mut router = HttpRouter {
             client,
             base,
+            api,
             auth,
             policy: self.policy,
             node: Arc::new(CapabilitiesResponse {
+                network: String::new(),
                 router: String::new(),
                 vector: false,
                 durable: false,
@@ -123,6 +140,7 @@ impl super::HttpConfig {
     /// inside the [`Retry`] layer of their `retries`.
     pub async fn connect(&self) -> Result<Retry<HttpRouter>> {
         HttpRouter::builder(&self.url)
+            .network(self.network.clone())
             .token(self.token()?)
             .timeout(self.timeout)
             .retries(self.retries)
@@ -138,6 +156,8 @@ pub struct HttpRouter {
     client: reqwest::Client,
     /// The node's base URL, without a trailing slash.
     base: String,
+    /// Where the chosen network's routes start: `<base>/v1`, or `<base>/v1/networks/<name>`.
+    api: String,
     /// `Bearer <token>`, if any.
     auth: Option<HeaderValue>,
     /// Retries of the calls that are not [`Router`] methods (the [`Retry`] layer around this
@@ -181,6 +201,7 @@ impl HttpRouter {
     pub fn builder(url: impl Into<String>) -> HttpRouterBuilder {
         HttpRouterBuilder {
             url: url.into(),
+            network: None,
             token: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
@@ -259,7 +280,11 @@ impl HttpRouter {
         body: Option<(&'static str, Bytes)>,
         msgpack_answer: bool,
     ) -> Result<Bytes> {
-        let url = format!("{}{path}", self.base);
+        // `path` is one of the default network's routes: the same route of the chosen network.
+        let url = match path.strip_prefix("/v1") {
+            Some(rest) => format!("{}{rest}", self.api),
+            None => format!("{}{path}", self.base),
+        };
         let mut request = self.client.request(method.clone(), &url).header(
             ACCEPT,
             HeaderValue::from_static(if msgpack_answer { MSGPACK } else { JSON }),

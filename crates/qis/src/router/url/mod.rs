@@ -117,8 +117,9 @@ impl RouterSpec {
     }
 
     /// The same backend in a separate namespace named by `suffix` (letters, digits, `_`, `-`):
-    /// the network `<network>-<suffix>` on an engine, the directory `<dir>/<suffix>` for the
-    /// embedded store, a new memory router for `memory:`. Routers of different namespaces never
+    /// the network `<network>-<suffix>` on an engine, the directory `<dir>/networks/<suffix>`
+    /// for the embedded store (beside the store's own files, never among them), a new memory
+    /// router for `memory:`. Routers of different namespaces never
     /// see each other's packets (the simulator gives each run its own). A qis node (`http`) holds
     /// one network, so it has no namespaces: an error.
     pub fn namespaced(&self, suffix: &str) -> Result<RouterSpec> {
@@ -131,7 +132,7 @@ impl RouterSpec {
         Ok(match self {
             RouterSpec::Memory => RouterSpec::Memory,
             RouterSpec::Embedded { dir } => RouterSpec::Embedded {
-                dir: dir.join(suffix),
+                dir: dir.join("networks").join(suffix),
             },
             RouterSpec::Nats(c) => RouterSpec::Nats(NatsConfig {
                 network: network(&c.network)?,
@@ -147,7 +148,7 @@ impl RouterSpec {
             }),
             RouterSpec::Http(c) => {
                 return Err(config(format!(
-                    "the qis node at {} holds a single network: it cannot give each user a separate namespace",
+                    "the networks of the qis node at {} are its operator's to declare: name one with `?network=NAME` in the URL",
                     c.url
                 )));
             }
@@ -299,6 +300,9 @@ impl std::fmt::Display for RouterSpec {
             RouterSpec::Http(c) => {
                 let d = HttpConfig::new("");
                 f.write_str(&c.url)?;
+                if let Some(network) = &c.network {
+                    params.push(format!("network={network}"));
+                }
                 if let Some(var) = &c.token_env {
                     params.push(format!("token_env={var}"));
                 }
@@ -352,7 +356,7 @@ mod tests {
         assert_eq!(
             parse_url("file:/data").unwrap().namespaced("r1").unwrap(),
             RouterSpec::Embedded {
-                dir: "/data/r1".into()
+                dir: "/data/networks/r1".into()
             }
         );
         assert_eq!(
