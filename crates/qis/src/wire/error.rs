@@ -397,7 +397,11 @@ impl From<Error> for ErrorBody {
             Error::Forbidden { field, rule } => ErrorBody {
                 field: Some(field.clone()),
                 ..ErrorBody::new(
-                    Code::AgentMismatch,
+                    if field == "network" {
+                        Code::WrongNetwork
+                    } else {
+                        Code::AgentMismatch
+                    },
                     format!("not allowed: `{field}`: {rule}"),
                 )
             },
@@ -481,6 +485,19 @@ mod tests {
                 got: 3
             }
         ));
+        // A node's refusal of another network stays that refusal through a client and a relay.
+        let e = body(
+            Code::WrongNetwork,
+            Some("network"),
+            "this token belongs to …",
+            Details::default(),
+        )
+        .into_error("http");
+        assert!(
+            matches!(&e, Error::Forbidden { field, .. } if field == "network"),
+            "{e:?}"
+        );
+        assert_eq!(ErrorBody::from(e).code, Code::WrongNetwork);
         let e = body(Code::UnknownSigner, None, "…", Details::default()).into_error("http");
         assert!(matches!(
             e,
