@@ -70,6 +70,19 @@ enum Command {
     Mcp(cmd::mcp::Args),
 }
 
+/// The command line, with negative numbers taken as values (`--confidence -1` is refused by
+/// the flag's own rule, not as an unknown argument `-1`).
+fn parse_args() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    fn negatives(command: clap::Command) -> clap::Command {
+        command
+            .allow_negative_numbers(true)
+            .mut_subcommands(negatives)
+    }
+    let matches = negatives(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     // `qis query | head` should end quietly when `head` has read enough, as other Unix tools do,
     // not panic on a broken pipe.
@@ -85,7 +98,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = parse_args();
     // The server uses every core; the other commands are one short conversation with a store.
     let runtime = if matches!(cli.command, Command::Serve(_)) {
         tokio::runtime::Builder::new_multi_thread()

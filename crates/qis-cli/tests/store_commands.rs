@@ -301,6 +301,94 @@ fn a_bad_import_line_names_its_number_and_imports_nothing() {
     assert_eq!(stats["total_packets"], 0, "nothing half-imported");
 }
 
+/// A line the router would refuse, half way through an import of several batches: nothing is
+/// imported, and the message names the line. Before the fix, the batches ahead of it were stored.
+#[test]
+fn an_import_refused_half_way_imports_nothing_and_names_the_line() {
+    use qis::packet::{Address, Outcome, Packet, now_ms};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let file = write_packets(dir.path(), 3_000);
+    let lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let address = Address::from_hex("00112233445566778899aabbccddeeff").unwrap();
+    let bad = |p: Packet| p.to_json();
+    let reused: Packet = Packet::from_json(&lines[9]).unwrap();
+    let cases = [
+        (
+            bad(Packet::builder("ahead", "bulk", address)
+                .created(now_ms() + 3_600_000)
+                .build()
+                .unwrap()),
+            "in the future",
+        ),
+        (
+            bad(Packet::builder("past", "bulk", address)
+                .created(now_ms() - 7_200_000)
+                .ttl_secs(3_600)
+                .build()
+                .unwrap()),
+            "expired",
+        ),
+        (
+            bad(Packet::builder(reused.agent(), "bulk", address)
+                .id(reused.id())
+                .outcome(Outcome::Partial)
+                .build()
+                .unwrap()),
+            "line 10 with other content",
+        ),
+    ];
+    for (line, says) in cases {
+        let mut edited = lines.clone();
+        edited[1_499] = line;
+        let path = dir.path().join("edited.jsonl");
+        std::fs::write(&path, edited.join("\n")).unwrap();
+        let err = failed(qis(
+            &data,
+            &["import", "--batch", "1000", path.to_str().unwrap()],
+        ));
+        assert!(err.contains("line 1500") && err.contains(says), "{err}");
+        assert!(err.contains("nothing was imported"), "{err}");
+        let stats: serde_json::Value =
+            serde_json::from_str(&ok(qis(&data, &["stats", "--json"]))).unwrap();
+        assert_eq!(stats["total_packets"], 0, "{says}: nothing half-imported");
+    }
+}
+
+/// An input that never ends a line is refused at the line cap, not read until memory runs out;
+/// standard input streams (copied aside for the second pass), and imports as a file does.
+#[test]
+fn import_caps_its_lines_and_streams_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let err = failed(qis(&data, &["import", "/dev/zero"]));
+    assert!(err.contains("line 1: longer than 1048576 bytes"), "{err}");
+    let file = write_packets(dir.path(), 50);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qis"))
+        .arg("--data")
+        .arg(&data)
+        .args(["import", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&file).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("imported 50 packets (50 new"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn bad_flags_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +453,49 @@ fn bad_flags_are_clear_errors() {
             "frequency, weighted or bayesian",
         ),
         (vec!["import", "/nonexistent.jsonl"], "cannot open"),
+        // Negative values reach the flag's rule, rather than reading as unknown arguments.
+        (
+            vec![
+                "deposit",
+                "--agent",
+                "a",
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+                "--outcome",
+                "resolved",
+                "--confidence",
+                "-1",
+            ],
+            "invalid value '-1' for '--confidence",
+        ),
+        (
+            vec![
+                "deposit",
+                "--agent",
+                "a",
+                "--domain",
+                "d",
+                "--context",
+                "{}",
+                "--outcome",
+                "resolved",
+                "--confidence",
+                "0.5",
+                "--ttl",
+                "-5s",
+            ],
+            "invalid value '-5s' for '--ttl",
+        ),
+        (
+            vec!["query", "--address", "00ff", "--min-confidence", "-0.5"],
+            "invalid value '-0.5' for '--min-confidence",
+        ),
+        (
+            vec!["query", "--address", "00ff", "--limit", "-5"],
+            "invalid value '-5' for '--limit",
+        ),
     ];
     for (args, expected) in cases {
         let err = failed(qis(data, &args));

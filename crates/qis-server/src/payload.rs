@@ -115,10 +115,33 @@ impl FromRequest<AppState> for Payload {
     }
 }
 
+/// Bodies larger than this are decoded on a blocking thread, not an async worker: a body of
+/// megabytes takes milliseconds to decode, and the node's other requests (and its deadlines)
+/// must not wait for it.
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
+
 impl Payload {
     /// Decodes the body as `T`; an error names the path where decoding stopped.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         decode(self.format, &self.bytes)
+    }
+
+    /// `work` on this body (decoding it, say): inline for a small body, on a blocking thread
+    /// for a large one, so that no async worker (nor the deadlines it keeps) waits for it.
+    pub async fn off_worker<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Payload) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        if self.bytes.len() <= DECODE_INLINE_BYTES {
+            return work(self);
+        }
+        let payload = Payload {
+            format: self.format,
+            bytes: self.bytes.clone(),
+        };
+        tokio::task::spawn_blocking(move || work(&payload))
+            .await
+            .map_err(|e| ApiError::new(Code::Internal, format!("reading the body failed: {e}")))?
     }
 }
 
@@ -126,6 +149,22 @@ impl Payload {
 pub fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T, ApiError> {
     match format {
         Format::Json => {
+            // Every body is an object: serde would take an array for one, field by field.
+            if let Some(&first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+                && first != b'{'
+            {
+                return Err(ApiError::decode(
+                    "",
+                    format!(
+                        "invalid JSON body: expected an object `{{…}}`, found {}",
+                        match first {
+                            b'[' => "an array".to_owned(),
+                            b'"' => "a string".to_owned(),
+                            other => format!("`{}`", char::from(other).escape_default()),
+                        }
+                    ),
+                ));
+            }
             let mut de = serde_json::Deserializer::from_slice(bytes);
             let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 ApiError::decode(
@@ -184,4 +223,57 @@ pub fn respond<T: Serialize>(format: Format, value: &T) -> Response {
             ApiError::new(Code::Internal, "cannot encode the response").into_response()
         }
     }
+}
+
+/// A request body that records whether it was read to its end.
+struct Tracked {
+    inner: Body,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl axum::body::HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Answers `Connection: close` when a request's body was left unread (a refusal before the body:
+/// 401, 429, 413, an unknown route): the connection cannot carry another request, and a client
+/// told so opens a new one instead of sending its next request into a socket being closed.
+pub async fn close_unread(req: Request, next: axum::middleware::Next) -> Response {
+    use axum::body::HttpBody as _;
+    let (parts, body) = req.into_parts();
+    if body.is_end_stream() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let body = Body::new(Tracked {
+        inner: body,
+        read: read.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !read.load(std::sync::atomic::Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

@@ -271,6 +271,7 @@ pub fn app(state: AppState) -> Routes {
                     .into_response()
             },
         ))
+        .layer(middleware::from_fn(crate::payload::close_unread))
         .with_state(state)
 }
 
@@ -379,6 +380,21 @@ async fn authenticate(
             .find_map(|kv| kv.strip_prefix("access_token="))
             .map(str::to_owned)
     });
+    // A token in a URL ends up in logs and histories: only the reads that browsers make
+    // without headers take one.
+    if query_token.is_some()
+        && !(req.method() == axum::http::Method::GET
+            && req
+                .extensions()
+                .get::<MatchedPath>()
+                .is_some_and(|m| crate::api::takes_url_token(m.as_str())))
+    {
+        return Err(ApiError::new(
+            Code::Unauthorized,
+            "`access_token` in the URL is taken only by GET event streams and the dashboard's reads; send `Authorization: Bearer <token>`",
+        )
+        .field("access_token"));
+    }
     let caller = state.shared().config.auth.caller(
         req.headers(),
         query_token.as_deref(),
@@ -411,7 +427,13 @@ async fn authenticate(
                 .get::<MatchedPath>()
                 .is_some_and(|m| m.as_str().contains("{network}")) =>
         {
-            Some("\u{fffd}")
+            // `/v1/networks/{network}/…`: the segment as sent, if it is a name at all.
+            req.uri()
+                .path()
+                .split('/')
+                .nth(3)
+                .filter(|n| crate::network::check_network_name(n).is_ok())
+                .or(Some("\u{fffd}"))
         }
         Err(_) => None,
     };

@@ -482,7 +482,7 @@ async fn every_bad_input_answers_a_stable_code_naming_the_field() {
         &body,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_field",
-        Some("filter.outcome"),
+        Some("outcomes"),
     );
 
     // Routes and methods.

@@ -10,7 +10,7 @@ use qis::setup::Problem;
 
 use super::agent::AgentArgs;
 use super::fingerprint::parse_context;
-use super::selector::parse_span;
+use super::selector::{parse_confidence, parse_span};
 use crate::config::Global;
 use crate::store;
 
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_outcome)]
     outcome: Outcome,
     /// How confident you are, 0–1.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_confidence)]
     confidence: f32,
     /// A result entry NAME=VALUE (number, true/false, or text); repeat for more.
     #[arg(long = "result", value_name = "NAME=VALUE", value_parser = parse_result)]
@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long)]
     problem: Option<String>,
     /// Expire after this long: 500ms, 90s, 30m, 12h, 7d.
-    #[arg(long, value_parser = parse_span)]
+    #[arg(long, value_parser = parse_span, allow_hyphen_values = true)]
     ttl: Option<u64>,
     /// Print the receipt as JSON.
     #[arg(long)]

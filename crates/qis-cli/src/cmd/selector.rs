@@ -21,13 +21,13 @@ pub struct FilterArgs {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Only packets at least this confident (0–1).
-    #[arg(long, value_name = "C")]
+    #[arg(long, value_name = "C", value_parser = parse_confidence)]
     pub min_confidence: Option<f32>,
     /// Only these outcomes: resolved, partial, contradicted, open (repeatable).
     #[arg(long = "outcome", value_name = "OUTCOME", value_parser = parse_outcome)]
     pub outcomes: Vec<Outcome>,
     /// Only packets created since: ms since the epoch, or a span ago such as 30m, 12h, 7d.
-    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    #[arg(long, value_name = "WHEN", value_parser = parse_since, allow_hyphen_values = true)]
     pub since: Option<Millis>,
     /// Never packets from this agent (repeatable).
     #[arg(long = "exclude-agent", value_name = "AGENT")]
@@ -52,6 +52,15 @@ fn parse_outcome(s: &str) -> Result<Outcome, String> {
     s.parse().map_err(|e: qis::Error| e.to_string())
 }
 
+/// A confidence: a number from 0 to 1.
+pub fn parse_confidence(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(c) if c.is_finite() && (0.0..=1.0).contains(&c) => Ok(c),
+        Ok(_) => Err(format!("must be a number from 0 to 1, got {s}")),
+        Err(_) => Err(format!("expected a number from 0 to 1, got {s:?}")),
+    }
+}
+
 /// `1795600000000` (ms since the epoch) or a span ago: `90s`, `30m`, `12h`, `7d` (see [`parse_span`]).
 pub fn parse_since(s: &str) -> Result<Millis, String> {
     if let Ok(ms) = s.parse::<u64>() {
@@ -64,6 +73,11 @@ pub fn parse_since(s: &str) -> Result<Millis, String> {
 /// A span such as `500ms`, `90s`, `30m`, `12h`, `7d`, in ms: the library's duration syntax
 /// ([`parse_duration`], as in router URLs), for clap.
 pub fn parse_span(s: &str) -> Result<u64, String> {
+    if s.starts_with('-') {
+        return Err(format!(
+            "must not be negative: a span such as 500ms, 90s or 7d, got {s:?}"
+        ));
+    }
     let span = parse_duration(s).ok_or_else(|| {
         format!(
             "expected a whole number with a unit of ms, s, m, h or d (such as 500ms, 90s, 7d), \
@@ -171,9 +185,11 @@ mod tests {
         assert_eq!(parse_span("30m"), Ok(1_800_000));
         assert_eq!(parse_span("12h"), Ok(43_200_000));
         assert_eq!(parse_span("7d"), Ok(604_800_000));
-        for bad in ["", "5", "s", "5x", "x5s", "-5s", "1.5s"] {
+        for bad in ["", "5", "s", "5x", "x5s", "1.5s"] {
             let e = parse_span(bad).unwrap_err();
             assert!(e.contains("ms, s, m, h or d"), "{bad:?}: {e}");
         }
+        let e = parse_span("-5s").unwrap_err();
+        assert!(e.contains("must not be negative"), "{e}");
     }
 }

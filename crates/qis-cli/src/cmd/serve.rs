@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_batch: usize,
     /// Longest a request may take, such as 500ms, 30s, 2m.
-    #[arg(long, default_value = "10s", value_parser = parse_span, value_name = "SPAN")]
+    #[arg(long, default_value = "10s", value_parser = parse_span, value_name = "SPAN", allow_hyphen_values = true)]
     timeout: u64,
     /// Requests per second per token (0: no limit).
     #[arg(long, default_value_t = 1000, value_name = "N")]
@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4096, value_name = "N")]
     max_connections: usize,
     /// Longest a connection may take to send a request's headers, or sit idle between requests.
-    #[arg(long, default_value = "30s", value_parser = parse_span, value_name = "SPAN")]
+    #[arg(long, default_value = "30s", value_parser = parse_span, value_name = "SPAN", allow_hyphen_values = true)]
     header_timeout: u64,
     /// The embedder of `text` queries [default: the best this build has].
     #[arg(long, value_enum)]

@@ -3,7 +3,7 @@
 //! One line per packet: `{"packet": {…}, "vector": […]}` (no `vector` when it has none). Import
 //! also takes bare packet lines (`{"id": …, "agent": …}`), as other tools may write them.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
@@ -118,14 +118,43 @@ fn parse_line(number: usize, text: &str) -> Result<Routed> {
     Ok(routed)
 }
 
-/// The lines of `path` (read fully first for standard input, which cannot be read twice).
-fn open_lines(path: &PathBuf, stdin_copy: &Option<String>) -> Result<Box<dyn BufRead>> {
-    Ok(match stdin_copy {
-        Some(text) => Box::new(std::io::Cursor::new(text.clone().into_bytes())),
-        None => Box::new(BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
-    })
+/// The longest line `qis import` reads: a packet is at most 512 bytes encoded, and a vector of
+/// 4,096 dimensions about 80 KB of JSON.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads line `number` into `buf` (without its line ending); `false` at the end of the input.
+/// A line longer than [`MAX_LINE_BYTES`] is refused once that many bytes are read, so an input
+/// that never ends a line (`/dev/zero`) costs no more memory than that.
+fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, number: usize) -> Result<bool> {
+    buf.clear();
+    let n = std::io::Read::take(&mut *reader, MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)
+        .with_context(|| format!("line {number}: cannot read"))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    } else if buf.len() > MAX_LINE_BYTES {
+        bail!(
+            "line {number}: longer than {MAX_LINE_BYTES} bytes, which no packet line is; nothing was imported"
+        );
+    }
+    Ok(true)
+}
+
+/// What identifies a packet line's content: its packet's encoding and its vector.
+fn content_hash(routed: &Routed) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::hash::DefaultHasher::new();
+    routed.packet.to_msgpack().hash(&mut h);
+    for x in routed.vector.as_deref().unwrap_or_default() {
+        x.to_bits().hash(&mut h);
+    }
+    h.finish()
 }
 
 pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
@@ -133,57 +162,108 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
     let router = store::open_router(&global.router_spec(&file)?)
         .await?
         .router;
-    let stdin_copy = if args.file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read standard input")?;
-        Some(text)
+    let from_stdin = args.file.as_os_str() == "-";
+    let open = |path: &std::path::Path| -> Result<Box<dyn BufRead>> {
+        Ok(Box::new(BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )))
+    };
+
+    // Pass 1: every line must be a packet the router would take (its rules, its time, its
+    // vector's dimension, one content per id) before anything is imported. Standard input,
+    // which cannot be read twice, is copied to a temporary file as it is read.
+    let spool = if from_stdin {
+        Some(tempfile::NamedTempFile::new().context("cannot create a temporary file")?)
     } else {
         None
     };
-
-    // Pass 1: every line must be a valid packet, with vectors of the store's dimension, before
-    // anything is imported.
+    let mut input: Box<dyn BufRead> = if from_stdin {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        open(&args.file)?
+    };
+    let mut copy = match &spool {
+        Some(f) => Some(BufWriter::new(
+            f.as_file()
+                .try_clone()
+                .context("cannot write a temporary file")?,
+        )),
+        None => None,
+    };
     let mut dimension = router.stats().await?.dimension;
-    let mut count = 0u64;
-    for (i, line) in open_lines(&args.file, &stdin_copy)?.lines().enumerate() {
-        let line = line.with_context(|| format!("line {}: cannot read", i + 1))?;
+    let now = qis::packet::now_ms();
+    let mut ids: std::collections::HashMap<qis::packet::PacketId, (u64, usize)> =
+        std::collections::HashMap::new();
+    let (mut count, mut buf) = (0u64, Vec::new());
+    let mut number = 0;
+    while next_line(&mut input, &mut buf, number + 1)? {
+        number += 1;
+        if let Some(copy) = copy.as_mut() {
+            copy.write_all(&buf)?;
+            copy.write_all(b"\n")?;
+        }
+        let line = std::str::from_utf8(&buf)
+            .with_context(|| format!("line {number}: not UTF-8 text; nothing was imported"))?;
         if line.trim().is_empty() {
             continue;
         }
-        let routed = parse_line(i + 1, &line)?;
+        let routed =
+            parse_line(number, line).map_err(|e| anyhow::anyhow!("{e:#}; nothing was imported"))?;
         dimension = match batch_dimension(std::slice::from_ref(&routed), dimension) {
             Ok(d) => d,
             Err(qis::Error::Dimension { expected, got }) => bail!(
-                "line {}: the vector has {got} dimensions but the store holds {expected}-dimensional vectors; nothing was imported",
-                i + 1
+                "line {number}: the vector has {got} dimensions but the store holds {expected}-dimensional vectors; nothing was imported"
             ),
-            Err(e) => bail!("line {}: {e}; nothing was imported", i + 1),
+            Err(e) => bail!("line {number}: {e}; nothing was imported"),
         };
+        if let Err(e) = routed.admit(now) {
+            bail!("line {number}: {e}; nothing was imported");
+        }
+        let hash = content_hash(&routed);
+        match ids.entry(routed.packet.id()) {
+            std::collections::hash_map::Entry::Occupied(first) if first.get().0 != hash => bail!(
+                "line {number}: packet {} is on line {} with other content (an id names one packet); nothing was imported",
+                routed.packet.id(),
+                first.get().1
+            ),
+            std::collections::hash_map::Entry::Occupied(_) => {}
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((hash, number));
+            }
+        }
         count += 1;
     }
+    if let Some(copy) = copy {
+        copy.into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot write the temporary copy of standard input")?;
+    }
+    drop(ids);
 
     // Pass 2: deposit in batches; each batch is durable when acknowledged.
     let progress = bar(Some(count), "importing");
     let (mut stored, mut seen) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(args.batch as usize);
-    let mut lines = open_lines(&args.file, &stdin_copy)?.lines().enumerate();
+    let mut input = match &spool {
+        Some(f) => open(f.path())?,
+        None => open(&args.file)?,
+    };
+    let mut number = 0;
     loop {
-        let next = lines.next();
-        if let Some((i, line)) = &next {
-            let line = line
-                .as_ref()
-                .map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
+        let more = next_line(&mut input, &mut buf, number + 1)?;
+        if more {
+            number += 1;
+            let line = std::str::from_utf8(&buf).with_context(|| format!("line {number}"))?;
             if !line.trim().is_empty() {
-                batch.push(parse_line(i + 1, line)?);
+                batch.push(parse_line(number, line)?);
             }
         }
-        if batch.len() == args.batch as usize || (next.is_none() && !batch.is_empty()) {
-            let receipts = router
-                .deposit(&batch)
-                .await
-                .with_context(|| format!("after {seen} packets were imported"))?;
+        if batch.len() == args.batch as usize || (!more && !batch.is_empty()) {
+            let receipts = router.deposit(&batch).await.with_context(|| {
+                format!(
+                    "the batch ending at line {number}; the {seen} packets before it were imported"
+                )
+            })?;
             stored += receipts.iter().filter(|r| r.stored).count() as u64;
             seen += batch.len() as u64;
             batch.clear();
@@ -193,7 +273,7 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
                 std::io::stdout().flush()?;
             }
         }
-        if next.is_none() {
+        if !more {
             break;
         }
     }

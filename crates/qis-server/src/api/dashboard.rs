@@ -1,8 +1,8 @@
 //! The dashboard: a static page that reads the JSON API, and the two routes it reads.
 
 use axum::Json;
+use axum::extract::Query as UrlQuery;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query as UrlQuery};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use qis::packet::Millis;
@@ -10,7 +10,7 @@ use qis::router::{Hit, Query};
 use qis::synth::{Frequency, Options, Synthesizer};
 use serde::Deserialize;
 
-use super::AddressPath;
+use super::{AddressPath, Segments};
 use crate::error::ApiError;
 use crate::network::Net;
 use crate::wire::{ConsensusPoint, ConsensusResponse, DashboardResponse};
@@ -97,7 +97,7 @@ pub(crate) struct ConsensusParams {
     security(("bearer" = [])))]
 pub(crate) async fn consensus(
     net: Net,
-    Path(AddressPath { address }): Path<AddressPath>,
+    Segments(AddressPath { address }): Segments<AddressPath>,
     params: Result<UrlQuery<ConsensusParams>, QueryRejection>,
 ) -> Result<Json<ConsensusResponse>, ApiError> {
     let address = super::path_address(&address)?;

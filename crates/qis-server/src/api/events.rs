@@ -4,13 +4,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use qis::packet::{Address, Packet};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AddressPath;
+use super::{AddressPath, Segments};
 use crate::error::ApiError;
 use crate::network::Net;
 use crate::server::AppState;
@@ -40,7 +40,7 @@ impl Drop for Subscribed {
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
     net: Net,
-    Path(AddressPath { address }): Path<AddressPath>,
+    Segments(AddressPath { address }): Segments<AddressPath>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let address: Address = super::path_address(&address)?;
     let rx = net.activity.subscribe();

@@ -2,11 +2,11 @@
 //! token's network.
 
 use axum::Json;
-use axum::extract::{Extension, Path};
+use axum::extract::Extension;
 use qis::packet::PacketId;
 use qis::router::Forget;
 
-use super::IdPath;
+use super::{IdPath, Segments};
 use crate::auth::Caller;
 use crate::error::{ApiError, Code};
 use crate::network::{Net, Network};
@@ -35,7 +35,7 @@ pub(crate) async fn forget(
     Extension(caller): Extension<Caller>,
     payload: Payload,
 ) -> Result<Json<ForgetResponse>, ApiError> {
-    let what: Forget = payload.decode()?;
+    let what: Forget = payload.off_worker(|p| p.decode()).await?;
     forget_as(&net, &caller, what).await
 }
 
@@ -55,7 +55,7 @@ pub(crate) async fn forget(
 pub(crate) async fn forget_one(
     net: Net,
     Extension(caller): Extension<Caller>,
-    Path(IdPath { id }): Path<IdPath>,
+    Segments(IdPath { id }): Segments<IdPath>,
 ) -> Result<Json<ForgetResponse>, ApiError> {
     let id: PacketId = id.parse().map_err(ApiError::from)?;
     forget_as(&net, &caller, Forget::ids([id])).await

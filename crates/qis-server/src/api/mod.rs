@@ -28,6 +28,9 @@ pub(crate) enum Access {
 pub(crate) struct Route {
     pub(crate) path: &'static str,
     pub(crate) access: Access,
+    /// A read that also takes its token as `?access_token=` (on GET only): event streams, which
+    /// browsers open without headers, and the dashboard's reads.
+    url_token: bool,
     handlers: fn() -> MethodRouter<AppState>,
 }
 
@@ -38,17 +41,17 @@ pub(crate) const ROUTES: &[Route] = &[
     Route::caller("/v1/packets/{id}", || delete(forget::forget_one)),
     Route::caller("/v1/forget", || post(forget::forget)),
     Route::caller("/v1/query", || post(packets::query)),
-    Route::caller("/v1/addresses", || get(addresses::list)),
-    Route::caller("/v1/addresses/{address}/packets", || get(packets::exact)),
-    Route::caller("/v1/addresses/{address}/events", || get(events::subscribe)),
-    Route::caller("/v1/addresses/{address}/consensus", || {
+    Route::reader("/v1/addresses", || get(addresses::list)),
+    Route::reader("/v1/addresses/{address}/packets", || get(packets::exact)),
+    Route::reader("/v1/addresses/{address}/events", || get(events::subscribe)),
+    Route::reader("/v1/addresses/{address}/consensus", || {
         get(dashboard::consensus)
     }),
     Route::caller("/v1/synth", || post(synth::synth)),
     Route::caller("/v1/stats", || get(node::stats)),
     Route::caller("/v1/capabilities", || get(node::capabilities)),
     Route::caller("/v1/purge", || post(node::purge)),
-    Route::caller("/v1/dashboard", || get(dashboard::summary)),
+    Route::reader("/v1/dashboard", || get(dashboard::summary)),
     Route::public("/healthz", || get(node::healthz)),
     Route::public("/metrics", || get(node::metrics)),
     Route::public("/openapi.json", || get(openapi::document)),
@@ -61,7 +64,16 @@ impl Route {
         Route {
             path,
             access: Access::Caller,
+            url_token: false,
             handlers,
+        }
+    }
+
+    /// A caller route that takes `?access_token=` on GET.
+    const fn reader(path: &'static str, handlers: fn() -> MethodRouter<AppState>) -> Self {
+        Route {
+            url_token: true,
+            ..Route::caller(path, handlers)
         }
     }
 
@@ -69,9 +81,18 @@ impl Route {
         Route {
             path,
             access: Access::Public,
+            url_token: false,
             handlers,
         }
     }
+}
+
+/// Whether the route of `template` (a default network's or a network's) takes its token as
+/// `?access_token=`.
+pub(crate) fn takes_url_token(template: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.url_token && (r.path == template || scoped(r.path) == template))
 }
 
 /// The template of a caller route of the network `{network}`: `/v1/networks/{network}/packets`
@@ -124,6 +145,35 @@ pub(crate) struct AddressPath {
 #[derive(serde::Deserialize)]
 pub(crate) struct IdPath {
     pub(crate) id: String,
+}
+
+/// A route's path segments, decoded as `T`; a segment that cannot be (not UTF-8 once
+/// percent-decoded, say) is the JSON error body naming it, not axum's plain-text rejection.
+pub(crate) struct Segments<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for Segments<T>
+{
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::{ErrorKind, Path};
+        use axum::extract::rejection::PathRejection;
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(Segments(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => crate::error::ApiError::invalid(
+                    key.clone(),
+                    "the path segment is not UTF-8 text once percent-decoded",
+                ),
+                _ => crate::error::ApiError::decode("path", e.body_text()),
+            }),
+            Err(e) => Err(crate::error::ApiError::decode("path", e.body_text())),
+        }
+    }
 }
 
 /// Parses an address from a path segment.

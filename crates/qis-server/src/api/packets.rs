@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, Path, Query as UrlQuery, State};
+use axum::extract::{Extension, Query as UrlQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use qis::packet::{Outcome, Packet};
 use qis::router::{DEFAULT_LIMIT, Filter, Hit, Query, Routed, Target, unit_vector};
 use serde::Deserialize;
 
-use super::AddressPath;
+use super::{AddressPath, Segments};
 use crate::auth::Caller;
 use crate::error::{ApiError, Code, Details};
 use crate::network::Net;
@@ -153,7 +153,10 @@ pub(crate) async fn deposit(
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
-    let items = decode_items(&payload, net.max_batch)?;
+    let max_batch = net.max_batch;
+    let items = payload
+        .off_worker(move |p| decode_items(p, max_batch))
+        .await?;
     // The token binds the agent: check every packet before anything is stored.
     if let Some(agent) = &caller.agent {
         for item in &items {
@@ -253,7 +256,9 @@ pub(crate) async fn build_query(state: &AppState, req: QueryRequest) -> Result<Q
         min_score: req.min_score,
     };
     query.validate().map_err(|e| match e {
-        qis::Error::Invalid { ref field, .. } if FILTER_FIELDS.contains(&field.as_str()) => {
+        qis::Error::Invalid { ref field, .. }
+            if FILTER_FIELDS.contains(&field.split('[').next().unwrap_or_default()) =>
+        {
             ApiError::from(e).under("filter")
         }
         other => ApiError::from(other),
@@ -295,7 +300,7 @@ pub(crate) async fn query(
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
-    let req: QueryRequest = payload.decode()?;
+    let req: QueryRequest = payload.off_worker(|p| p.decode()).await?;
     let query = build_query(&state, req).await?;
     let hits = net.router.query(&query).await?;
     Ok(hits_response(Format::of_accept(&headers), &hits))
@@ -358,7 +363,7 @@ pub(crate) fn query_string<T>(params: Result<UrlQuery<T>, QueryRejection>) -> Re
 pub(crate) async fn exact(
     State(state): State<AppState>,
     net: Net,
-    Path(AddressPath { address }): Path<AddressPath>,
+    Segments(AddressPath { address }): Segments<AddressPath>,
     headers: HeaderMap,
     params: Result<UrlQuery<ExactParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -368,7 +373,7 @@ pub(crate) async fn exact(
         .iter()
         .map(|o| o.parse::<Outcome>())
         .collect::<qis::Result<Vec<_>>>()
-        .map_err(|e| ApiError::from(e).under("filter"))?;
+        .map_err(|e| ApiError::from(e.under_as("outcomes")))?;
     let req = QueryRequest {
         address: Some(address),
         filter: Filter {
@@ -382,6 +387,8 @@ pub(crate) async fn exact(
         limit: p.limit,
         ..QueryRequest::default()
     };
+    // Named as the query string names them (`tags_any`, not the body's `filter.tags_any`).
+    req.filter.validate()?;
     let query = build_query(&state, req).await?;
     let hits = net.router.query(&query).await?;
     Ok(hits_response(Format::of_accept(&headers), &hits))

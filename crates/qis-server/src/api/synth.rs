@@ -32,7 +32,7 @@ pub(crate) async fn synth(
     headers: HeaderMap,
     payload: Payload,
 ) -> Result<Response, ApiError> {
-    let req: SynthRequest = payload.decode()?;
+    let req: SynthRequest = payload.off_worker(|p| p.decode()).await?;
     // Refuse what cannot be done before running the query.
     let router = match (req.require_signed, &net.verified) {
         (false, _) => &net.router,

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::packet::{Address, Millis, Outcome, Packet, PacketId};
+use crate::packet::{Address, MAX_NAME_BYTES, Millis, Outcome, Packet, PacketId};
 
 mod addresses;
 mod forget;
@@ -151,6 +151,13 @@ pub enum Target {
     Vector(Vector),
 }
 
+/// Most tags a [`Filter::tags_any`] names.
+pub const MAX_FILTER_TAGS: usize = 64;
+/// Most outcomes a [`Filter::outcomes`] names.
+pub const MAX_FILTER_OUTCOMES: usize = 16;
+/// Most agents a [`Filter::exclude_agents`] names.
+pub const MAX_FILTER_AGENTS: usize = 256;
+
 /// Narrows a query. Every condition set must hold; empty lists and `None` mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -181,7 +188,44 @@ impl Filter {
             && !self.exclude_agents.iter().any(|a| a == packet.agent())
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the conditions: a confidence from 0 to 1, and lists and names within their
+    /// bounds ([`MAX_FILTER_TAGS`], [`MAX_FILTER_OUTCOMES`], [`MAX_FILTER_AGENTS`]), so that no
+    /// filter makes a query's cost grow without bound. Errors: [`Error::Invalid`] naming the
+    /// field.
+    pub fn validate(&self) -> Result<()> {
+        let too_many = |field: &str, max: usize, got: usize| {
+            (got > max).then(|| Error::invalid(field, format!("at most {max} entries, got {got}")))
+        };
+        if let Some(e) = too_many("tags_any", MAX_FILTER_TAGS, self.tags_any.len())
+            .or_else(|| too_many("outcomes", MAX_FILTER_OUTCOMES, self.outcomes.len()))
+            .or_else(|| {
+                too_many(
+                    "exclude_agents",
+                    MAX_FILTER_AGENTS,
+                    self.exclude_agents.len(),
+                )
+            })
+        {
+            return Err(e);
+        }
+        let long = |field: &str, names: &mut dyn Iterator<Item = &String>| {
+            names
+                .enumerate()
+                .find(|(_, n)| n.len() > MAX_NAME_BYTES)
+                .map(|(i, n)| {
+                    Error::invalid(
+                        format!("{field}[{i}]"),
+                        format!("at most {MAX_NAME_BYTES} bytes, got {}", n.len()),
+                    )
+                })
+        };
+        if let Some(e) = long("domain", &mut self.domain.iter())
+            .map(|e| e.under_as("domain"))
+            .or_else(|| long("tags_any", &mut self.tags_any.iter()))
+            .or_else(|| long("exclude_agents", &mut self.exclude_agents.iter()))
+        {
+            return Err(e);
+        }
         if let Some(c) = self.min_confidence
             && !(c.is_finite() && (0.0..=1.0).contains(&c))
         {
