@@ -51,6 +51,12 @@ create_exception!(
 );
 create_exception!(
     qis,
+    StorageFull,
+    QisError,
+    "The router's storage is full (a disk, or a store's quota): nothing of the call was stored, and nothing more can be until space is freed."
+);
+create_exception!(
+    qis,
     NodeClosed,
     QisError,
     "The node was closed: open a new one."
@@ -73,6 +79,7 @@ pub(crate) fn raise(body: ErrorBody) -> PyErr {
             SignatureError::new_err(message)
         }
         Code::NotSupported => NotSupported::new_err(message),
+        Code::StorageFull => StorageFull::new_err(message),
         Code::Unavailable | Code::Timeout | Code::RateLimited => Unavailable::new_err(message),
         _ => QisError::new_err(message),
     };
@@ -111,6 +118,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("SignatureError", py.get_type::<SignatureError>()),
         ("NotSupported", py.get_type::<NotSupported>()),
         ("Unavailable", py.get_type::<Unavailable>()),
+        ("StorageFull", py.get_type::<StorageFull>()),
         ("NodeClosed", py.get_type::<NodeClosed>()),
     ] {
         m.add(name, class)?;

@@ -94,6 +94,9 @@ impl From<qis::Error> for ApiError {
             qis::Error::Backend { .. } | qis::Error::Config(_) => {
                 tracing::error!(error = %e, "internal error");
             }
+            qis::Error::StorageFull { .. } => {
+                tracing::error!(error = %e, "storage is full: deposits are refused until space is freed");
+            }
             _ => {}
         }
         ApiError(Box::new(ErrorBody::from(e)))

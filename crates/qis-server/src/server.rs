@@ -346,8 +346,25 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .map(|m| m.as_str().to_owned());
     let start = Instant::now();
     let timeout = state.limits().request_timeout;
+    let writes = route
+        .as_deref()
+        .is_some_and(|r| api::writes(req.method(), r));
     let response = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
+        // The router may finish a write the node stopped waiting for (the embedded store's
+        // transaction runs on its own thread), so the answer cannot say it did not happen.
+        Err(_) if writes => ApiError::new(
+            Code::Timeout,
+            format!(
+                "the request took longer than this node's {} ms limit, and its outcome is unknown: it may have been applied in full; a retry with the same packet ids is safe (deposits are idempotent; a forget or purge again removes nothing more)",
+                timeout.as_millis()
+            ),
+        )
+        .details(crate::error::Details {
+            outcome: Some("unknown".to_owned()),
+            ..crate::error::Details::default()
+        })
+        .into_response(),
         Err(_) => ApiError::new(
             Code::Timeout,
             format!(

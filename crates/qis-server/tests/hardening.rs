@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use common::{TOKEN_A, call, get, post_bytes, post_json};
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::{Packet, now_ms};
+use qis::router::Router as _;
 use qis::router::memory::MemoryRouter;
 use qis_server::{AppState, ServerConfig};
 use serde_json::{Value, json};
@@ -283,4 +284,168 @@ async fn a_filter_too_large_to_be_cheap_is_refused_by_name() {
     let q = json!({"address": address.to_string(), "filter": {"tags_any": many(64)}});
     let (status, body, _) = call(&s, post_json("/v1/query", Some(TOKEN_A), &q)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A router whose first deposit finishes on a task of its own, after the node's deadline: as
+/// the embedded store's transaction runs on a thread of its own and commits after the node
+/// stopped waiting for it.
+#[derive(Debug)]
+struct LateFirstDeposit {
+    inner: Arc<MemoryRouter>,
+    first: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl qis::router::Router for LateFirstDeposit {
+    fn capabilities(&self) -> qis::router::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn deposit(
+        &self,
+        batch: &[qis::router::Routed],
+    ) -> qis::Result<Vec<qis::router::Receipt>> {
+        let late = self.first.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let (inner, batch) = (self.inner.clone(), batch.to_vec());
+        tokio::spawn(async move {
+            if late {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            inner.deposit(&batch).await
+        })
+        .await
+        .unwrap()
+    }
+    async fn query(&self, query: &qis::router::Query) -> qis::Result<qis::router::Hits> {
+        self.inner.query(query).await
+    }
+    async fn stats(&self) -> qis::Result<qis::router::Stats> {
+        self.inner.stats().await
+    }
+    async fn purge_expired(&self) -> qis::Result<u64> {
+        self.inner.purge_expired().await
+    }
+}
+
+/// A deposit past the node's deadline answers 503 `timeout` with its outcome unknown (it was
+/// in fact stored, as the issue found of 8 such batches out of 8), and a retry with the same
+/// ids is safe: it answers 200, stores nothing twice, and the node holds each packet once.
+#[tokio::test]
+async fn a_deposit_past_the_deadline_says_its_outcome_is_unknown_and_a_retry_is_safe() {
+    let inner = Arc::new(MemoryRouter::new());
+    let s = AppState::new(
+        Arc::new(LateFirstDeposit {
+            inner: inner.clone(),
+            first: std::sync::atomic::AtomicBool::new(true),
+        }),
+        ServerConfig::new(common::tokens()).limits(
+            qis_server::config::Limits::default()
+                .request_timeout(std::time::Duration::from_millis(100)),
+        ),
+    );
+    let batch: Vec<Packet> = (0..3).map(|_| packet("agent-a")).collect();
+    let body = json!({"packets": batch.iter().map(|p| json!({"packet": packet_json(p)})).collect::<Vec<_>>()});
+    let (status, answer, _) = call(&s, post_json("/v1/packets", Some(TOKEN_A), &body)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["code"], "timeout");
+    assert_eq!(answer["details"]["outcome"], "unknown", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("a retry with the same packet ids is safe"),
+        "{answer}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        inner.stats().await.unwrap().packets,
+        3,
+        "the router finished it"
+    );
+    let (status, answer, _) = call(&s, post_json("/v1/packets", Some(TOKEN_A), &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["stored"], 0, "already stored: nothing twice");
+    assert_eq!(inner.stats().await.unwrap().packets, 3);
+    // A read past the deadline is only a timeout: nothing to be unsure of.
+    let (status, answer, _) = call(&s, get("/v1/stats", Some(TOKEN_A))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// A full disk made deposits answer 500 `internal`. Now: 507 `storage_full`, saying so, with
+/// nothing of the batch stored; the HTTP router hands the library's `Error::StorageFull` to its
+/// caller at once (a full disk is not a blip to retry through), and the node goes on answering.
+#[tokio::test]
+async fn a_full_store_answers_507_storage_full_and_the_http_router_says_so() {
+    use qis::router::embedded::{EmbeddedOptions, EmbeddedRouter};
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedRouter::open_with(
+        dir.path(),
+        EmbeddedOptions::default().max_bytes(Some(256 * 1024)),
+    )
+    .await
+    .unwrap();
+    let node = common::serve(Arc::new(store), ServerConfig::new(common::tokens())).await;
+    let http = reqwest::Client::new();
+    let address = random_address();
+    let full = loop {
+        let batch: Vec<Value> = (0..100)
+            .map(|_| {
+                let p = sample_packet("agent-a", "full", address, now_ms());
+                json!({"packet": packet_json(&p), "vector": vec![0.5f32; 64]})
+            })
+            .collect();
+        let r = http
+            .post(format!("{}/v1/packets", node.url()))
+            .bearer_auth(TOKEN_A)
+            .json(&json!({ "packets": batch }))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            break r;
+        }
+    };
+    assert_eq!(full.status(), 507);
+    let body: Value = full.json().await.unwrap();
+    assert_eq!(body["code"], "storage_full", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("storage is full"),
+        "{body}"
+    );
+    let before = node.state.router().stats().await.unwrap().packets;
+
+    let router = qis::router::http::HttpRouter::connect(&node.url(), Some(TOKEN_A.to_owned()))
+        .await
+        .unwrap();
+    let p = sample_packet("agent-a", "full", address, now_ms());
+    let batch: Vec<qis::router::Routed> = (0..100)
+        .map(|_| {
+            qis::router::Routed::with_vector(
+                sample_packet("agent-a", "full", address, now_ms()),
+                &[0.5; 64],
+            )
+            .unwrap()
+        })
+        .chain([qis::router::Routed::new(p)])
+        .collect();
+    let started = std::time::Instant::now();
+    let err = router.deposit(&batch).await.unwrap_err();
+    assert!(matches!(err, qis::Error::StorageFull { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "not retried as if it would pass"
+    );
+    assert_eq!(node.state.router().stats().await.unwrap().packets, before);
+    let r = http
+        .get(format!(
+            "{}/v1/addresses/{address}/packets?limit=5",
+            node.url()
+        ))
+        .bearer_auth(TOKEN_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "it goes on answering");
 }

@@ -105,6 +105,16 @@ pub enum Error {
         what: String,
     },
 
+    /// The router's storage is full (a disk, or a store's quota): nothing more can be stored
+    /// until space is freed. What the call would have stored was not stored.
+    #[error("{router} router: storage is full: {message}")]
+    StorageFull {
+        /// The router's name.
+        router: &'static str,
+        /// What the engine said.
+        message: String,
+    },
+
     /// A failure inside a router's engine (I/O, a remote server, …).
     #[error("{router} router: {source}")]
     Backend {

@@ -264,3 +264,48 @@ async fn a_store_refuses_a_second_embedder() {
     memory.bind_embedder("x").unwrap();
     assert!(memory.bind_embedder("y").is_err());
 }
+
+/// A full store (here a quota, which SQLite enforces as it does a full disk: `SQLITE_FULL`)
+/// refuses a deposit with `Error::StorageFull`, whole, and goes on answering: everything stored
+/// before is there, and the refused batch left nothing.
+#[tokio::test]
+async fn a_full_store_refuses_a_deposit_whole_with_storage_full_and_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = EmbeddedRouter::open_with(
+        dir.path(),
+        EmbeddedOptions::default().max_bytes(Some(512 * 1024)),
+    )
+    .await
+    .unwrap();
+    let address = random_address();
+    let mut stored = 0u64;
+    let refused = loop {
+        let batch: Vec<Routed> = (0..100)
+            .map(|i| {
+                let p = sample_packet(&format!("agent-{i}"), "full", address, now_ms());
+                Routed::with_vector(p, &[i as f32 + 1.0; 64]).unwrap()
+            })
+            .collect();
+        match router.deposit(&batch).await {
+            Ok(receipts) => stored += receipts.len() as u64,
+            Err(e) => break e,
+        }
+        assert!(stored < 100_000, "the quota never filled");
+    };
+    assert!(
+        matches!(refused, qis::Error::StorageFull { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("storage is full"), "{refused}");
+    assert!(stored > 0);
+    assert_eq!(
+        router.stats().await.unwrap().packets,
+        stored,
+        "nothing half-stored"
+    );
+    let hits = router
+        .query(&Query::exact(address).limit(10))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 10, "it goes on answering");
+}

@@ -87,6 +87,24 @@ impl Route {
     }
 }
 
+/// Whether `method` on the route of `template` (a default network's or a network's) may change
+/// what the router holds: a deposit, a forget, a purge, or an MCP call (a tool may deposit).
+pub(crate) fn writes(method: &axum::http::Method, template: &str) -> bool {
+    use axum::http::Method;
+    let template = match template.strip_prefix("/v1/networks/{network}/") {
+        Some("mcp") => crate::server::MCP_PATH.to_owned(),
+        Some(rest) => format!("/v1/{rest}"),
+        None => template.to_owned(),
+    };
+    matches!(
+        (method, template.as_str()),
+        (
+            &Method::POST,
+            "/v1/packets" | "/v1/forget" | "/v1/purge" | crate::server::MCP_PATH
+        ) | (&Method::DELETE, "/v1/packets/{id}")
+    )
+}
+
 /// Whether the route of `template` (a default network's or a network's) takes its token as
 /// `?access_token=`.
 pub(crate) fn takes_url_token(template: &str) -> bool {

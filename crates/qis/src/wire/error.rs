@@ -56,6 +56,8 @@ pub enum Code {
     UnknownNetwork,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
+    /// 507: the router's storage is full; nothing more is stored until space is freed.
+    StorageFull,
     /// 503: the request took longer than the server's timeout.
     Timeout,
     /// 503: the router is temporarily unavailable; retrying later may succeed.
@@ -85,7 +87,7 @@ impl Code {
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::DecodeError,
         Code::InvalidField,
         Code::PacketTooLarge,
@@ -106,6 +108,7 @@ impl Code {
         Code::NotFound,
         Code::UnknownNetwork,
         Code::MethodNotAllowed,
+        Code::StorageFull,
         Code::Timeout,
         Code::Unavailable,
         Code::Internal,
@@ -134,6 +137,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::UnknownNetwork => "unknown_network",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::StorageFull => "storage_full",
             Code::Timeout => "timeout",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
@@ -161,6 +165,7 @@ impl Code {
             Code::RateLimited => 429,
             Code::NotFound | Code::UnknownNetwork => 404,
             Code::MethodNotAllowed => 405,
+            Code::StorageFull => 507,
             Code::Timeout | Code::Unavailable => 503,
             Code::Internal => 500,
         }
@@ -206,6 +211,11 @@ pub struct Details {
     /// `rate_limited`: seconds to wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// `timeout` on a write (a deposit, a forget, a purge): `unknown`. The write may have been
+    /// applied in full; a retry with the same packet ids is safe, since deposits are
+    /// idempotent and a forget or a purge again removes nothing more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 impl Details {
@@ -321,6 +331,10 @@ impl ErrorBody {
             Code::Unauthorized => {
                 Error::Config(format!("the node refused the token: {}", self.message))
             }
+            Code::StorageFull => Error::StorageFull {
+                router,
+                message: self.message,
+            },
             code => {
                 let message = format!(
                     "the node answered {} {}: {}",
@@ -419,6 +433,10 @@ impl From<Error> for ErrorBody {
                 },
                 ..ErrorBody::new(Code::of_fault(fault), format!("{e}; nothing was stored"))
             },
+            Error::StorageFull { .. } => ErrorBody::new(
+                Code::StorageFull,
+                "the node's storage is full: nothing of this request was stored, and nothing more can be until space is freed (forget or purge packets, or give the store more room)",
+            ),
             Error::Backend {
                 retryable: true, ..
             } => ErrorBody::new(

@@ -76,6 +76,10 @@ pub struct EmbeddedOptions {
     /// How many decoded packets to keep in memory for queries (default 100,000, roughly 100 MB at
     /// most; 0 turns the cache off). Packets are immutable, so the cache is never stale.
     pub cached_packets: usize,
+    /// The most bytes the database may grow to (`None`: no limit, the default). A deposit that
+    /// would grow it further is refused with [`Error::StorageFull`] and stores nothing, as on a
+    /// full disk; forgotten and purged packets' pages are reused.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for EmbeddedOptions {
@@ -85,11 +89,19 @@ impl Default for EmbeddedOptions {
             purge_interval: Some(Duration::from_secs(60)),
             readers: 2,
             cached_packets: 100_000,
+            max_bytes: None,
         }
     }
 }
 
 impl EmbeddedOptions {
+    /// Sets [`EmbeddedOptions::max_bytes`].
+    #[must_use]
+    pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
     /// Sets [`EmbeddedOptions::exact_below`].
     #[must_use]
     pub fn exact_below(mut self, n: usize) -> Self {
@@ -179,6 +191,12 @@ fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 fn sqlite(e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return Error::StorageFull {
+            router: ROUTER,
+            message: e.to_string(),
+        };
+    }
     let retryable = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
@@ -197,6 +215,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return Error::StorageFull {
+            router: ROUTER,
+            message: format!("{what}: {e}"),
+        };
+    }
     Error::Backend {
         router: ROUTER,
         retryable: false,
@@ -267,6 +291,15 @@ impl Shared {
         let writer = Connection::open(&path).map_err(sqlite)?;
         configure(&writer, &path)?;
         create_schema(&writer, &path)?;
+        if let Some(bytes) = options.max_bytes {
+            let page: u64 = writer
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(sqlite)?;
+            let pages = (bytes / page.max(1)).max(1);
+            writer
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(sqlite)?;
+        }
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
             let r = Connection::open_with_flags(
