@@ -207,6 +207,15 @@ async fn no_read_of_one_network_shows_anything_of_another_on_chroma() {
     }
 }
 
+/// The same on Qdrant: a network per collection (when `QDRANT_URL` names a Qdrant server; no
+/// registry these machines reach carries one).
+#[tokio::test]
+async fn no_read_of_one_network_shows_anything_of_another_on_qdrant() {
+    if let Some(root) = engine("QDRANT_URL") {
+        no_leaks_on(&root).await;
+    }
+}
+
 async fn no_leaks_on(root: &RouterSpec) {
     let s = AppState::with_networks(specs_on(root, &[]).await, config()).unwrap();
     let shared = qis::conformance::random_address();

@@ -8,10 +8,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter as QFilter, GetPointsBuilder, PointId,
-    PointStruct, QueryPointsBuilder, Range, ScrollPointsBuilder, UpdateMode, UpsertPointsBuilder,
-    Value, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
-    vectors_config::Config as VectorsConfigKind,
+    DeletePointsBuilder, Distance, FieldType, Filter as QFilter, GetPointsBuilder,
+    PayloadIncludeSelector, PointId, PointStruct, QueryPointsBuilder, Range, RetrievedPoint,
+    ScrollPointsBuilder, UpdateMode, UpsertPointsBuilder, Value, VectorParamsBuilder,
+    VectorsConfigBuilder, point_id::PointIdOptions, vectors_config::Config as VectorsConfigKind,
+    with_payload_selector::SelectorOptions,
 };
 
 use super::QdrantConfig;
@@ -19,15 +20,19 @@ use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
-    Capabilities, Filter, Hit, Hits, Query, Receipt, Routed, Router, Stats, Target,
+    AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
+    Router, Stats, Target, tally,
 };
 
 const ROUTER: &str = "qdrant";
 const SCHEMA: i64 = 1;
 /// The name of the one vector of each point.
 pub const VECTOR_NAME: &str = "problem";
-/// Points per scroll page.
+/// Points per scroll page, and per upsert of tombstones.
 const PAGE: u32 = 1000;
+/// The payload field that marks a tombstone: a point that keeps a forgotten packet's id, with
+/// only `expires` beside it (no vector, no address, no packet).
+const FORGOTTEN: &str = "forgotten";
 
 /// Packets in a Qdrant collection; see the [module docs](self).
 pub struct QdrantRouter {
@@ -264,10 +269,34 @@ impl QdrantRouter {
             .await
             .map_err(|e| backend("looking up packet ids", e))?;
         let mut known: HashMap<String, String> = HashMap::new();
+        let mut buried = Vec::new();
         for p in existing.result {
-            if let (Some(id), Some(d)) = (point_id(p.id.as_ref()), p.payload.get("digest")) {
-                known.insert(id, d.to_string().trim_matches('"').to_owned());
+            let Some(id) = point_id(p.id.as_ref()) else {
+                continue;
+            };
+            if p.payload.contains_key(FORGOTTEN) {
+                // A forgotten packet is refused until it would have expired; after that its
+                // tombstone goes, so that the id may be stored again.
+                if integer(&p.payload, "expires").is_none_or(|e| e > now as i64) {
+                    return Err(Error::Forgotten { id });
+                }
+                buried.push(p.id.clone().unwrap_or_default());
+            } else if let Some(d) = p.payload.get("digest").and_then(Value::as_str) {
+                known.insert(id, d.clone());
             }
+        }
+        if !buried.is_empty() {
+            let mut stale = expired_filter(now);
+            stale.must.push(Condition::has_id(buried));
+            stale.must.push(Condition::is_empty("address"));
+            self.client
+                .delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(stale)
+                        .wait(true),
+                )
+                .await
+                .map_err(|e| backend("clearing expired tombstones", e))?;
         }
         let mut stored = vec![false; batch.len()];
         let mut points = Vec::new();
@@ -313,15 +342,17 @@ impl QdrantRouter {
             .collect())
     }
 
-    /// Every point matching `filter` (all scroll pages), payload only.
-    async fn scroll_all(&self, filter: QFilter) -> Result<Vec<HashMap<String, Value>>> {
+    /// Every point matching `filter` (all scroll pages), with the payload `fields` (all of it
+    /// when empty) and no vector.
+    async fn scroll_all(&self, filter: QFilter, fields: &[&str]) -> Result<Vec<RetrievedPoint>> {
         let mut out = Vec::new();
         let mut offset: Option<PointId> = None;
+        let payload = include(fields);
         loop {
             let mut request = ScrollPointsBuilder::new(&self.collection)
                 .filter(filter.clone())
                 .limit(PAGE)
-                .with_payload(true)
+                .with_payload(payload.clone())
                 .with_vectors(false);
             if let Some(o) = offset.take() {
                 request = request.offset(o);
@@ -331,7 +362,7 @@ impl QdrantRouter {
                 .scroll(request)
                 .await
                 .map_err(|e| backend("reading packets", e))?;
-            out.extend(page.result.into_iter().map(|p| p.payload));
+            out.extend(page.result);
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
                 None => return Ok(out),
@@ -348,11 +379,11 @@ impl QdrantRouter {
                 filter
                     .must
                     .push(Condition::matches("address", address.to_hex()));
-                let found = self.scroll_all(filter).await?;
+                let found = self.scroll_all(filter, &[]).await?;
                 let mut seen = HashSet::new();
                 let mut packets = Vec::with_capacity(found.len());
-                for payload in &found {
-                    let p = decode(payload)?;
+                for point in &found {
+                    let p = decode(&point.payload)?;
                     if seen.insert(p.id()) && query.filter.matches(&p, now_ms()) {
                         packets.push(Arc::new(p));
                     }
@@ -423,15 +454,17 @@ impl QdrantRouter {
 
     async fn stats_inner(&self) -> Result<Stats> {
         let now = now_ms();
-        let packets = self.count(None).await?;
+        let packets = self.count(Some(packets_only(QFilter::default()))).await?;
         let vectors = self
             .count(Some(QFilter::must([Condition::has_vector(VECTOR_NAME)])))
             .await?;
-        let expired = self.count(Some(expired_filter(now))).await?;
-        let all = self.scroll_all(QFilter::default()).await?;
-        let addresses: HashSet<String> = all
+        let expired = self.count(Some(packets_only(expired_filter(now)))).await?;
+        let all = self
+            .scroll_all(packets_only(QFilter::default()), &["address"])
+            .await?;
+        let addresses: HashSet<&String> = all
             .iter()
-            .filter_map(|p| p.get("address").map(|a| a.to_string()))
+            .filter_map(|p| p.payload.get("address").and_then(Value::as_str))
             .collect();
         Ok(Stats {
             packets,
@@ -442,20 +475,135 @@ impl QdrantRouter {
         })
     }
 
+    /// Removes the expired packets, and the tombstones of packets that would have expired by now.
     async fn purge_inner(&self) -> Result<u64> {
         let filter = expired_filter(now_ms());
-        let n = self.count(Some(filter.clone())).await?;
-        if n > 0 {
+        let n = self.count(Some(packets_only(filter.clone()))).await?;
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(filter)
+                    .wait(true),
+            )
+            .await
+            .map_err(|e| backend("purging", e))?;
+        Ok(n)
+    }
+
+    /// Forgets what `what` names. Each packet is replaced by its tombstone in one upsert (so a
+    /// point is the packet or its tombstone, never neither): a forget cut short leaves packets
+    /// that a retry removes.
+    async fn forget_inner(&self, what: &Forget) -> Result<u64> {
+        what.validate()?;
+        let fields = ["agent", "address", "expires"];
+        let named: Vec<RetrievedPoint> = if what.ids.is_empty() {
+            let mut must = Vec::new();
+            if let Some(agent) = &what.agent {
+                must.push(Condition::matches("agent", agent.clone()));
+            }
+            if let Some(address) = what.address {
+                must.push(Condition::matches("address", address.to_hex()));
+            }
+            self.scroll_all(packets_only(QFilter::must(must)), &fields)
+                .await?
+        } else {
+            let ids: Vec<PointId> = what
+                .ids
+                .iter()
+                .map(|id| PointId::from(id.to_string()))
+                .collect();
             self.client
-                .delete_points(
-                    DeletePointsBuilder::new(&self.collection)
-                        .points(filter)
-                        .wait(true),
+                .get_points(
+                    GetPointsBuilder::new(&self.collection, ids)
+                        .with_payload(include(&fields))
+                        .with_vectors(false),
                 )
                 .await
-                .map_err(|e| backend("purging", e))?;
+                .map_err(|e| backend("looking up packet ids", e))?
+                .result
+        };
+        // Tombstones hold no address: what is already forgotten is not forgotten again.
+        let named: Vec<&RetrievedPoint> = named
+            .iter()
+            .filter(|p| p.payload.contains_key("address"))
+            .collect();
+        let text = |p: &RetrievedPoint, field: &str| {
+            p.payload
+                .get(field)
+                .and_then(Value::as_str)
+                .cloned()
+                .unwrap_or_default()
+        };
+        if let (true, Some(agent)) = (what.strict, what.agent.as_deref())
+            && let Some(p) = named.iter().find(|p| text(p, "agent") != agent)
+        {
+            let id = point_id(p.id.as_ref()).unwrap_or_default();
+            let i = what
+                .ids
+                .iter()
+                .position(|x| x.to_string() == id)
+                .unwrap_or(0);
+            return Err(what.not_yours(i));
         }
-        Ok(n)
+        let chosen: Vec<&RetrievedPoint> = named
+            .into_iter()
+            .filter(|p| what.agent.as_deref().is_none_or(|a| text(p, "agent") == a))
+            .filter(|p| {
+                what.address
+                    .is_none_or(|a| text(p, "address") == a.to_hex())
+            })
+            .collect();
+        for chunk in chosen.chunks(PAGE as usize) {
+            let tombstones: Vec<PointStruct> = chunk
+                .iter()
+                .map(|p| {
+                    PointStruct::new(
+                        p.id.clone().unwrap_or_default(),
+                        HashMap::<String, Vec<f32>>::new(),
+                        HashMap::from([
+                            (FORGOTTEN.to_owned(), Value::from(true)),
+                            (
+                                "expires".to_owned(),
+                                Value::from(integer(&p.payload, "expires").unwrap_or(i64::MAX)),
+                            ),
+                        ]),
+                    )
+                })
+                .collect();
+            self.client
+                .upsert_points(UpsertPointsBuilder::new(&self.collection, tombstones).wait(true))
+                .await
+                .map_err(|e| backend("forgetting packets", e))?;
+        }
+        Ok(chosen.len() as u64)
+    }
+
+    /// Every address with live packets, gathered from the packets' payloads (address, created
+    /// and domain only).
+    async fn addresses_inner(&self, query: &AddressQuery) -> Result<AddressPage> {
+        query.validate()?;
+        let live = self
+            .scroll_all(
+                packets_only(to_filter(&Filter::default(), now_ms())),
+                &["address", "created", "domain"],
+            )
+            .await?;
+        let mut entries = Vec::with_capacity(live.len());
+        for p in &live {
+            let m = &p.payload;
+            if let (Some(hex), Some(created), Some(domain)) = (
+                m.get("address").and_then(Value::as_str),
+                integer(m, "created"),
+                m.get("domain").and_then(Value::as_str),
+            ) {
+                entries.push((
+                    crate::packet::Address::from_hex(hex)?,
+                    created.max(0) as u64,
+                    domain.clone(),
+                ));
+            }
+        }
+        query.page(tally(entries))
     }
 }
 
@@ -464,6 +612,26 @@ fn point_id(id: Option<&PointId>) -> Option<String> {
         PointIdOptions::Uuid(u) => Some(u.clone()),
         PointIdOptions::Num(n) => Some(n.to_string()),
     }
+}
+
+/// The payload `fields` (all of it when empty).
+fn include(fields: &[&str]) -> SelectorOptions {
+    if fields.is_empty() {
+        SelectorOptions::Enable(true)
+    } else {
+        PayloadIncludeSelector::new(fields.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>())
+            .into()
+    }
+}
+
+fn integer(payload: &HashMap<String, Value>, field: &str) -> Option<i64> {
+    payload.get(field).and_then(Value::as_integer)
+}
+
+/// `filter`, narrowed to packets (not tombstones, which have no address).
+fn packets_only(mut filter: QFilter) -> QFilter {
+    filter.must_not.push(Condition::is_empty("address"));
+    filter
 }
 
 fn expired_filter(now: Millis) -> QFilter {
@@ -581,6 +749,8 @@ impl Router for QdrantRouter {
             approximate: true,
             durable: true,
             dimension: Some(self.config.dimension),
+            forget: true,
+            addresses: true,
             ..Capabilities::new(ROUTER)
         }
     }
@@ -599,5 +769,13 @@ impl Router for QdrantRouter {
 
     async fn purge_expired(&self) -> Result<u64> {
         self.purge_inner().await
+    }
+
+    async fn forget(&self, what: &Forget) -> Result<u64> {
+        self.forget_inner(what).await
+    }
+
+    async fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
+        self.addresses_inner(query).await
     }
 }
