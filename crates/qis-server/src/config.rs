@@ -24,6 +24,14 @@ pub struct Limits {
     /// Longest a connection may take to send a request's headers, and longest it may sit idle
     /// between requests, before the node closes it.
     pub header_timeout: Duration,
+    /// Most connections open at once from one peer address; past it a new connection from that
+    /// address is answered 429 `rate_limited` and closed, so that one peer cannot hold the
+    /// connections everyone else needs.
+    pub max_connections_per_peer: usize,
+    /// Most request-body bytes the node holds at once, across every request (each request
+    /// counts its `Content-Length`, or the body limit when it has none). A request that would
+    /// pass it waits up to a second for room, then is answered 503 `unavailable`.
+    pub max_body_memory: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +44,8 @@ impl Default for Limits {
             rate_burst: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
+            max_connections_per_peer: 256,
+            max_body_memory: 256 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +76,21 @@ impl Limits {
     #[must_use]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Sets the most connections open at once from one peer address (at least 1).
+    #[must_use]
+    pub fn max_connections_per_peer(mut self, n: usize) -> Self {
+        self.max_connections_per_peer = n.max(1);
+        self
+    }
+
+    /// Sets the most request-body bytes held at once across requests (at least the body
+    /// limit, so that one largest body always fits).
+    #[must_use]
+    pub fn max_body_memory(mut self, bytes: usize) -> Self {
+        self.max_body_memory = bytes;
         self
     }
 

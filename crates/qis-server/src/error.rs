@@ -103,12 +103,19 @@ impl From<qis::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON error body.
+    pub(crate) fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.0).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let json = self.json();
         let body = &*self.0;
         let status = StatusCode::from_u16(body.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
         let mut response = (
             status,
             [(

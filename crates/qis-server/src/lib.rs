@@ -45,6 +45,7 @@ mod activity;
 mod api;
 pub mod auth;
 pub mod config;
+mod conn;
 pub mod error;
 pub mod metrics;
 pub mod network;

@@ -277,3 +277,55 @@ pub async fn close_unread(req: Request, next: axum::middleware::Next) -> Respons
     }
     response
 }
+
+/// `bytes` in whole KiB, rounded up: the unit of the body budget's permits.
+pub(crate) fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+/// Holds a request's share of [`Limits::max_body_memory`](crate::config::Limits) while it is
+/// served: its `Content-Length`, or the body limit when it has none (chunked). A request that
+/// would pass the budget waits up to a second for room, then is answered 503 `unavailable` with
+/// `Retry-After`, before a byte of its body is read: bodies being read at once cannot hold more
+/// memory than the budget, whatever the number of connections.
+pub async fn budget(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::body::HttpBody as _;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let limit = state.limits().max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // Past the body limit the request is refused without reading: it costs nothing.
+    let need = kib(declared.unwrap_or(limit).min(limit)) as u32;
+    let bodies = state.shared().bodies.clone();
+    let permit = match tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        bodies.acquire_many_owned(need),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return ApiError::new(
+                Code::Unavailable,
+                format!(
+                    "this node is reading as many request bodies as its {} MiB budget allows; retry in a moment",
+                    state.limits().max_body_memory / (1024 * 1024)
+                ),
+            )
+            .retry_after(1)
+            .into_response();
+        }
+    };
+    let response = next.run(req).await;
+    drop(permit);
+    response
+}

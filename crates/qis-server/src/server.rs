@@ -107,6 +107,9 @@ pub(crate) struct Shared {
     /// Cancelled when the server shuts down, so that event streams end and connections drain.
     pub(crate) shutdown: CancellationToken,
     pub(crate) started: Instant,
+    /// The request-body bytes the node may hold at once, in KiB permits
+    /// ([`Limits::max_body_memory`]).
+    pub(crate) bodies: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -172,6 +175,13 @@ impl AppState {
             .cloned()
             .unwrap_or_else(|| unreachable!("every constructor serves the default network"));
         let templates = api::templates();
+        let body_permits = crate::payload::kib(
+            config
+                .limits
+                .max_body_memory
+                .max(config.limits.max_body_bytes),
+        )
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
         AppState(Arc::new(Shared {
             default,
             networks,
@@ -180,6 +190,7 @@ impl AppState {
             metrics: Metrics::new(templates),
             shutdown,
             started: Instant::now(),
+            bodies: Arc::new(tokio::sync::Semaphore::new(body_permits)),
         }))
     }
 
@@ -255,6 +266,10 @@ impl AppState {
 /// The node's HTTP app: a function of its state, so tests can call it in process.
 pub fn app(state: AppState) -> Routes {
     let v1 = api::routes(api::Access::Caller)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::payload::budget,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     // The routes of every network (`/v1/networks/{network}/…`) are those of the default one.
     Routes::new()
@@ -288,6 +303,10 @@ fn mcp(state: &AppState) -> Routes<AppState> {
         .route(MCP_PATH, any(mcp_call))
         .route(NETWORK_MCP_PATH, any(mcp_call))
         .route_layer(middleware::from_fn_with_state(state.clone(), principal))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::payload::budget,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
 }
 
@@ -480,6 +499,7 @@ pub async fn run(
 
     let limits = state.limits().clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let peers = crate::conn::Peers::new(limits.max_connections_per_peer);
     let connections = tokio_util::task::TaskTracker::new();
     let closing = state.shared().shutdown.clone();
     let routes = app(state.clone());
@@ -511,13 +531,24 @@ pub async fn run(
         };
         // Small request/response pairs on keep-alive connections: no Nagle delay.
         let _ = tcp.set_nodelay(true);
+        let Some(slot) = peers.admit(peer.ip()) else {
+            drop(permit);
+            connections.spawn(crate::conn::refuse_over_cap(
+                tcp,
+                limits.max_connections_per_peer,
+            ));
+            continue;
+        };
         let routes = routes.clone();
         let service =
             tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 routes.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let conn = http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let conn = http.serve_connection(
+            TokioIo::new(crate::conn::JsonErrors::new(tcp)),
+            TowerToHyperService::new(service),
+        );
         let closing = closing.clone();
         connections.spawn(async move {
             let mut conn = std::pin::pin!(conn);
@@ -533,6 +564,7 @@ pub async fn run(
                     let _ = conn.await;
                 }
             }
+            drop(slot);
             drop(permit);
         });
     }

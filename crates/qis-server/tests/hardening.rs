@@ -449,3 +449,188 @@ async fn a_full_store_answers_507_storage_full_and_the_http_router_says_so() {
         .unwrap();
     assert_eq!(r.status(), 200, "it goes on answering");
 }
+
+/// 4,096 idle connections from one peer once made a legitimate client wait 19 s. Now one peer
+/// address holds at most its cap: past it, a new connection of that address is answered 429
+/// `rate_limited` (the JSON body) and closed, while another address is served at once, and a
+/// closed connection frees its place.
+#[tokio::test]
+async fn one_peer_cannot_hold_the_connections_everyone_else_needs() {
+    let config = ServerConfig::new(common::tokens())
+        .limits(qis_server::config::Limits::default().max_connections_per_peer(4));
+    let node = common::serve(Arc::new(MemoryRouter::new()), config).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(node.addr).await.unwrap());
+    }
+    // The fifth of the same address.
+    let mut fifth = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        fifth.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered and closed")
+    .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 429"), "{text}");
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+
+    // Another address is served at once.
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let url = format!("http://{}/healthz", node.addr);
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), other.get(&url).send())
+        .await
+        .expect("not held back")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A closed connection frees its place.
+    drop(idle.pop());
+    let mine = reqwest::Client::new();
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(r) = mine.get(&url).send().await
+            && r.status() == 200
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "the freed place was given again");
+}
+
+/// 100 connections each sending an 8 MiB body once took the node from 11 MB to 842 MB. The
+/// bodies being read at once now share one budget: a request that would pass it waits a
+/// second, then is answered 503 `unavailable` with `Retry-After`, before its body is read;
+/// once the budget has room again, the same request is served.
+#[tokio::test]
+async fn request_bodies_read_at_once_share_one_memory_budget() {
+    let limits = qis_server::config::Limits::default()
+        .max_body_bytes(1024 * 1024)
+        .max_body_memory(1024 * 1024);
+    let node = common::serve(
+        Arc::new(MemoryRouter::new()),
+        ServerConfig::new(common::tokens()).limits(limits),
+    )
+    .await;
+    // A slow client: its headers promise 1,000,000 bytes, and it sends ten.
+    let mut slow = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/packets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN_A}\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{{\"packet\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let p = packet("agent-a");
+    let padded = |p: &Packet| {
+        let mut body = format!("{{\"packet\": {}", p.to_json());
+        body.push_str(&" ".repeat(600_000));
+        body.push('}');
+        body
+    };
+    let http = reqwest::Client::new();
+    let send = |body: String| {
+        http.post(format!("{}/v1/packets", node.url()))
+            .bearer_auth(TOKEN_A)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = send(padded(&p)).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("budget"),
+        "{body}"
+    );
+    assert_eq!(node.state.router().stats().await.unwrap().packets, 0);
+
+    drop(slow);
+    let mut stored = false;
+    for _ in 0..50 {
+        let r = send(padded(&p)).await.unwrap();
+        if r.status() == 200 {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stored, "served once the budget had room");
+    assert_eq!(node.state.router().stats().await.unwrap().packets, 1);
+}
+
+/// What one request on a fresh connection is answered, whole, once the node closes it.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the node answers and closes");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Requests hyper cannot parse once got its own empty answers (a 100 KB path: 414 with no body;
+/// 1,000 headers: 431 with no body). Every answer of the node is now the JSON error body.
+#[tokio::test]
+async fn requests_too_large_or_malformed_to_parse_get_the_json_error_body() {
+    let node = common::serve(
+        Arc::new(MemoryRouter::new()),
+        ServerConfig::new(common::tokens()),
+    )
+    .await;
+    let long_path = format!(
+        "GET /v1/addresses/{}/packets HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..1_000 {
+        many_headers.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many_headers.push_str("\r\n");
+    for (request, status, code) in [
+        (long_path.into_bytes(), "414", "uri_too_long"),
+        (many_headers.into_bytes(), "431", "headers_too_large"),
+        (
+            b"GET /healthz HTTP/1.1\r\nbad header\r\n\r\n".to_vec(),
+            "400",
+            "decode_error",
+        ),
+        (
+            b"\x16\x03\x01 not http at all\r\n\r\n".to_vec(),
+            "400",
+            "decode_error",
+        ),
+    ] {
+        let text = raw(node.addr, &request).await;
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        let lower = text.to_ascii_lowercase();
+        assert!(
+            lower.contains("\r\ncontent-type: application/json\r\n"),
+            "{text}"
+        );
+        let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // The node is unharmed, and keep-alive answers are untouched.
+    let text = raw(
+        node.addr,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+}

@@ -71,6 +71,12 @@ pub struct Args {
     /// Most connections open at once (past it, new ones wait to be accepted).
     #[arg(long, default_value_t = 4096, value_name = "N")]
     max_connections: usize,
+    /// Most connections open at once from one peer address (past it, 429 and closed).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_connections_per_peer: usize,
+    /// Most request-body bytes held at once across all requests (past it, 503 after a second).
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    max_body_memory: usize,
     /// Longest a connection may take to send a request's headers, or sit idle between requests.
     #[arg(long, default_value = "30s", value_parser = parse_span, value_name = "SPAN", allow_hyphen_values = true)]
     header_timeout: u64,
@@ -156,6 +162,8 @@ pub async fn run(global: &Global, args: Args) -> Result<()> {
         .request_timeout(Duration::from_millis(args.timeout.max(1)))
         .rate(args.rate, args.burst.unwrap_or(args.rate.saturating_mul(2)))
         .max_connections(args.max_connections)
+        .max_connections_per_peer(args.max_connections_per_peer)
+        .max_body_memory(args.max_body_memory)
         .header_timeout(Duration::from_millis(args.header_timeout.max(1)));
     let open = matches!(auth, Auth::Open);
     let mut config = ServerConfig::new(auth)

@@ -56,6 +56,10 @@ pub enum Code {
     UnknownNetwork,
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
+    /// 414: a request target (path and query) longer than the server reads.
+    UriTooLong,
+    /// 431: more request headers, or more header bytes, than the server reads.
+    HeadersTooLarge,
     /// 507: the router's storage is full; nothing more is stored until space is freed.
     StorageFull,
     /// 503: the request took longer than the server's timeout.
@@ -87,7 +91,7 @@ impl Code {
     }
 
     /// Every code, for metrics and documentation.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 26] = [
         Code::DecodeError,
         Code::InvalidField,
         Code::PacketTooLarge,
@@ -108,6 +112,8 @@ impl Code {
         Code::NotFound,
         Code::UnknownNetwork,
         Code::MethodNotAllowed,
+        Code::UriTooLong,
+        Code::HeadersTooLarge,
         Code::StorageFull,
         Code::Timeout,
         Code::Unavailable,
@@ -137,6 +143,8 @@ impl Code {
             Code::NotFound => "not_found",
             Code::UnknownNetwork => "unknown_network",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::UriTooLong => "uri_too_long",
+            Code::HeadersTooLarge => "headers_too_large",
             Code::StorageFull => "storage_full",
             Code::Timeout => "timeout",
             Code::Unavailable => "unavailable",
@@ -165,6 +173,8 @@ impl Code {
             Code::RateLimited => 429,
             Code::NotFound | Code::UnknownNetwork => 404,
             Code::MethodNotAllowed => 405,
+            Code::UriTooLong => 414,
+            Code::HeadersTooLarge => 431,
             Code::StorageFull => 507,
             Code::Timeout | Code::Unavailable => 503,
             Code::Internal => 500,

@@ -1,0 +1,257 @@
+//! Connections, before and around HTTP: how many one peer address may hold open, the answer a
+//! connection over that cap gets, and the JSON error body in place of the empty answers hyper
+//! gives to requests it cannot parse.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::{ApiError, Code};
+
+/// The connections open per peer address, capped.
+#[derive(Debug)]
+pub(crate) struct Peers {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection of a peer: dropping it frees its place.
+#[derive(Debug)]
+pub(crate) struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Peers {
+    /// At most `max` connections per peer address.
+    pub(crate) fn new(max: usize) -> Arc<Peers> {
+        Arc::new(Peers {
+            max: max.max(1),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more connection of `ip`, or `None` when it holds its cap.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+
+    /// How many connections `ip` holds open.
+    #[cfg(test)]
+    fn holding(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers a connection over its peer's cap with 429 `rate_limited` (the JSON error body,
+/// `Retry-After`, `Connection: close`) and closes it, without reading what it sent. Gives up
+/// after a second: a peer that does not read cannot hold the task either.
+pub(crate) async fn refuse_over_cap(mut tcp: TcpStream, max: usize) {
+    let body = ApiError::new(
+        Code::RateLimited,
+        format!(
+            "this address holds {max} open connections to the node, its most; close some, or reuse them (keep-alive), and retry"
+        ),
+    )
+    .retry_after(1)
+    .json();
+    let head = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(head.as_bytes()).await?;
+        tcp.write_all(&body).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
+/// A connection's socket, on which hyper's own answers to requests it could not parse (400 for a
+/// malformed request line or header, 414 for a target over 64 KiB, 431 for over 100 headers or
+/// too many header bytes: a head with `content-length: 0` and nothing else) are replaced by the
+/// node's JSON error body, with `Connection: close` (hyper closes the connection after them).
+/// Every other byte passes through unchanged.
+pub(crate) struct JsonErrors<S> {
+    inner: S,
+    /// A replacement answer still to be written, and how much of it is.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<S> JsonErrors<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        JsonErrors {
+            inner,
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> JsonErrors<S> {
+    /// Writes what is left of a replacement answer.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The JSON answer in place of `head`, when `head` is one of hyper's answers to a request it
+/// could not parse.
+fn replacement(head: &[u8]) -> Option<Vec<u8>> {
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    if end != head.len() {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
+    if !text.contains("\r\ncontent-length: 0\r\n") || text.contains("\r\ncontent-type:") {
+        return None;
+    }
+    let (status, code, message) = match text.get(..13)? {
+        "http/1.1 400 " => (
+            "400 Bad Request",
+            Code::DecodeError,
+            "the request is not HTTP/1.1 this node can read (its request line or a header is malformed)",
+        ),
+        "http/1.1 414 " => (
+            "414 URI Too Long",
+            Code::UriTooLong,
+            "the request target (path and query) is longer than the 65,534 bytes this node reads",
+        ),
+        "http/1.1 431 " => (
+            "431 Request Header Fields Too Large",
+            Code::HeadersTooLarge,
+            "the request has more than 100 headers, or more header bytes than this node reads",
+        ),
+        _ => return None,
+    };
+    let body = ApiError::new(code, message).json();
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for JsonErrors<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for JsonErrors<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        if let Some(answer) = replacement(buf) {
+            self.pending = answer;
+            // Taken whole: what is not written yet goes out on the next write, flush or
+            // shutdown, which hyper always calls after an answer.
+            if let Poll::Ready(Err(e)) = self.drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    /// Not vectored, so that hyper writes each answer's head as one buffer: a replacement is
+    /// recognised only whole.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hypers_empty_answers_are_replaced() {
+        let auto = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Thu, 03 Dec 2026 07:00:00 GMT\r\n\r\n";
+        let json = replacement(auto).unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+        assert!(text.contains("\"code\":\"headers_too_large\""), "{text}");
+        // The node's own answers, and anything but a whole head, pass through.
+        for other in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\nmore",
+            b"{\"code\":\"x\"}",
+        ] {
+            assert!(replacement(other).is_none());
+        }
+    }
+
+    #[test]
+    fn a_peer_holds_at_most_its_cap_and_a_closed_connection_frees_its_place() {
+        let peers = Peers::new(2);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = peers.admit(a).unwrap();
+        let _second = peers.admit(a).unwrap();
+        assert!(peers.admit(a).is_none(), "a third of the same address");
+        assert!(peers.admit(b).is_some(), "another address is not held back");
+        drop(first);
+        assert_eq!(peers.holding(a), 1);
+        assert!(peers.admit(a).is_some());
+    }
+}
