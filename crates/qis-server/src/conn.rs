@@ -38,8 +38,16 @@ impl Peers {
         })
     }
 
-    /// A place for one more connection of `ip`, or `None` when it holds its cap.
+    /// A place for one more connection of `ip`, or `None` when it holds its cap. An IPv6 peer
+    /// is counted by its /64, the block one host is usually given, so that it cannot pass the cap
+    /// by changing addresses within it.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+        let ip = match ip.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+            v4 => v4,
+        };
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= self.max {
@@ -73,8 +81,9 @@ impl Drop for PeerSlot {
 }
 
 /// Answers a connection over its peer's cap with 429 `rate_limited` (the JSON error body,
-/// `Retry-After`, `Connection: close`) and closes it, without reading what it sent. Gives up
-/// after a second: a peer that does not read cannot hold the task either.
+/// `Retry-After`, `Connection: close`) and closes it. What the peer sent is read and dropped
+/// (up to 64 KiB) after the answer, so that closing does not reset the connection before the
+/// peer has read the answer. Gives up after a second: a peer cannot hold the task longer.
 pub(crate) async fn refuse_over_cap(mut tcp: TcpStream, max: usize) {
     let body = ApiError::new(
         Code::RateLimited,
@@ -89,9 +98,19 @@ pub(crate) async fn refuse_over_cap(mut tcp: TcpStream, max: usize) {
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        use tokio::io::AsyncReadExt as _;
         tcp.write_all(head.as_bytes()).await?;
         tcp.write_all(&body).await?;
-        tcp.shutdown().await
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        std::io::Result::Ok(())
     })
     .await;
 }
@@ -250,6 +269,12 @@ mod tests {
         let _second = peers.admit(a).unwrap();
         assert!(peers.admit(a).is_none(), "a third of the same address");
         assert!(peers.admit(b).is_some(), "another address is not held back");
+        // One IPv6 /64 is one peer.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _one = peers.admit(v6("2001:db8::1")).unwrap();
+        let _two = peers.admit(v6("2001:db8::2")).unwrap();
+        assert!(peers.admit(v6("2001:db8::3")).is_none());
+        assert!(peers.admit(v6("2001:db8:0:1::1")).is_some());
         drop(first);
         assert_eq!(peers.holding(a), 1);
         assert!(peers.admit(a).is_some());

@@ -76,20 +76,7 @@ impl FromRequest<AppState> for Payload {
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
         let format = Format::of_content_type(req.headers())?;
         let limit = state.limits().max_body_bytes;
-        let too_large = |size: Option<usize>| {
-            ApiError::new(
-                Code::BodyTooLarge,
-                match size {
-                    Some(s) => format!("the body is {s} bytes; this node accepts at most {limit}"),
-                    None => format!("the body is over the {limit}-byte limit of this node"),
-                },
-            )
-            .details(Details {
-                size,
-                limit: Some(limit),
-                ..Details::default()
-            })
-        };
+        let too_large = |size: Option<usize>| body_too_large(size, limit);
         if let Some(declared) = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -225,6 +212,22 @@ pub fn respond<T: Serialize>(format: Format, value: &T) -> Response {
     }
 }
 
+/// 413 `body_too_large`: a body of `size` bytes (unknown: over it while reading) past `limit`.
+fn body_too_large(size: Option<usize>, limit: usize) -> ApiError {
+    ApiError::new(
+        Code::BodyTooLarge,
+        match size {
+            Some(s) => format!("the body is {s} bytes; this node accepts at most {limit}"),
+            None => format!("the body is over the {limit}-byte limit of this node"),
+        },
+    )
+    .details(Details {
+        size,
+        limit: Some(limit),
+        ..Details::default()
+    })
+}
+
 /// A request body that records whether it was read to its end.
 struct Tracked {
     inner: Body,
@@ -303,12 +306,40 @@ pub async fn budget(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    // Past the body limit the request is refused without reading: it costs nothing.
-    let need = kib(declared.unwrap_or(limit).min(limit)) as u32;
+    // Past the body limit: refused here, unread, whichever route (the MCP service would read
+    // up to the limit before refusing).
+    if let Some(declared) = declared.filter(|d| *d > limit) {
+        return body_too_large(Some(declared), limit).into_response();
+    }
+    let need = kib(declared.unwrap_or(limit));
+    // One caller (a token; a peer address on an open node) holds at most an eighth of the
+    // budget (and always room for one largest body), so that a few slow uploads of one caller
+    // cannot hold it all.
+    let key = req.extensions().get::<crate::auth::Caller>().map(|c| c.key);
+    let share = match key {
+        Some(key) => {
+            let most = (kib(state.limits().max_body_memory) / 8).max(kib(limit));
+            match state.shared().body_shares.take(key, need, most) {
+                Some(share) => Some(share),
+                None => {
+                    return ApiError::new(
+                        Code::RateLimited,
+                        format!(
+                            "this caller is already sending {} MiB of request bodies at once, its most; retry when they are done",
+                            most / 1024
+                        ),
+                    )
+                    .retry_after(1)
+                    .into_response();
+                }
+            }
+        }
+        None => None,
+    };
     let bodies = state.shared().bodies.clone();
     let permit = match tokio::time::timeout(
         std::time::Duration::from_secs(1),
-        bodies.acquire_many_owned(need),
+        bodies.acquire_many_owned(need as u32),
     )
     .await
     {
@@ -327,5 +358,53 @@ pub async fn budget(
     };
     let response = next.run(req).await;
     drop(permit);
+    drop(share);
     response
+}
+
+/// What each caller holds of the body budget, in KiB.
+#[derive(Debug, Default)]
+pub(crate) struct BodyShares {
+    held: std::sync::Mutex<std::collections::HashMap<crate::auth::TokenDigest, usize>>,
+}
+
+/// One request's part of its caller's share; dropping it gives the part back.
+pub(crate) struct BodyShare<'a> {
+    shares: &'a BodyShares,
+    key: crate::auth::TokenDigest,
+    kib: usize,
+}
+
+impl BodyShares {
+    /// `kib` more for `key`, if it then holds at most `most`.
+    fn take(
+        &self,
+        key: crate::auth::TokenDigest,
+        kib: usize,
+        most: usize,
+    ) -> Option<BodyShare<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let now = held.entry(key).or_insert(0);
+        if *now + kib > most {
+            return None;
+        }
+        *now += kib;
+        Some(BodyShare {
+            shares: self,
+            key,
+            kib,
+        })
+    }
+}
+
+impl Drop for BodyShare<'_> {
+    fn drop(&mut self) {
+        let mut held = self.shares.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(now) = held.get_mut(&self.key) {
+            *now -= self.kib;
+            if *now == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
 }

@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     /// The request-body bytes the node may hold at once, in KiB permits
     /// ([`Limits::max_body_memory`]).
     pub(crate) bodies: Arc<tokio::sync::Semaphore>,
+    /// What each caller holds of that budget.
+    pub(crate) body_shares: crate::payload::BodyShares,
 }
 
 impl AppState {
@@ -191,6 +193,7 @@ impl AppState {
             shutdown,
             started: Instant::now(),
             bodies: Arc::new(tokio::sync::Semaphore::new(body_permits)),
+            body_shares: crate::payload::BodyShares::default(),
         }))
     }
 
@@ -419,6 +422,7 @@ async fn authenticate(
     // A token in a URL ends up in logs and histories: only the reads that browsers make
     // without headers take one.
     if query_token.is_some()
+        && matches!(state.shared().config.auth, Auth::Tokens(_))
         && !(req.method() == axum::http::Method::GET
             && req
                 .extensions()

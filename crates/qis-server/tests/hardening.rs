@@ -463,8 +463,13 @@ async fn one_peer_cannot_hold_the_connections_everyone_else_needs() {
     for _ in 0..4 {
         idle.push(tokio::net::TcpStream::connect(node.addr).await.unwrap());
     }
-    // The fifth of the same address.
+    // The fifth of the same address, which sends its request at once: it reads the answer
+    // (the node drains what it sent before closing, so the close is no reset).
     let mut fifth = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -536,14 +541,23 @@ async fn request_bodies_read_at_once_share_one_memory_budget() {
         body
     };
     let http = reqwest::Client::new();
-    let send = |body: String| {
+    let send_as = |token: &'static str, body: String| {
         http.post(format!("{}/v1/packets", node.url()))
-            .bearer_auth(TOKEN_A)
+            .bearer_auth(token)
             .header("content-type", "application/json")
             .body(body)
             .send()
     };
+    let send = |body: String| send_as(TOKEN_A, body);
+    // The same caller is past its share of the budget at once: 429.
     let r = send(padded(&p)).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    // Another caller waits for the budget, then is told to come back: 503.
+    let r = send_as(common::TOKEN_B, padded(&packet("agent-b")))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     let body: Value = r.json().await.unwrap();
@@ -553,6 +567,23 @@ async fn request_bodies_read_at_once_share_one_memory_budget() {
         "{body}"
     );
     assert_eq!(node.state.router().stats().await.unwrap().packets, 0);
+    // A body declared over the limit is refused unread, on every route (the MCP service
+    // would otherwise read up to the limit first).
+    for path in ["/v1/packets", "/mcp"] {
+        let mut tcp = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {TOKEN_A}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 9437184\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut answer))
+            .await
+            .expect("answered before the body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        assert!(text.contains("body_too_large"), "{path}: {text}");
+    }
 
     drop(slow);
     let mut stored = false;
@@ -626,11 +657,62 @@ async fn requests_too_large_or_malformed_to_parse_get_the_json_error_body() {
         assert_eq!(body["code"], code, "{body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    // The node is unharmed, and keep-alive answers are untouched.
-    let text = raw(
-        node.addr,
-        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await;
-    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    // The node is unharmed, and its own answers pass through whole: a 401, then a 200, then a
+    // large answer, on one keep-alive connection.
+    let deposit = serde_json::to_vec(&json!({"packets": (0..200).map(|_| json!({"packet": packet_json(&packet("agent-a"))})).collect::<Vec<_>>()})).unwrap();
+    let mut requests = b"GET /v1/stats HTTP/1.1\r\nhost: x\r\n\r\n".to_vec();
+    requests.extend(format!("POST /v1/packets HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN_A}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", deposit.len()).as_bytes());
+    requests.extend(&deposit);
+    requests.extend(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let text = raw(node.addr, &requests).await;
+    let answers: Vec<&str> = text.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), 3, "{text}");
+    assert!(answers[0].starts_with("401 "), "{}", answers[0]);
+    assert!(answers[0].contains("\"code\":\"unauthorized\""));
+    assert!(answers[1].starts_with("200 "), "{}", answers[1]);
+    let receipts: Value =
+        serde_json::from_str(answers[1].split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(receipts["stored"], 200, "the large answer arrived whole");
+    assert!(answers[2].starts_with("200 "), "{}", answers[2]);
+}
+
+/// What held, kept: 2,000 spoof attempts (one agent's token, packets naming another agent,
+/// alone or hidden in a batch of the token's own, in JSON and MessagePack) store nothing.
+#[tokio::test]
+async fn two_thousand_spoof_attempts_store_nothing() {
+    let s = state();
+    for i in 0..2_000 {
+        let spoofed = packet(if i % 2 == 0 { "agent-b" } else { "agent-A" });
+        let own = packet("agent-a");
+        let (status, body, _) = if i % 4 < 2 {
+            let body = if i % 3 == 0 {
+                json!({"packet": packet_json(&spoofed)})
+            } else {
+                json!({"packets": [{"packet": packet_json(&own)}, {"packet": packet_json(&spoofed)}]})
+            };
+            call(&s, post_json("/v1/packets", Some(TOKEN_A), &body)).await
+        } else {
+            let body = qis_server::wire::MsgpackDeposit {
+                packets: Some(
+                    [&own, &spoofed]
+                        .iter()
+                        .map(|p| qis_server::wire::MsgpackItem {
+                            packet: serde_bytes::ByteBuf::from(p.to_msgpack()),
+                            vector: None,
+                        })
+                        .collect(),
+                ),
+                ..qis_server::wire::MsgpackDeposit::default()
+            };
+            let bytes = rmp_serde::to_vec_named(&body).unwrap();
+            call(
+                &s,
+                post_bytes("/v1/packets", Some(TOKEN_A), "application/msgpack", bytes),
+            )
+            .await
+        };
+        assert_eq!(status, StatusCode::FORBIDDEN, "attempt {i}: {body}");
+        assert_eq!(body["code"], "agent_mismatch", "{body}");
+    }
+    assert_eq!(stored(&s).await, 0, "no spoofed batch stored anything");
 }

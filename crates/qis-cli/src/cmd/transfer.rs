@@ -127,7 +127,8 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 /// that never ends a line (`/dev/zero`) costs no more memory than that.
 fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, number: usize) -> Result<bool> {
     buf.clear();
-    let n = std::io::Read::take(&mut *reader, MAX_LINE_BYTES as u64 + 1)
+    // The line, its `\r\n`, and one byte more: enough to tell a line over the cap.
+    let n = std::io::Read::take(&mut *reader, MAX_LINE_BYTES as u64 + 3)
         .read_until(b'\n', buf)
         .with_context(|| format!("line {number}: cannot read"))?;
     if n == 0 {
@@ -138,7 +139,8 @@ fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, number: usize) -> Res
         if buf.last() == Some(&b'\r') {
             buf.pop();
         }
-    } else if buf.len() > MAX_LINE_BYTES {
+    }
+    if buf.len() > MAX_LINE_BYTES {
         bail!(
             "line {number}: longer than {MAX_LINE_BYTES} bytes, which no packet line is; nothing was imported"
         );
@@ -242,7 +244,7 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
 
     // Pass 2: deposit in batches; each batch is durable when acknowledged.
     let progress = bar(Some(count), "importing");
-    let (mut stored, mut seen) = (0u64, 0u64);
+    let (mut stored, mut seen, mut expired) = (0u64, 0u64, 0u64);
     let mut batch = Vec::with_capacity(args.batch as usize);
     let mut input = match &spool {
         Some(f) => open(f.path())?,
@@ -255,7 +257,18 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
             number += 1;
             let line = std::str::from_utf8(&buf).with_context(|| format!("line {number}"))?;
             if !line.trim().is_empty() {
-                batch.push(parse_line(number, line)?);
+                let routed = parse_line(number, line)?;
+                // A TTL that ran out while the import ran: the store would refuse it, and
+                // would purge it anyway. Left out and counted, not a reason to stop half way.
+                if routed
+                    .packet
+                    .expires_at()
+                    .is_some_and(|e| e <= qis::packet::now_ms())
+                {
+                    expired += 1;
+                } else {
+                    batch.push(routed);
+                }
             }
         }
         if batch.len() == args.batch as usize || (!more && !batch.is_empty()) {
@@ -279,8 +292,13 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
     }
     progress.finish_and_clear();
     eprintln!(
-        "imported {seen} packets ({stored} new, {} already stored)",
-        seen - stored
+        "imported {seen} packets ({stored} new, {} already stored{})",
+        seen - stored,
+        if expired > 0 {
+            format!("; {expired} left out: their TTL ran out while the import ran")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
