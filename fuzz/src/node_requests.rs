@@ -50,11 +50,7 @@ fn main() {
             .body(Body::from(body.to_vec()))
             .expect("a request");
         runtime.block_on(async {
-            let response = app
-                .clone()
-                .oneshot(request)
-                .await
-                .expect("the app answers");
+            let response = app.clone().oneshot(request).await.expect("the app answers");
             let status = response.status();
             assert!(status.as_u16() < 500, "{path}: a {status} on a body");
             let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

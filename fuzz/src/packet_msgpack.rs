@@ -5,7 +5,10 @@ fn main() {
     afl::fuzz!(|data: &[u8]| {
         if let Ok(packet) = qis::packet::Packet::from_msgpack(data) {
             let bytes = packet.to_msgpack();
-            assert!(bytes.len() <= qis::packet::MAX_ENCODED_BYTES, "within the budget");
+            assert!(
+                bytes.len() <= qis::packet::MAX_ENCODED_BYTES,
+                "within the budget"
+            );
             let again = qis::packet::Packet::from_msgpack(&bytes)
                 .expect("a packet's own MessagePack decodes");
             assert_eq!(again, packet, "MessagePack round trip");

@@ -33,8 +33,16 @@ fn main() {
         std::fs::write(dir.join(name), bytes).expect("a seed");
     };
     for (i, p) in packets.iter().enumerate() {
-        write("packet_json", &format!("packet{i}.json"), p.to_json().as_bytes());
-        write("packet_msgpack", &format!("packet{i}.msgpack"), &p.to_msgpack());
+        write(
+            "packet_json",
+            &format!("packet{i}.json"),
+            p.to_json().as_bytes(),
+        );
+        write(
+            "packet_msgpack",
+            &format!("packet{i}.msgpack"),
+            &p.to_msgpack(),
+        );
         let json: serde_json::Value = serde_json::from_str(&p.to_json()).expect("JSON");
         let one = serde_json::json!({"packet": json, "vector": [0.1, 0.2, 0.3]});
         let batch = serde_json::json!({"packets": [{"packet": json}, {"packet": json}]});
@@ -78,4 +86,3 @@ fn main() {
     );
     write("node_requests", "synth", &request);
 }
-
