@@ -2,11 +2,9 @@
 //! connection over that cap gets, and the JSON error body in place of the empty answers hyper
 //! gives to requests it cannot parse.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -15,68 +13,14 @@ use tokio::net::TcpStream;
 
 use crate::error::{ApiError, Code};
 
-/// The connections open per peer address, capped.
-#[derive(Debug)]
-pub(crate) struct Peers {
-    max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One open connection of a peer: dropping it frees its place.
-#[derive(Debug)]
-pub(crate) struct PeerSlot {
-    peers: Arc<Peers>,
-    ip: IpAddr,
-}
-
-impl Peers {
-    /// At most `max` connections per peer address.
-    pub(crate) fn new(max: usize) -> Arc<Peers> {
-        Arc::new(Peers {
-            max: max.max(1),
-            open: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// A place for one more connection of `ip`, or `None` when it holds its cap. An IPv6 peer
-    /// is counted by its /64, the block one host is usually given, so that it cannot pass the cap
-    /// by changing addresses within it.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
-        let ip = match ip.to_canonical() {
-            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-            v4 => v4,
-        };
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(PeerSlot {
-            peers: self.clone(),
-            ip,
-        })
-    }
-
-    /// How many connections `ip` holds open.
-    #[cfg(test)]
-    fn holding(&self, ip: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(&ip).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut open = self.peers.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
+/// What a peer's connections are counted by: its address, or for IPv6 its /64, the block one
+/// host is usually given, so that it cannot pass its cap by changing addresses within it.
+pub(crate) fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
     }
 }
 
@@ -262,21 +206,12 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_holds_at_most_its_cap_and_a_closed_connection_frees_its_place() {
-        let peers = Peers::new(2);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let first = peers.admit(a).unwrap();
-        let _second = peers.admit(a).unwrap();
-        assert!(peers.admit(a).is_none(), "a third of the same address");
-        assert!(peers.admit(b).is_some(), "another address is not held back");
-        // One IPv6 /64 is one peer.
-        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
-        let _one = peers.admit(v6("2001:db8::1")).unwrap();
-        let _two = peers.admit(v6("2001:db8::2")).unwrap();
-        assert!(peers.admit(v6("2001:db8::3")).is_none());
-        assert!(peers.admit(v6("2001:db8:0:1::1")).is_some());
-        drop(first);
-        assert_eq!(peers.holding(a), 1);
-        assert!(peers.admit(a).is_some());
+    fn a_peer_is_its_address_and_an_ipv6_peer_its_slash_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(peer_key(ip("10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(peer_key(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(peer_key(ip("2001:db8::1")), peer_key(ip("2001:db8::2")));
+        assert_eq!(peer_key(ip("2001:db8::1")), ip("2001:db8::"));
+        assert_ne!(peer_key(ip("2001:db8::1")), peer_key(ip("2001:db8:0:1::1")));
     }
 }

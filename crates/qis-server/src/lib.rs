@@ -50,6 +50,7 @@ pub mod error;
 pub mod metrics;
 pub mod network;
 pub mod payload;
+mod quota;
 pub mod server;
 pub mod wire;
 

@@ -312,28 +312,24 @@ pub async fn budget(
         return body_too_large(Some(declared), limit).into_response();
     }
     let need = kib(declared.unwrap_or(limit));
-    // One caller (a token; a peer address on an open node) holds at most an eighth of the
-    // budget (and always room for one largest body), so that a few slow uploads of one caller
-    // cannot hold it all.
-    let key = req.extensions().get::<crate::auth::Caller>().map(|c| c.key);
-    let share = match key {
-        Some(key) => {
-            let most = (kib(state.limits().max_body_memory) / 8).max(kib(limit));
-            match state.shared().body_shares.take(key, need, most) {
-                Some(share) => Some(share),
-                None => {
-                    return ApiError::new(
-                        Code::RateLimited,
-                        format!(
-                            "this caller is already sending {} MiB of request bodies at once, its most; retry when they are done",
-                            most / 1024
-                        ),
-                    )
-                    .retry_after(1)
-                    .into_response();
-                }
+    // One caller holds at most its share of the budget, so that a few slow uploads of one
+    // caller cannot hold it all.
+    let shares = &state.shared().body_shares;
+    let share = match req.extensions().get::<crate::auth::Caller>() {
+        Some(caller) => match shares.take(caller.key, need) {
+            Some(share) => Some(share),
+            None => {
+                return ApiError::new(
+                    Code::RateLimited,
+                    format!(
+                        "this caller is already sending {} MiB of request bodies at once, its most; retry when they are done",
+                        shares.most() / 1024
+                    ),
+                )
+                .retry_after(1)
+                .into_response();
             }
-        }
+        },
         None => None,
     };
     let bodies = state.shared().bodies.clone();
@@ -360,51 +356,4 @@ pub async fn budget(
     drop(permit);
     drop(share);
     response
-}
-
-/// What each caller holds of the body budget, in KiB.
-#[derive(Debug, Default)]
-pub(crate) struct BodyShares {
-    held: std::sync::Mutex<std::collections::HashMap<crate::auth::TokenDigest, usize>>,
-}
-
-/// One request's part of its caller's share; dropping it gives the part back.
-pub(crate) struct BodyShare<'a> {
-    shares: &'a BodyShares,
-    key: crate::auth::TokenDigest,
-    kib: usize,
-}
-
-impl BodyShares {
-    /// `kib` more for `key`, if it then holds at most `most`.
-    fn take(
-        &self,
-        key: crate::auth::TokenDigest,
-        kib: usize,
-        most: usize,
-    ) -> Option<BodyShare<'_>> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let now = held.entry(key).or_insert(0);
-        if *now + kib > most {
-            return None;
-        }
-        *now += kib;
-        Some(BodyShare {
-            shares: self,
-            key,
-            kib,
-        })
-    }
-}
-
-impl Drop for BodyShare<'_> {
-    fn drop(&mut self) {
-        let mut held = self.shares.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(now) = held.get_mut(&self.key) {
-            *now -= self.kib;
-            if *now == 0 {
-                held.remove(&self.key);
-            }
-        }
-    }
 }

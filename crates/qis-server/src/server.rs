@@ -111,7 +111,7 @@ pub(crate) struct Shared {
     /// ([`Limits::max_body_memory`]).
     pub(crate) bodies: Arc<tokio::sync::Semaphore>,
     /// What each caller holds of that budget.
-    pub(crate) body_shares: crate::payload::BodyShares,
+    pub(crate) body_shares: Arc<crate::quota::Quota<TokenDigest>>,
 }
 
 impl AppState {
@@ -184,6 +184,12 @@ impl AppState {
                 .max(config.limits.max_body_bytes),
         )
         .min(tokio::sync::Semaphore::MAX_PERMITS);
+        // One caller (a token; a peer address on an open node) holds at most an eighth of the
+        // body budget, and always room for one largest body.
+        let body_shares = crate::quota::Quota::new(
+            (crate::payload::kib(config.limits.max_body_memory) / 8)
+                .max(crate::payload::kib(config.limits.max_body_bytes)),
+        );
         AppState(Arc::new(Shared {
             default,
             networks,
@@ -193,7 +199,7 @@ impl AppState {
             shutdown,
             started: Instant::now(),
             bodies: Arc::new(tokio::sync::Semaphore::new(body_permits)),
-            body_shares: crate::payload::BodyShares::default(),
+            body_shares,
         }))
     }
 
@@ -368,33 +374,32 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .map(|m| m.as_str().to_owned());
     let start = Instant::now();
     let timeout = state.limits().request_timeout;
-    let writes = route
-        .as_deref()
-        .is_some_and(|r| api::writes(req.method(), r));
+    let method = req.method().clone();
     let response = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(response) => response,
-        // The router may finish a write the node stopped waiting for (the embedded store's
-        // transaction runs on its own thread), so the answer cannot say it did not happen.
-        Err(_) if writes => ApiError::new(
-            Code::Timeout,
-            format!(
-                "the request took longer than this node's {} ms limit, and its outcome is unknown: it may have been applied in full; a retry with the same packet ids is safe (deposits are idempotent; a forget or purge again removes nothing more)",
+        Err(_) => {
+            let late = format!(
+                "the request took longer than this node's {} ms limit",
                 timeout.as_millis()
-            ),
-        )
-        .details(crate::error::Details {
-            outcome: Some("unknown".to_owned()),
-            ..crate::error::Details::default()
-        })
-        .into_response(),
-        Err(_) => ApiError::new(
-            Code::Timeout,
-            format!(
-                "the request took longer than this node's {} ms limit; retry later",
-                timeout.as_millis()
-            ),
-        )
-        .into_response(),
+            );
+            // The router may finish a write the node stopped waiting for (the embedded store's
+            // transaction runs on its own thread), so the answer cannot say it did not happen.
+            if route.as_deref().is_some_and(|r| api::writes(&method, r)) {
+                ApiError::new(
+                    Code::Timeout,
+                    format!(
+                        "{late}, and its outcome is unknown: it may have been applied in full; a retry with the same packet ids is safe (deposits are idempotent; a forget or purge again removes nothing more)"
+                    ),
+                )
+                .details(crate::error::Details {
+                    outcome: Some("unknown".to_owned()),
+                    ..crate::error::Details::default()
+                })
+            } else {
+                ApiError::new(Code::Timeout, format!("{late}; retry later"))
+            }
+            .into_response()
+        }
     };
     let code = response.extensions().get::<Code>().copied();
     state.shared().metrics.observe(
@@ -503,7 +508,7 @@ pub async fn run(
 
     let limits = state.limits().clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let peers = crate::conn::Peers::new(limits.max_connections_per_peer);
+    let peers = crate::quota::Quota::new(limits.max_connections_per_peer);
     let connections = tokio_util::task::TaskTracker::new();
     let closing = state.shared().shutdown.clone();
     let routes = app(state.clone());
@@ -535,7 +540,7 @@ pub async fn run(
         };
         // Small request/response pairs on keep-alive connections: no Nagle delay.
         let _ = tcp.set_nodelay(true);
-        let Some(slot) = peers.admit(peer.ip()) else {
+        let Some(slot) = peers.take(crate::conn::peer_key(peer.ip()), 1) else {
             drop(permit);
             connections.spawn(crate::conn::refuse_over_cap(
                 tcp,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
-use common::{TOKEN_A, TOKEN_B, call, get, post_bytes, post_json};
-use qis::conformance::{random_address, sample_packet};
+use common::{TOKEN_A, TOKEN_B, call, get, packet, packet_json, post_bytes, post_json, stored};
+use qis::conformance::random_address;
 use qis::embed::HashedEmbedder;
 use qis::packet::{Packet, now_ms};
 use qis::router::memory::MemoryRouter;
@@ -25,18 +25,6 @@ fn state_with(config: ServerConfig) -> AppState {
 
 fn state() -> AppState {
     state_with(ServerConfig::new(common::tokens()))
-}
-
-fn packet(agent: &str) -> Packet {
-    sample_packet(agent, "trial", random_address(), now_ms())
-}
-
-fn packet_json(p: &Packet) -> Value {
-    serde_json::from_str(&p.to_json()).unwrap()
-}
-
-async fn stored(state: &AppState) -> u64 {
-    state.router().stats().await.unwrap().packets
 }
 
 fn assert_error(

@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::{TOKEN_A, call, get, post_bytes, post_json};
+use common::{
+    TOKEN_A, assert_refused, call, get, packet, packet_json, post_bytes, post_json, stored,
+};
 use qis::conformance::{random_address, sample_packet};
 use qis::packet::{Packet, now_ms};
 use qis::router::Router as _;
@@ -20,24 +22,6 @@ fn state() -> AppState {
         Arc::new(MemoryRouter::new()),
         ServerConfig::new(common::tokens()),
     )
-}
-
-fn packet(agent: &str) -> Packet {
-    sample_packet(agent, "trial", random_address(), now_ms())
-}
-
-fn packet_json(p: &Packet) -> Value {
-    serde_json::from_str(&p.to_json()).unwrap()
-}
-
-async fn stored(state: &AppState) -> u64 {
-    state.router().stats().await.unwrap().packets
-}
-
-fn assert_refused(status: StatusCode, body: &Value, want: StatusCode, code: &str, field: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["field"], field, "{body}");
 }
 
 /// `?access_token=` is taken by the reads browsers make without headers (event streams, the

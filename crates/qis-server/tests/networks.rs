@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{call, get, post_json};
+use common::{call, get, packet_json, post_json};
 use qis::embed::{Embedder, HashedEmbedder};
 use qis::packet::{Address, Packet, now_ms};
 use qis::router::Router;
@@ -96,10 +96,6 @@ fn engine(env: &str) -> Option<RouterSpec> {
     };
     let network = format!("netleak{:x}{}", now_ms(), std::process::id() % 1000);
     Some(qis::router::url::parse_url(&format!("{base}/{network}")).unwrap())
-}
-
-fn packet_json(p: &Packet) -> Value {
-    serde_json::from_str(&p.to_json()).unwrap()
 }
 
 /// A packet of `site_01` at `address`, with `network`'s name in its result and the vector of

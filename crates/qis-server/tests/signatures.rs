@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::{TOKEN_A, TOKEN_B, call, post_json};
+use common::{TOKEN_A, TOKEN_B, assert_refused, call, post_json, stored};
 use qis::conformance::sample_packet;
 use qis::packet::{Address, Packet, now_ms};
 use qis::router::memory::MemoryRouter;
@@ -48,16 +48,6 @@ fn as_json(p: &Packet) -> Value {
 async fn deposit(state: &AppState, token: &str, body: Value) -> (StatusCode, Value) {
     let (status, body, _) = call(state, post_json("/v1/packets", Some(token), &body)).await;
     (status, body)
-}
-
-async fn stored(state: &AppState) -> u64 {
-    state.router().stats().await.unwrap().packets
-}
-
-fn assert_refused(status: StatusCode, body: &Value, want: StatusCode, code: &str, field: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["field"], field, "{body}");
 }
 
 #[tokio::test]

@@ -899,7 +899,39 @@ pub fn engine_url(var: &str, started_by: &str) -> Option<String> {
     }
 }
 
-/// A loopback port nothing listens on.
+/// For engines' fault tests: deposits `batch` until it is acknowledged (retrying retryable errors), for at most `patience`.
+pub async fn deposit_until_acknowledged(router: &dyn Router, batch: &[Routed], patience: Duration) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match router.deposit(batch).await {
+            Ok(_) => return,
+            Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
+                eprintln!("retrying a deposit: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("deposit failed for good: {e}"),
+        }
+    }
+}
+
+/// For engines' fault tests: `call()` until it succeeds, retrying retryable errors for up to 30 s.
+pub async fn retry<T, F: std::future::Future<Output = crate::Result<T>>>(
+    mut call: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match call().await {
+            Ok(t) => return t,
+            Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
+                eprintln!("retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("failed for good: {e}"),
+        }
+    }
+}
+
+/// A loopback port nothing listens on (free to listen on).
 pub fn dead_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

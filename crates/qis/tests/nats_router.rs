@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use qis::conformance::{
-    check_down_is_quick_and_retryable, engine_url, random_address, sample_packet,
+    check_down_is_quick_and_retryable, dead_port, deposit_until_acknowledged, engine_url,
+    random_address, retry, sample_packet,
 };
 use qis::packet::{Packet, PacketId, now_ms};
 use qis::router::layer::Deadline;
@@ -252,19 +253,11 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Cluster {
     fn start(bin: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..3).map(|_| dead_port()).collect();
+        let routes: Vec<u16> = (0..3).map(|_| dead_port()).collect();
         let route_list = routes
             .iter()
             .map(|p| format!("nats://127.0.0.1:{p}"))
@@ -320,36 +313,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for i in 0..self.nodes.len() {
             self.kill(i);
-        }
-    }
-}
-
-/// Deposits `batch` until it is acknowledged (retrying retryable errors), for at most `patience`.
-async fn deposit_until_acknowledged(router: &dyn Router, batch: &[Routed], patience: Duration) {
-    let deadline = Instant::now() + patience;
-    loop {
-        match router.deposit(batch).await {
-            Ok(_) => return,
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                eprintln!("retrying a deposit: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("deposit failed for good: {e}"),
-        }
-    }
-}
-
-/// `call()` until it succeeds, retrying retryable errors for up to 30 s.
-async fn retry<T, F: Future<Output = qis::Result<T>>>(mut call: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match call().await {
-            Ok(t) => return t,
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                eprintln!("retrying: {e}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("failed for good: {e}"),
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qis::conformance::{check_down_is_quick_and_retryable, engine_url};
+use qis::conformance::{check_down_is_quick_and_retryable, dead_port, engine_url};
 use qis::router::Router;
 
 async fn make() -> Option<Arc<dyn Router>> {
@@ -148,27 +148,11 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Cluster {
     fn start(bin: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let ports = |_| (free_port(), free_port(), free_port());
-        let (http, grpc, p2p): (Vec<u16>, Vec<u16>, Vec<u16>) = (0..3).map(ports).fold(
-            (vec![], vec![], vec![]),
-            |(mut h, mut g, mut p), (a, b, c)| {
-                h.push(a);
-                g.push(b);
-                p.push(c);
-                (h, g, p)
-            },
-        );
+        let ports = || -> Vec<u16> { (0..3).map(|_| dead_port()).collect() };
+        let (http, grpc, p2p) = (ports(), ports(), ports());
         let mut nodes = Vec::new();
         for i in 0..3 {
             let home = dir.path().join(format!("n{i}"));
@@ -249,7 +233,7 @@ fn wait_for(port: u16, path: &str, ready: impl Fn(&str) -> bool) {
 /// answering from the two peers left. Runs when `QIS_QDRANT_SERVER` names a Qdrant binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_node_cluster_with_replication_two_loses_a_node_mid_deposit_and_loses_nothing() {
-    use qis::conformance::{random_address, sample_packet};
+    use qis::conformance::{deposit_until_acknowledged, random_address, retry, sample_packet};
     use qis::packet::{Packet, PacketId, now_ms};
     use qis::router::{Query, Routed};
     let Ok(bin) = std::env::var("QIS_QDRANT_SERVER") else {
@@ -309,17 +293,7 @@ async fn a_three_node_cluster_with_replication_two_loses_a_node_mid_deposit_and_
                         Routed::with_vector(p, &unit(b * 10 + j)).unwrap()
                     })
                     .collect();
-                let deadline = std::time::Instant::now() + Duration::from_secs(60);
-                loop {
-                    match router.deposit(&batch).await {
-                        Ok(_) => break,
-                        Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
-                            eprintln!("retrying a deposit: {e}");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                        Err(e) => panic!("deposit failed for good: {e}"),
-                    }
-                }
+                deposit_until_acknowledged(&*router, &batch, Duration::from_secs(60)).await;
                 acknowledged.extend(batch.iter().map(|r| (*r.packet).clone()));
                 done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
@@ -344,25 +318,10 @@ async fn a_three_node_cluster_with_replication_two_loses_a_node_mid_deposit_and_
         "a replica on the killed peer is marked down: {layout}"
     );
 
-    let retry = |what: &'static str| {
-        move |e: qis::Error| {
-            eprintln!("retrying {what}: {e}");
-            e
-        }
-    };
     let mut found: Vec<PacketId> = Vec::new();
     for a in &addresses {
         let query = Query::exact(*a).limit(1000);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let hits = loop {
-            match router.query(&query).await.map_err(retry("a query")) {
-                Ok(h) => break h,
-                Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(e) => panic!("query failed for good: {e}"),
-            }
-        };
+        let hits = retry(|| router.query(&query)).await;
         found.extend(hits.iter().map(|h| h.packet.id()));
     }
     let mut want: Vec<PacketId> = acknowledged.iter().map(Packet::id).collect();
@@ -372,7 +331,7 @@ async fn a_three_node_cluster_with_replication_two_loses_a_node_mid_deposit_and_
     assert_eq!(found, want, "nothing acknowledged is lost");
     let nearest = Query::nearest(&unit(3), 5).unwrap();
     assert_eq!(
-        router.query(&nearest).await.unwrap().len(),
+        retry(|| router.query(&nearest)).await.len(),
         5,
         "vector queries keep answering"
     );

@@ -148,17 +148,6 @@ fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, number: usize) -> Res
     Ok(true)
 }
 
-/// What identifies a packet line's content: its packet's encoding and its vector.
-fn content_hash(routed: &Routed) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut h = std::hash::DefaultHasher::new();
-    routed.packet.to_msgpack().hash(&mut h);
-    for x in routed.vector.as_deref().unwrap_or_default() {
-        x.to_bits().hash(&mut h);
-    }
-    h.finish()
-}
-
 pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
     let file = global.file()?;
     let router = store::open_router(&global.router_spec(&file)?)
@@ -194,7 +183,7 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
     };
     let mut dimension = router.stats().await?.dimension;
     let now = qis::packet::now_ms();
-    let mut ids: std::collections::HashMap<qis::packet::PacketId, (u64, usize)> =
+    let mut ids: std::collections::HashMap<qis::packet::PacketId, (u128, usize)> =
         std::collections::HashMap::new();
     let (mut count, mut buf) = (0u64, Vec::new());
     let mut number = 0;
@@ -221,7 +210,7 @@ pub async fn import(global: &Global, args: ImportArgs) -> Result<()> {
         if let Err(e) = routed.admit(now) {
             bail!("line {number}: {e}; nothing was imported");
         }
-        let hash = content_hash(&routed);
+        let hash = routed.digest();
         match ids.entry(routed.packet.id()) {
             std::collections::hash_map::Entry::Occupied(first) if first.get().0 != hash => bail!(
                 "line {number}: packet {} is on line {} with other content (an id names one packet); nothing was imported",

@@ -91,17 +91,16 @@ impl Route {
 /// what the router holds: a deposit, a forget, a purge, or an MCP call (a tool may deposit).
 pub(crate) fn writes(method: &axum::http::Method, template: &str) -> bool {
     use axum::http::Method;
-    let template = match template.strip_prefix("/v1/networks/{network}/") {
-        Some("mcp") => crate::server::MCP_PATH.to_owned(),
-        Some(rest) => format!("/v1/{rest}"),
-        None => template.to_owned(),
-    };
+    // The route below its network: `/packets` of `/v1/packets` and of
+    // `/v1/networks/{network}/packets`, `/mcp` of `/mcp` and of `/v1/networks/{network}/mcp`.
+    let route = template
+        .strip_prefix("/v1/networks/{network}")
+        .or_else(|| template.strip_prefix("/v1"))
+        .unwrap_or(template);
     matches!(
-        (method, template.as_str()),
-        (
-            &Method::POST,
-            "/v1/packets" | "/v1/forget" | "/v1/purge" | crate::server::MCP_PATH
-        ) | (&Method::DELETE, "/v1/packets/{id}")
+        (method, route),
+        (&Method::POST, "/packets" | "/forget" | "/purge" | "/mcp")
+            | (&Method::DELETE, "/packets/{id}")
     )
 }
 
@@ -202,6 +201,27 @@ pub(crate) fn path_address(hex: &str) -> Result<qis::packet::Address, crate::err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_routes_that_write_are_known_in_every_network() {
+        use axum::http::Method;
+        for (method, template) in [
+            (Method::POST, "/v1/packets"),
+            (Method::POST, "/v1/networks/{network}/forget"),
+            (Method::DELETE, "/v1/packets/{id}"),
+            (Method::POST, "/mcp"),
+            (Method::POST, "/v1/networks/{network}/mcp"),
+        ] {
+            assert!(writes(&method, template), "{method} {template}");
+        }
+        for (method, template) in [
+            (Method::POST, "/v1/query"),
+            (Method::GET, "/mcp"),
+            (Method::GET, "/v1/networks/{network}/stats"),
+        ] {
+            assert!(!writes(&method, template), "{method} {template}");
+        }
+    }
 
     #[test]
     fn every_template_is_listed_once() {

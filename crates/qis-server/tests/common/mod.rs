@@ -120,3 +120,36 @@ pub fn get(path: &str, token: Option<&str>) -> Request<Body> {
     }
     b.body(Body::empty()).unwrap()
 }
+
+/// A valid packet of `agent` at a fresh address.
+pub fn packet(agent: &str) -> qis::packet::Packet {
+    qis::conformance::sample_packet(
+        agent,
+        "trial",
+        qis::conformance::random_address(),
+        qis::packet::now_ms(),
+    )
+}
+
+/// A packet as the JSON a client sends.
+pub fn packet_json(p: &qis::packet::Packet) -> serde_json::Value {
+    serde_json::from_str(&p.to_json()).unwrap()
+}
+
+/// How many packets the node's default network holds.
+pub async fn stored(state: &AppState) -> u64 {
+    state.router().stats().await.unwrap().packets
+}
+
+/// The answer is the refusal `code` with `want`, naming `field`.
+pub fn assert_refused(
+    status: StatusCode,
+    body: &serde_json::Value,
+    want: StatusCode,
+    code: &str,
+    field: &str,
+) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["field"], field, "{body}");
+}

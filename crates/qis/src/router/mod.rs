@@ -80,6 +80,12 @@ impl Routed {
         })
     }
 
+    /// What tells two deposits of one packet id apart: the digest of the packet's MessagePack
+    /// encoding and its vector (see [`content_digest`]).
+    pub fn digest(&self) -> u128 {
+        content_digest(&self.packet.to_msgpack(), self.vector.as_deref())
+    }
+
     /// Whether a router may store it at `now`: not expired, not created in the far future.
     /// Routers call this on every packet of a batch before storing any of them.
     pub fn admit(&self, now: Millis) -> Result<()> {
@@ -129,6 +135,18 @@ pub fn batch_dimension(batch: &[Routed], held: Option<usize>) -> Result<Option<u
         }
     }
     Ok(dimension)
+}
+
+/// The digest of a deposit's content: xxh3-128 of a packet's MessagePack encoding `body` followed
+/// by its vector's little-endian floats. Engines that keep no packet to compare keep this, to
+/// tell an idempotent repeat of an id from a conflicting one (Chroma and Qdrant store it as 32
+/// hex digits).
+pub fn content_digest(body: &[u8], vector: Option<&[f32]>) -> u128 {
+    let mut bytes = body.to_vec();
+    for x in vector.unwrap_or_default() {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_128(&bytes)
 }
 
 /// What a router says about one deposited packet.
@@ -193,38 +211,40 @@ impl Filter {
     /// filter makes a query's cost grow without bound. Errors: [`Error::Invalid`] naming the
     /// field.
     pub fn validate(&self) -> Result<()> {
-        let too_many = |field: &str, max: usize, got: usize| {
-            (got > max).then(|| Error::invalid(field, format!("at most {max} entries, got {got}")))
-        };
-        if let Some(e) = too_many("tags_any", MAX_FILTER_TAGS, self.tags_any.len())
-            .or_else(|| too_many("outcomes", MAX_FILTER_OUTCOMES, self.outcomes.len()))
-            .or_else(|| {
-                too_many(
-                    "exclude_agents",
-                    MAX_FILTER_AGENTS,
-                    self.exclude_agents.len(),
-                )
-            })
-        {
-            return Err(e);
+        /// A list of at most `max` names, each of at most [`MAX_NAME_BYTES`].
+        fn names(field: &str, list: &[String], max: usize) -> Result<()> {
+            if list.len() > max {
+                return Err(Error::invalid(
+                    field,
+                    format!("at most {max} entries, got {}", list.len()),
+                ));
+            }
+            match list.iter().position(|n| n.len() > MAX_NAME_BYTES) {
+                Some(i) => Err(Error::invalid(
+                    format!("{field}[{i}]"),
+                    format!("at most {MAX_NAME_BYTES} bytes, got {}", list[i].len()),
+                )),
+                None => Ok(()),
+            }
         }
-        let long = |field: &str, names: &mut dyn Iterator<Item = &String>| {
-            names
-                .enumerate()
-                .find(|(_, n)| n.len() > MAX_NAME_BYTES)
-                .map(|(i, n)| {
-                    Error::invalid(
-                        format!("{field}[{i}]"),
-                        format!("at most {MAX_NAME_BYTES} bytes, got {}", n.len()),
-                    )
-                })
-        };
-        if let Some(e) = long("domain", &mut self.domain.iter())
-            .map(|e| e.under_as("domain"))
-            .or_else(|| long("tags_any", &mut self.tags_any.iter()))
-            .or_else(|| long("exclude_agents", &mut self.exclude_agents.iter()))
+        names("tags_any", &self.tags_any, MAX_FILTER_TAGS)?;
+        if self.outcomes.len() > MAX_FILTER_OUTCOMES {
+            return Err(Error::invalid(
+                "outcomes",
+                format!(
+                    "at most {MAX_FILTER_OUTCOMES} entries, got {}",
+                    self.outcomes.len()
+                ),
+            ));
+        }
+        names("exclude_agents", &self.exclude_agents, MAX_FILTER_AGENTS)?;
+        if let Some(d) = &self.domain
+            && d.len() > MAX_NAME_BYTES
         {
-            return Err(e);
+            return Err(Error::invalid(
+                "domain",
+                format!("at most {MAX_NAME_BYTES} bytes, got {}", d.len()),
+            ));
         }
         if let Some(c) = self.min_confidence
             && !(c.is_finite() && (0.0..=1.0).contains(&c))

@@ -649,11 +649,7 @@ fn receipts(batch: &[Routed], stored: &[bool]) -> Vec<Receipt> {
 }
 
 fn digest(body: &[u8], vector: Option<&[f32]>) -> String {
-    let mut bytes = body.to_vec();
-    for x in vector.unwrap_or_default() {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+    format!("{:032x}", crate::router::content_digest(body, vector))
 }
 
 /// The filterable columns of a packet.

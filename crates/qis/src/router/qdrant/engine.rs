@@ -260,17 +260,11 @@ impl QdrantRouter {
             .map(|r| PointId::from(r.packet.id().to_string()))
             .collect();
         let existing = self
-            .client
-            .get_points(
-                GetPointsBuilder::new(&self.collection, ids.clone())
-                    .with_payload(true)
-                    .with_vectors(false),
-            )
-            .await
-            .map_err(|e| backend("looking up packet ids", e))?;
+            .points(ids.clone(), &["digest", FORGOTTEN, "expires"])
+            .await?;
         let mut known: HashMap<String, String> = HashMap::new();
         let mut buried = Vec::new();
-        for p in existing.result {
+        for p in existing {
             let Some(id) = point_id(p.id.as_ref()) else {
                 continue;
             };
@@ -340,6 +334,20 @@ impl QdrantRouter {
                 stored,
             })
             .collect())
+    }
+
+    /// The points of `ids` that exist, with the payload `fields` and no vector.
+    async fn points(&self, ids: Vec<PointId>, fields: &[&str]) -> Result<Vec<RetrievedPoint>> {
+        Ok(self
+            .client
+            .get_points(
+                GetPointsBuilder::new(&self.collection, ids)
+                    .with_payload(include(fields))
+                    .with_vectors(false),
+            )
+            .await
+            .map_err(|e| backend("looking up packet ids", e))?
+            .result)
     }
 
     /// Every point matching `filter` (all scroll pages), with the payload `fields` (all of it
@@ -512,15 +520,7 @@ impl QdrantRouter {
                 .iter()
                 .map(|id| PointId::from(id.to_string()))
                 .collect();
-            self.client
-                .get_points(
-                    GetPointsBuilder::new(&self.collection, ids)
-                        .with_payload(include(&fields))
-                        .with_vectors(false),
-                )
-                .await
-                .map_err(|e| backend("looking up packet ids", e))?
-                .result
+            self.points(ids, &fields).await?
         };
         // Tombstones hold no address: what is already forgotten is not forgotten again.
         let named: Vec<&RetrievedPoint> = named
@@ -693,11 +693,7 @@ fn to_filter(filter: &Filter, now: Millis) -> QFilter {
 }
 
 fn digest(body: &[u8], vector: Option<&[f32]>) -> String {
-    let mut bytes = body.to_vec();
-    for x in vector.unwrap_or_default() {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+    format!("{:032x}", crate::router::content_digest(body, vector))
 }
 
 fn payload(routed: &Routed, body: &[u8], digest: &str) -> HashMap<String, Value> {
