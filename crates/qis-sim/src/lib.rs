@@ -46,6 +46,7 @@ pub mod router;
 pub mod run;
 mod seed;
 pub mod sweep;
+pub mod workload;
 pub mod world;
 
 /// What can go wrong in a simulation.

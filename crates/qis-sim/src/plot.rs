@@ -441,6 +441,59 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// One line of a [`LogLogChart`]: its name in the legend and its points.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// The legend's name.
+    pub name: String,
+    /// (x, y) points; those not positive are left out (the axes are logarithmic).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart whose axes are both logarithmic: how costs grow with a size.
+#[derive(Clone, Debug)]
+pub struct LogLogChart {
+    /// The caption.
+    pub title: String,
+    /// The x axis' description.
+    pub x_desc: String,
+    /// The y axis' description.
+    pub y_desc: String,
+    /// The lines.
+    pub lines: Vec<Line>,
+}
+
+/// Draws `charts` side by side into the SVG file `path` (used by `qis bench` for its curve).
+pub fn draw_log_log(path: &Path, charts: &[LogLogChart]) -> Result<()> {
+    let charts: Vec<Chart> = charts
+        .iter()
+        .map(|c| Chart {
+            title: c.title.clone(),
+            x_desc: c.x_desc.clone(),
+            y_desc: c.y_desc.clone(),
+            x_log: true,
+            y_log: true,
+            y_zero: false,
+            x_labels: None,
+            legend: SeriesLabelPosition::LowerLeft,
+            series: c
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Series {
+                    name: l.name.clone(),
+                    points: l.points.clone(),
+                    color: COLORS[i % COLORS.len()],
+                })
+                .collect(),
+        })
+        .collect();
+    draw(path, &charts).map_err(|message| Error::Plot {
+        path: path.to_owned(),
+        message,
+    })
+}
+
 /// Draws `charts` side by side into one SVG file.
 fn draw(path: &Path, charts: &[Chart]) -> std::result::Result<(), String> {
     let width = 720 * charts.len() as u32;

@@ -1,53 +1,373 @@
-//! `qis bench`: measure the embedded store at scale on this machine (or, with `--router URL`,
-//! any router's deposit and query rates).
+//! `qis bench`: measure a store at scale on this machine: the embedded store by default, or with
+//! `--router URL` any router, and with `--against URL` a second one on the same packets and
+//! queries in the same run.
 //!
-//! Random unit vectors (the worst case for vector search: no clusters) on packet-like metadata.
-//! Deposits go in batches; exact-address queries ask for 50 packets; vector queries ask for the top
-//! 10 under a filter, and their recall@10 is measured against exact search in the same run.
+//! Packets carry vectors from [`qis_sim::workload`]: clustered as text embeddings of problems are
+//! (the default), uniform on the sphere (the worst case for an approximate index), or the
+//! embeddings of generated problem texts by a real embedder (`--vectors texts`). Deposits go in
+//! batches; exact-address queries ask for the 50 newest packets of an address; vector queries ask
+//! for the top 10 under three filters, and their recall@10 is measured against an exact search
+//! done by the bench itself while the packets are made. Every row has its rate, p50 and p99.
+//!
+//! With several sizes (`--packets 10000,100000,1000000`), each size runs in a process of its own
+//! (so that one size's memory does not count in the next), and the curve is printed as a table
+//! and, with `--plot`, drawn.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use qis::embed::{Embedder, EmbedderSpec};
 use qis::packet::{Address, Outcome, Packet, now_ms};
 use qis::router::embedded::{EmbeddedOptions, EmbeddedRouter};
-use qis::router::memory::MemoryRouter;
-use qis::router::{Filter, Query, Routed, Router};
+use qis::router::url::RouterSpec;
+use qis::router::{Filter, Hits, Query, Routed, Router};
+use qis_sim::plot::{Line, LogLogChart, draw_log_log};
+use qis_sim::workload::{self, Clustered, DOMAINS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Global;
+use crate::store::EmbedderKind;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// How many packets to deposit.
-    #[arg(long, default_value_t = 100_000)]
-    packets: usize,
-    /// Vector dimension.
+    /// How many packets to deposit. Several, comma-separated (10000,100000,1000000), measure each
+    /// size in a process of its own and print how the costs grow.
+    #[arg(long, value_delimiter = ',', default_value = "100000")]
+    packets: Vec<usize>,
+    /// Vector dimension (for --vectors texts, the embedder's).
     #[arg(long, default_value_t = 384)]
     dim: usize,
     /// Packets per deposit batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// How many queries of each kind.
-    #[arg(long, default_value_t = 500)]
+    /// How many vector queries of each kind (exact-address queries: ten times as many).
+    #[arg(long, default_value_t = 200)]
     queries: usize,
-    /// Random seed.
+    /// Random seed: the same seed gives the same packets and queries.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The packets' vectors: clustered as MiniLM embeddings of problem texts are; uniform on the
+    /// sphere (no clusters: the worst case for an approximate index); or texts, generated problem
+    /// texts embedded by --embedder.
+    #[arg(long, value_enum, default_value_t = VectorKind::Clustered)]
+    vectors: VectorKind,
+    /// The embedder of --vectors texts.
+    #[arg(long, value_enum, default_value_t = EmbedderKind::Minilm)]
+    embedder: EmbedderKind,
+    /// Also measure this router on the same packets and queries, after the first, in this run
+    /// (for example qdrant://127.0.0.1:6334/bench).
+    #[arg(long, value_name = "URL")]
+    against: Option<String>,
+    /// With several --packets: draw the curve (rates, p99 and memory against the store's size)
+    /// into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
+    /// Print only the JSON report (how a run of several sizes reads each size's process).
+    #[arg(long, hide = true)]
+    report_only: bool,
 }
 
-const DOMAINS: usize = 10;
-const ADDRESSES: usize = 2_000;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum VectorKind {
+    Clustered,
+    Uniform,
+    Texts,
+}
 
-fn unit(rng: &mut StdRng, dim: usize) -> Vec<f32> {
-    let v: Vec<f32> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
+impl std::fmt::Display for VectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VectorKind::Clustered => "clustered (MiniLM-like)",
+            VectorKind::Uniform => "uniform random unit",
+            VectorKind::Texts => "embedded problem-text",
+        })
+    }
+}
+
+/// Addresses (problem topics) in the bench: `DOMAINS` domains of `ADDRESSES / DOMAINS` topics.
+const ADDRESSES: usize = 2_000;
+/// Queries ask for this many nearest packets.
+const K: usize = 10;
+/// Query variants are numbered from here, so that no query is a stored packet's own vector.
+const QUERY_VARIANTS: u64 = 1 << 40;
+
+/// Where the packets' vectors come from.
+enum Source {
+    Clustered(Clustered),
+    Uniform,
+    Texts(Arc<dyn Embedder>),
+}
+
+/// The packets and queries of a run: each a function of the seed and its number.
+struct Workload {
+    seed: u64,
+    dim: usize,
+    total: usize,
+    now: u64,
+    source: Source,
+    addresses: Vec<Address>,
+}
+
+/// Address `a` stands for topic `a / DOMAINS` of domain `a % DOMAINS`.
+fn topic_of(address: usize) -> (usize, usize) {
+    (address % DOMAINS, address / DOMAINS)
+}
+
+impl Workload {
+    fn new(args: &Args, total: usize) -> Result<Self> {
+        let (source, dim) = match args.vectors {
+            VectorKind::Clustered => (
+                Source::Clustered(Clustered::new(args.dim, args.seed)),
+                args.dim,
+            ),
+            VectorKind::Uniform => (Source::Uniform, args.dim),
+            VectorKind::Texts => {
+                let embedder = EmbedderSpec::from(args.embedder)
+                    .open()
+                    .context("--vectors texts needs its embedder")?;
+                let dim = embedder.dimension();
+                (Source::Texts(embedder), dim)
+            }
+        };
+        Ok(Workload {
+            seed: args.seed,
+            dim,
+            total,
+            now: now_ms(),
+            source,
+            addresses: (0..ADDRESSES)
+                .map(|i| Address::from_bytes(&(i as u64).to_be_bytes()).expect("8 bytes"))
+                .collect(),
+        })
+    }
+
+    /// The vectors of (domain, topic, variant) triples, in order.
+    fn vectors(&self, items: &[(usize, usize, u64)]) -> Result<Vec<Vec<f32>>> {
+        Ok(match &self.source {
+            Source::Clustered(c) => items
+                .par_iter()
+                .map(|&(d, t, v)| c.vector(d, t, v))
+                .collect(),
+            Source::Uniform => items
+                .par_iter()
+                .map(|&(d, t, v)| {
+                    let mut rng = StdRng::seed_from_u64(
+                        self.seed ^ ((d * ADDRESSES + t) as u64) << 32 ^ v.wrapping_mul(0x9e37),
+                    );
+                    workload::uniform(&mut rng, self.dim)
+                })
+                .collect(),
+            Source::Texts(embedder) => {
+                let texts: Vec<String> = items
+                    .iter()
+                    .map(|&(d, t, v)| workload::problem_text(self.seed, d, t, v))
+                    .collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed_batch(&refs)?
+            }
+        })
+    }
+
+    /// Packets `range` of the run, with their vectors.
+    fn packets(&self, range: std::ops::Range<usize>) -> Result<Vec<Routed>> {
+        let items: Vec<(usize, usize, u64)> = range
+            .clone()
+            .map(|i| {
+                let (d, t) = topic_of(i % ADDRESSES);
+                (d, t, (i / ADDRESSES) as u64)
+            })
+            .collect();
+        let vectors = self.vectors(&items)?;
+        range
+            .zip(vectors)
+            .map(|(i, v)| {
+                let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(i as u64));
+                let a = i % ADDRESSES;
+                let (d, _) = topic_of(a);
+                let packet = Packet::builder(
+                    format!("agent-{}", i % 5_000),
+                    workload::domain_name(d),
+                    self.addresses[a],
+                )
+                .outcome(Outcome::ALL[i % 3])
+                .confidence(rng.random_range(0.0..1.0))
+                .result("effect", rng.random_range(0.0..2.0))
+                .result("protocol", if i % 2 == 0 { "weekly" } else { "daily" })
+                .tag(format!("tag-{}", i % 7))
+                .summary("benchmark packet")
+                .created(self.now - (self.total - i) as u64)
+                .build()?;
+                Ok(Routed::with_vector(packet, &v)?)
+            })
+            .collect()
+    }
+
+    /// `n` query vectors: new variants of the stored topics (a peer meeting a known kind of
+    /// problem), or uniform vectors for uniform packets.
+    fn queries(&self, n: usize, salt: u64) -> Result<Vec<Vec<f32>>> {
+        let items: Vec<(usize, usize, u64)> = (0..n)
+            .map(|q| {
+                let a = (q * 7_919 + salt as usize * 104_729) % ADDRESSES;
+                let (d, t) = topic_of(a);
+                (d, t, QUERY_VARIANTS + salt * n as u64 + q as u64)
+            })
+            .collect();
+        self.vectors(&items)
+    }
+}
+
+/// The filters vector queries run under, by name.
+fn filters() -> Vec<(&'static str, Filter)> {
+    let domain = Some(workload::domain_name(3).to_owned());
+    vec![
+        ("vector top-10, no filter", Filter::default()),
+        (
+            "vector top-10, domain (10 %)",
+            Filter {
+                domain: domain.clone(),
+                ..Filter::default()
+            },
+        ),
+        (
+            "vector top-10, domain + confidence ≥ 0.5 (5 %)",
+            Filter {
+                domain,
+                min_confidence: Some(0.5),
+                ..Filter::default()
+            },
+        ),
+    ]
+}
+
+/// One query's exact answer, kept while the packets are made: the best `K` scores and who has
+/// them.
+#[derive(Clone, Default)]
+struct Best {
+    /// (score, packet id), best first; at most `K`, plus any tied with the `K`th.
+    hits: Vec<(f32, qis::packet::PacketId)>,
+}
+
+impl Best {
+    fn offer(&mut self, score: f32, id: qis::packet::PacketId) {
+        if self.hits.len() >= K && score < self.hits[K - 1].0 - TIE {
+            return;
+        }
+        let at = self.hits.partition_point(|h| h.0 >= score);
+        self.hits.insert(at, (score, id));
+        if self.hits.len() > K {
+            let kth = self.hits[K - 1].0;
+            self.hits.retain(|h| h.0 >= kth - TIE);
+        }
+    }
+
+    /// How many of the `K` true answers `got` found (an answer tied with the `K`th counts).
+    fn found(&self, got: &Hits) -> (usize, usize) {
+        let want = self.hits.len().min(K);
+        let found = got
+            .iter()
+            .filter(|h| self.hits.iter().any(|w| w.1 == h.packet.id()))
+            .count();
+        (found.min(want), want)
+    }
+}
+
+/// Scores closer than this are ties (the same vector deposited twice, or f32 rounding).
+const TIE: f32 = 1e-6;
+
+/// The exact answers of every vector query, built batch by batch.
+struct Truth {
+    queries: Vec<Vec<Vec<f32>>>,
+    filters: Vec<Filter>,
+    best: Vec<Vec<Best>>,
+    now: u64,
+}
+
+impl Truth {
+    fn new(queries: Vec<Vec<Vec<f32>>>, filters: Vec<Filter>) -> Self {
+        let best = queries
+            .iter()
+            .map(|q| vec![Best::default(); q.len()])
+            .collect();
+        Truth {
+            queries,
+            filters,
+            best,
+            now: now_ms() + 3_600_000,
+        }
+    }
+
+    fn add(&mut self, batch: &[Routed]) {
+        let now = self.now;
+        for ((queries, best), filter) in self.queries.iter().zip(&mut self.best).zip(&self.filters)
+        {
+            let passing: Vec<&Routed> = batch
+                .iter()
+                .filter(|r| filter.matches(&r.packet, now))
+                .collect();
+            queries
+                .par_iter()
+                .zip(best.par_iter_mut())
+                .for_each(|(q, best)| {
+                    for r in &passing {
+                        if let Some(v) = &r.vector {
+                            best.offer(qis::vector::dot(q, v), r.packet.id());
+                        }
+                    }
+                });
+        }
+    }
+}
+
+/// One measured operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Row {
+    op: String,
+    /// Operations (or packets, for deposits) per second.
+    rate: f64,
+    unit: String,
+    p50_ms: f64,
+    p99_ms: f64,
+    recall: Option<f64>,
+    note: String,
+}
+
+/// What one run measured on one router.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Report {
+    router: String,
+    packets: usize,
+    dim: usize,
+    vectors: VectorKind,
+    seed: u64,
+    /// Where the embedded store ran.
+    dir: Option<String>,
+    rows: Vec<Row>,
+    /// Seconds to reopen the embedded store.
+    reopen_secs: Option<f64>,
+    /// Resident memory after the deposits, and after reopening and querying (MB).
+    rss_after_deposits_mb: Option<f64>,
+    rss_after_reopen_mb: Option<f64>,
+    /// Mean cosines of the vectors: variants of one topic, topics of one domain, two domains,
+    /// and a query's nearest stored packet.
+    profile: Option<Profile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Profile {
+    same_topic: f64,
+    same_domain: f64,
+    other_domain: f64,
+    nearest: f64,
 }
 
 fn resident_mb() -> Option<f64> {
@@ -61,307 +381,505 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}})"
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
 
-/// `queries` exact-address queries (limit 50) over the bench's addresses: (queries/s, packets
-/// per answer).
-async fn exact_queries(
-    store: &EmbeddedRouter,
-    addresses: &[Address],
-    queries: usize,
-) -> Result<(f64, f64)> {
-    let start = Instant::now();
-    let mut returned = 0;
-    for i in 0..queries {
-        let q = Query::exact(addresses[(i * 7919) % addresses.len()]).limit(50);
-        returned += store.query(&q).await?.len();
+/// p50 and p99 of `latencies` (seconds), in milliseconds.
+fn percentiles(latencies: &mut [f64]) -> (f64, f64) {
+    if latencies.is_empty() {
+        return (0.0, 0.0);
     }
-    let secs = start.elapsed().as_secs_f64();
-    Ok((queries as f64 / secs, returned as f64 / queries as f64))
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] * 1e3;
+    (at(0.50), at(0.99))
 }
 
-/// Builds packet `i` of the bench (the same for every router).
-fn bench_packet(
-    rng: &mut StdRng,
-    i: usize,
-    total: usize,
-    now: u64,
-    addresses: &[Address],
-    dim: usize,
-) -> Result<Routed> {
-    let packet = Packet::builder(
-        format!("agent-{}", i % 5_000),
-        format!("domain-{}", i % DOMAINS),
-        addresses[i % addresses.len()],
-    )
-    .outcome(Outcome::ALL[i % 3])
-    .confidence(rng.random_range(0.0..1.0))
-    .result("effect", rng.random_range(0.0..2.0))
-    .result(
-        "protocol",
-        if i.is_multiple_of(2) {
-            "weekly"
-        } else {
-            "daily"
-        },
-    )
-    .tag(format!("tag-{}", i % 7))
-    .summary("benchmark packet")
-    .created(now - (total - i) as u64)
-    .build()?;
-    Ok(Routed::with_vector(packet, &unit(rng, dim))?)
+fn row(op: &str, unit: &str, count: usize, latencies: &mut [f64], note: String) -> Row {
+    let secs: f64 = latencies.iter().sum();
+    let (p50_ms, p99_ms) = percentiles(latencies);
+    Row {
+        op: op.to_owned(),
+        rate: count as f64 / secs.max(f64::MIN_POSITIVE),
+        unit: unit.to_owned(),
+        p50_ms,
+        p99_ms,
+        recall: None,
+        note,
+    }
 }
 
-/// `qis --router URL bench`: deposit and query rates of any router, recall against exact search.
-/// The packets go into the router's network: use a network of their own.
-async fn run_router(global: &Global, args: Args) -> Result<()> {
-    let file = global.file()?;
-    let spec = global.router_spec(&file)?;
-    let router = crate::store::open_router(&spec).await?.router;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    // Addresses of this run only, so that a network used before does not change the answers.
-    let run: u64 = rand::random();
-    let addresses: Vec<Address> = (0..ADDRESSES)
-        .map(|i| {
-            Address::from_bytes(&[run.to_be_bytes(), (i as u64).to_be_bytes()].concat())
-                .expect("16 bytes")
-        })
-        .collect();
-    let truth = MemoryRouter::new();
-    let now = now_ms();
-    let (mut deposit_secs, mut made) = (0.0, 0);
-    let bar = progress(args.packets, "depositing");
-    while made < args.packets {
-        let n = args.batch.min(args.packets - made);
-        let batch: Vec<Routed> = (made..made + n)
-            .map(|i| bench_packet(&mut rng, i, args.packets, now, &addresses, args.dim))
-            .collect::<Result<_>>()?;
+/// Deposits every packet of `work` into `router` in batches: the deposit row, and the truth
+/// when one is being built.
+async fn deposit_all(
+    router: &dyn Router,
+    work: &Workload,
+    batch: usize,
+    mut truth: Option<&mut Truth>,
+) -> Result<Row> {
+    let bar = progress(work.total, "depositing");
+    let mut latencies = Vec::with_capacity(work.total / batch.max(1) + 1);
+    let mut made = 0;
+    while made < work.total {
+        let n = batch.max(1).min(work.total - made);
+        let packets = work.packets(made..made + n)?;
         let start = Instant::now();
-        router.deposit(&batch).await?;
-        deposit_secs += start.elapsed().as_secs_f64();
-        truth.deposit(&batch).await?;
+        router.deposit(&packets).await?;
+        latencies.push(start.elapsed().as_secs_f64());
+        if let Some(truth) = truth.as_deref_mut() {
+            truth.add(&packets);
+        }
         made += n;
         bar.set_position(made as u64);
     }
     bar.finish_and_clear();
-    let exact_n = args.queries;
-    let start = Instant::now();
-    let mut returned = 0;
-    for i in 0..exact_n {
-        let q = Query::exact(addresses[(i * 7919) % addresses.len()]).limit(50);
-        returned += router.query(&q).await?.len();
-    }
-    let exact_rate = exact_n as f64 / start.elapsed().as_secs_f64();
-    let domain = Filter {
-        domain: Some("domain-3".into()),
-        ..Filter::default()
+    let mut r = row(
+        &format!("deposit, batches of {batch}"),
+        "packets/s",
+        work.total,
+        &mut latencies,
+        "latency per batch; acknowledged by the router".into(),
+    );
+    r.note = if router.capabilities().durable {
+        "latency per batch; durable (synced) before acknowledged".into()
+    } else {
+        r.note
     };
-    let (mut found, mut total) = (0usize, 0usize);
-    let mut vector_secs = 0.0;
-    for _ in 0..args.queries {
-        let q = Query::nearest(&unit(&mut rng, args.dim), 10)?.filter(domain.clone());
+    Ok(r)
+}
+
+/// `n` exact-address queries, limit 50, over the bench's addresses from `first`.
+async fn exact_queries(
+    router: &dyn Router,
+    work: &Workload,
+    n: usize,
+    first: usize,
+    op: &str,
+    note: &str,
+) -> Result<Row> {
+    let mut latencies = Vec::with_capacity(n);
+    let mut returned = 0;
+    for i in 0..n {
+        let q = Query::exact(work.addresses[(first + i * 7_919) % ADDRESSES]).limit(50);
         let start = Instant::now();
-        let got = router.query(&q).await?;
-        vector_secs += start.elapsed().as_secs_f64();
-        let want = truth.query(&q).await?;
-        total += want.len();
-        found += got
-            .iter()
-            .filter(|h| want.iter().any(|w| w.packet.id() == h.packet.id()))
-            .count();
+        returned += router.query(&q).await?.len();
+        latencies.push(start.elapsed().as_secs_f64());
     }
-    let deposit_rate = args.packets as f64 / deposit_secs;
-    let vector_rate = args.queries as f64 / vector_secs;
-    let recall = found as f64 / total.max(1) as f64;
-    println!(
-        "qis bench: the {} router, {} packets × {}-d random unit vectors (seed {})",
-        spec.backend(),
-        args.packets,
-        args.dim,
-        args.seed
-    );
-    println!("| operation | rate | notes |");
-    println!("|---|---|---|");
-    println!(
-        "| deposit (batches of {}) | {deposit_rate:.0} packets/s | acknowledged by the engine |",
-        args.batch
-    );
-    println!(
-        "| exact-address query, limit 50 | {exact_rate:.0} queries/s | {:.1} packets per answer, {ADDRESSES} addresses |",
-        returned as f64 / exact_n as f64
-    );
-    println!(
-        "| vector top-10, domain (10 %) | {vector_rate:.0} queries/s | recall@10 {recall:.3} against exact search |"
-    );
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"router": spec.backend(), "packets": args.packets, "dim": args.dim,
-                               "deposit_per_sec": deposit_rate, "exact_query_per_sec": exact_rate,
-                               "vector_query_per_sec": vector_rate, "recall_at_10": recall})
+    let per_answer = returned as f64 / n.max(1) as f64;
+    Ok(row(
+        op,
+        "q/s",
+        n,
+        &mut latencies,
+        format!("{per_answer:.1} packets per answer; {note}"),
+    ))
+}
+
+/// Every vector query under every filter: a row each, with recall against `truth`.
+async fn vector_queries(router: &dyn Router, truth: &Truth, suffix: &str) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (((name, filter), queries), best) in
+        filters().into_iter().zip(&truth.queries).zip(&truth.best)
+    {
+        let mut latencies = Vec::with_capacity(queries.len());
+        let (mut found, mut want) = (0, 0);
+        for (q, best) in queries.iter().zip(best) {
+            let query = Query::nearest(q, K)?.filter(filter.clone());
+            let start = Instant::now();
+            let got = router.query(&query).await?;
+            latencies.push(start.elapsed().as_secs_f64());
+            let (f, w) = best.found(&got);
+            found += f;
+            want += w;
+        }
+        let mut r = row(
+            &format!("{name}{suffix}"),
+            "q/s",
+            queries.len(),
+            &mut latencies,
+            "one query at a time".into(),
         );
+        r.recall = Some(found as f64 / want.max(1) as f64);
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
+/// The mean cosines of a sample of the run's vectors, and of each query's nearest packet.
+fn profile(work: &Workload, truth: &Truth) -> Result<Profile> {
+    let n = work.total.min(3 * ADDRESSES);
+    let sample = work.packets(0..n)?;
+    let (mut sums, mut counts) = ([0f64; 3], [0usize; 3]);
+    for (i, a) in sample.iter().enumerate() {
+        for (j, b) in sample.iter().enumerate().skip(i + 1) {
+            let (Some(va), Some(vb)) = (&a.vector, &b.vector) else {
+                continue;
+            };
+            let class = if i % ADDRESSES == j % ADDRESSES {
+                0
+            } else if i % DOMAINS == j % DOMAINS {
+                1
+            } else {
+                2
+            };
+            sums[class] += qis::vector::dot(va, vb) as f64;
+            counts[class] += 1;
+        }
+    }
+    let mean = |c: usize| sums[c] / counts[c].max(1) as f64;
+    let nearest: Vec<f64> = truth.best[0]
+        .iter()
+        .filter_map(|b| b.hits.first().map(|h| h.0 as f64))
+        .collect();
+    Ok(Profile {
+        same_topic: mean(0),
+        same_domain: mean(1),
+        other_domain: mean(2),
+        nearest: nearest.iter().sum::<f64>() / nearest.len().max(1) as f64,
+    })
+}
+
+/// Where the embedded store of the run lives: a new directory inside `--data` when it is given
+/// (so that the disk measured is the user's), else in the system's temporary directory. Removed
+/// when the run ends.
+fn bench_dir(global: &Global) -> Result<tempfile::TempDir> {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("qis-bench-");
+        b
+    };
+    Ok(match &global.data {
+        Some(data) => {
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("cannot create {}", data.display()))?;
+            builder
+                .tempdir_in(data)
+                .with_context(|| format!("cannot make a directory in {}", data.display()))?
+        }
+        None => builder.tempdir()?,
+    })
+}
+
+/// The queries of a run on a router that holds its packets: exact-address queries (first reads,
+/// then reads again) and vector queries.
+async fn run_queries(
+    router: &dyn Router,
+    work: &Workload,
+    args: &Args,
+    truth: &Truth,
+) -> Result<Vec<Row>> {
+    let mut rows = vec![
+        exact_queries(
+            router,
+            work,
+            ADDRESSES,
+            0,
+            "exact-address query, limit 50, first read",
+            "each address read once",
+        )
+        .await?,
+        exact_queries(
+            router,
+            work,
+            args.queries * 10,
+            1,
+            "exact-address query, limit 50",
+            "addresses read before, as a busy node's are",
+        )
+        .await?,
+    ];
+    rows.extend(vector_queries(router, truth, "").await?);
+    Ok(rows)
+}
+
+/// One size on the embedded store (or `--router`), then `--against`.
+async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Report>> {
+    let work = Workload::new(args, total)?;
+    let filters = filters();
+    let queries = (0..filters.len())
+        .map(|f| work.queries(args.queries, f as u64))
+        .collect::<Result<Vec<_>>>()?;
+    let mut truth = Truth::new(queries, filters.into_iter().map(|f| f.1).collect());
+    let mut reports = Vec::new();
+    let base = |router: String, dir: Option<String>| Report {
+        router,
+        packets: total,
+        dim: work.dim,
+        vectors: args.vectors,
+        seed: args.seed,
+        dir,
+        rows: Vec::new(),
+        reopen_secs: None,
+        rss_after_deposits_mb: None,
+        rss_after_reopen_mb: None,
+        profile: None,
+    };
+
+    if let Some(url) = &global.router {
+        let spec = global.router_spec(&global.file()?)?;
+        let router = crate::store::open_router(&spec).await?.router;
+        let mut report = base(url.clone(), None);
+        report.rows =
+            vec![deposit_all(router.as_ref(), &work, args.batch, Some(&mut truth)).await?];
+        report
+            .rows
+            .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
+        reports.push(report);
+    } else {
+        let dir = bench_dir(global)?;
+        let options = EmbeddedOptions::default().purge_interval(None);
+        let rss_before = resident_mb();
+        let store = EmbeddedRouter::open_with(dir.path(), options.clone()).await?;
+        let mut report = base("embedded".into(), Some(dir.path().display().to_string()));
+        let mut rows = vec![deposit_all(&store, &work, args.batch, Some(&mut truth)).await?];
+        report.rss_after_deposits_mb = resident_mb().zip(rss_before).map(|(a, b)| a - b);
+        rows.extend(run_queries(&store, &work, args, &truth).await?);
+        // Restart: reopen the directory, then the same queries on cold caches.
+        drop(store);
+        let start = Instant::now();
+        let store = EmbeddedRouter::open_with(dir.path(), options).await?;
+        report.reopen_secs = Some(start.elapsed().as_secs_f64());
+        rows.push(
+            exact_queries(
+                &store,
+                &work,
+                args.queries * 10,
+                2,
+                "exact-address query, limit 50, after reopening",
+                "packets read from SQLite again",
+            )
+            .await?,
+        );
+        rows.extend(vector_queries(&store, &truth, ", after reopening").await?);
+        report.rss_after_reopen_mb = resident_mb().zip(rss_before).map(|(a, b)| a - b);
+        drop(store);
+        report.rows = rows;
+        report.profile = Some(profile(&work, &truth)?);
+        reports.push(report);
+    }
+
+    if let Some(url) = &args.against {
+        let spec: RouterSpec =
+            qis::router::url::parse_url(url).with_context(|| format!("--against {url:?}"))?;
+        let router = crate::store::open_router(&spec).await?.router;
+        let mut report = base(url.clone(), None);
+        report.rows = vec![deposit_all(router.as_ref(), &work, args.batch, None).await?];
+        report
+            .rows
+            .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "qis bench: {} router, {} packets × {}-d {} vectors (seed {})",
+        r.router, r.packets, r.dim, r.vectors, r.seed
+    );
+    if let Some(dir) = &r.dir {
+        println!("ran in {dir} (removed after)");
+    }
+    println!("| operation | rate | p50 | p99 | recall@10 | notes |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for row in &r.rows {
+        println!(
+            "| {} | {:.0} {} | {:.3} ms | {:.3} ms | {} | {} |",
+            row.op,
+            row.rate,
+            row.unit,
+            row.p50_ms,
+            row.p99_ms,
+            row.recall.map_or("—".into(), |x| format!("{x:.3}")),
+            row.note
+        );
+    }
+    if let Some(s) = r.reopen_secs {
+        println!("reopen: {s:.2} s");
+    }
+    if let (Some(a), Some(b)) = (r.rss_after_deposits_mb, r.rss_after_reopen_mb) {
+        println!(
+            "resident memory of the store: {a:.0} MB after the deposits, {b:.0} MB after reopening and querying"
+        );
+    }
+    if let Some(p) = &r.profile {
+        println!(
+            "vectors' mean cosine: {:.3} within a topic, {:.3} across topics of a domain, {:.3} across domains; {:.3} to a query's nearest packet",
+            p.same_topic, p.same_domain, p.other_domain, p.nearest
+        );
+    }
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<()> {
+    match args.packets.as_slice() {
+        [] => bail!("--packets: give at least one size"),
+        [total] => {
+            let reports = run_one(global, &args, *total).await?;
+            if args.report_only {
+                println!("{}", serde_json::to_string(&reports)?);
+                return Ok(());
+            }
+            for r in &reports {
+                print_report(r);
+                println!();
+            }
+            if args.json {
+                println!("{}", serde_json::to_string(&reports)?);
+            }
+            Ok(())
+        }
+        sizes => run_curve(global, &args, sizes),
+    }
+}
+
+/// Each size in a process of its own, then the curve.
+fn run_curve(global: &Global, args: &Args, sizes: &[usize]) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut all: Vec<Vec<Report>> = Vec::new();
+    for &total in sizes {
+        eprintln!("== {total} packets");
+        let mut cmd = std::process::Command::new(&exe);
+        if let Some(d) = &global.data {
+            cmd.arg("--data").arg(d);
+        }
+        if let Some(r) = &global.router {
+            cmd.arg("--router").arg(r);
+        }
+        if let Some(c) = &global.config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(["bench", "--report-only"])
+            .arg(format!("--packets={total}"))
+            .arg(format!("--dim={}", args.dim))
+            .arg(format!("--batch={}", args.batch))
+            .arg(format!("--queries={}", args.queries))
+            .arg(format!("--seed={}", args.seed))
+            .arg(format!(
+                "--vectors={}",
+                clap::ValueEnum::to_possible_value(&args.vectors)
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            ))
+            .arg(format!(
+                "--embedder={}",
+                clap::ValueEnum::to_possible_value(&args.embedder)
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            ));
+        if let Some(a) = &args.against {
+            cmd.arg("--against").arg(a);
+        }
+        let out = cmd.stderr(std::process::Stdio::inherit()).output()?;
+        if !out.status.success() {
+            bail!("the run of {total} packets failed ({})", out.status);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        let reports: Vec<Report> =
+            serde_json::from_str(line).with_context(|| format!("the report of {total} packets"))?;
+        for r in &reports {
+            print_report(r);
+            println!();
+        }
+        all.push(reports);
+    }
+    print_curve(&all);
+    if let Some(path) = &args.plot {
+        plot_curve(&all, path)?;
+        println!("plot: {}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&all)?);
     }
     Ok(())
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<()> {
-    if global.router.is_some() {
-        return run_router(global, args).await;
+fn print_curve(all: &[Vec<Report>]) {
+    let Some(first) = all.first().and_then(|r| r.first()) else {
+        return;
+    };
+    println!(
+        "How the costs grow ({} router, {} vectors): rate / p99 / recall",
+        first.router, first.vectors
+    );
+    print!("| operation |");
+    for r in all {
+        print!(" {} |", r[0].packets);
     }
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let dir = tempfile::tempdir()?;
-    let options = EmbeddedOptions::default().purge_interval(None);
-    let store = EmbeddedRouter::open_with(dir.path(), options.clone()).await?;
-    let addresses: Vec<Address> = (0..ADDRESSES)
-        .map(|i| Address::from_bytes(&(i as u64).to_be_bytes()).expect("8 bytes"))
-        .collect();
-    let rss_before = resident_mb();
-
-    let now = now_ms();
-    let mut deposit_secs = 0.0;
-    let bar = progress(args.packets, "depositing");
-    let mut made = 0;
-    while made < args.packets {
-        let n = args.batch.min(args.packets - made);
-        let batch: Vec<Routed> = (made..made + n)
-            .map(|i| bench_packet(&mut rng, i, args.packets, now, &addresses, args.dim))
-            .collect::<Result<_>>()?;
-        let start = Instant::now();
-        store.deposit(&batch).await?;
-        deposit_secs += start.elapsed().as_secs_f64();
-        made += n;
-        bar.set_position(made as u64);
+    println!();
+    print!("|---|");
+    for _ in all {
+        print!("---:|");
     }
-    bar.finish_and_clear();
-    let rss_after = resident_mb();
-
-    // Exact-address queries, limit 50, on the store that took the deposits: a first pass over
-    // every address, then the measured pass (addresses read again, as a busy node's are).
-    let exact_n = args.queries * 10;
-    let (first_rate, _) = exact_queries(&store, &addresses, ADDRESSES).await?;
-    let (exact_rate, per_answer) = exact_queries(&store, &addresses, exact_n).await?;
-
-    // The ground truth: every stored packet in the memory router, which searches exactly.
-    let truth = MemoryRouter::new();
-    let mut cursor = 0;
-    loop {
-        let (page, next) = store.scan(cursor, 10_000).await?;
-        truth.deposit(&page).await?;
-        match next {
-            Some(c) => cursor = c,
-            None => break,
+    println!();
+    for (i, op) in first.rows.iter().enumerate() {
+        print!("| {} |", op.op);
+        for r in all {
+            match r[0].rows.get(i) {
+                Some(x) => print!(
+                    " {:.0} {} / {:.2} ms{} |",
+                    x.rate,
+                    x.unit,
+                    x.p99_ms,
+                    x.recall.map_or(String::new(), |v| format!(" / {v:.3}"))
+                ),
+                None => print!(" |"),
+            }
         }
+        println!();
     }
-
-    // Vector queries: unfiltered, and filtered (one domain of ten, confidence ≥ 0.5: ~5 %).
-    let filters = [
-        ("top-10, no filter", Filter::default()),
-        (
-            "top-10, domain (10 %)",
-            Filter {
-                domain: Some("domain-3".into()),
-                ..Filter::default()
-            },
-        ),
-        (
-            "top-10, domain + confidence ≥ 0.5 (5 %)",
-            Filter {
-                domain: Some("domain-3".into()),
-                min_confidence: Some(0.5),
-                ..Filter::default()
-            },
-        ),
-    ];
-    let mut vector_rows = Vec::new();
-    for (name, filter) in filters {
-        let queries: Vec<Query> = (0..args.queries)
-            .map(|_| {
-                Query::nearest(&unit(&mut rng, args.dim), 10).map(|q| q.filter(filter.clone()))
-            })
-            .collect::<Result<_, _>>()?;
-        let start = Instant::now();
-        let mut answers = Vec::with_capacity(queries.len());
-        for q in &queries {
-            answers.push(store.query(q).await?);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let (mut found, mut total) = (0usize, 0usize);
-        for (q, got) in queries.iter().zip(&answers) {
-            let want = truth.query(q).await?;
-            total += want.len();
-            found += got
-                .iter()
-                .filter(|h| want.iter().any(|w| w.packet.id() == h.packet.id()))
-                .count();
-        }
-        vector_rows.push((
-            name,
-            queries.len() as f64 / secs,
-            found as f64 / total.max(1) as f64,
-        ));
-    }
-    drop(truth);
-
-    // Restart: reopen the directory (the vector index is rebuilt from SQLite), then the same
-    // exact queries on a cold packet cache.
-    drop(store);
-    let start = Instant::now();
-    let store = EmbeddedRouter::open_with(dir.path(), options).await?;
-    let open_secs = start.elapsed().as_secs_f64();
-    let (cold_rate, _) = exact_queries(&store, &addresses, exact_n).await?;
-
-    let deposit_rate = args.packets as f64 / deposit_secs;
-    println!(
-        "qis bench: embedded store, {} packets × {}-d random unit vectors (seed {})",
-        args.packets, args.dim, args.seed
-    );
-    println!("| operation | rate | notes |");
-    println!("|---|---|---|");
-    println!(
-        "| deposit (batches of {}) | {:.0} packets/s | durable: one fsync'd transaction per batch |",
-        args.batch, deposit_rate
-    );
-    println!(
-        "| exact-address query, limit 50 | {exact_rate:.0} queries/s | {per_answer:.1} packets per answer, {ADDRESSES} addresses, each read before |"
-    );
-    println!(
-        "| exact-address query, first read of each address | {first_rate:.0} queries/s | packets cached as deposited |"
-    );
-    for (name, rate, recall) in &vector_rows {
-        println!(
-            "| vector {name} | {rate:.0} queries/s | recall@10 {recall:.3} against exact search |"
+    print!("| reopen |");
+    for r in all {
+        print!(
+            " {} |",
+            r[0].reopen_secs.map_or("—".into(), |s| format!("{s:.2} s"))
         );
     }
-    println!(
-        "| reopen (vector index rebuilt from SQLite) | {open_secs:.2} s | {} packets |",
-        args.packets
-    );
-    println!(
-        "| exact-address query after reopening | {cold_rate:.0} queries/s | first reads: packets decoded from SQLite |"
-    );
-    if let (Some(before), Some(after)) = (rss_before, rss_after) {
-        println!(
-            "resident memory: {after:.0} MB after the deposits ({:.0} MB for the store: vectors, int8 codes, decoded packets)",
-            after - before
+    println!();
+    print!("| resident memory after reopening |");
+    for r in all {
+        print!(
+            " {} |",
+            r[0].rss_after_reopen_mb
+                .map_or("—".into(), |m| format!("{m:.0} MB"))
         );
     }
-    if args.json {
-        let rows: Vec<_> = vector_rows
+    println!();
+}
+
+fn plot_curve(all: &[Vec<Report>], path: &Path) -> Result<()> {
+    let Some(first) = all.first().and_then(|r| r.first()) else {
+        return Ok(());
+    };
+    let lines = |f: &dyn Fn(&Row) -> f64| -> Vec<Line> {
+        first
+            .rows
             .iter()
-            .map(|(n, r, rc)| serde_json::json!({"query": n, "per_sec": r, "recall_at_10": rc}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"packets": args.packets, "dim": args.dim, "deposit_per_sec": deposit_rate,
-                               "exact_query_per_sec": exact_rate, "vector": rows,
-                               "exact_query_first_per_sec": first_rate, "reopen_secs": open_secs, "exact_query_cold_per_sec": cold_rate,
-                               "rss_mb": rss_after})
-        );
-    }
+            .enumerate()
+            .map(|(i, op)| Line {
+                name: op.op.clone(),
+                points: all
+                    .iter()
+                    .filter_map(|r| r[0].rows.get(i).map(|x| (r[0].packets as f64, f(x))))
+                    .collect(),
+            })
+            .collect()
+    };
+    let charts = [
+        LogLogChart {
+            title: format!("{} store, {} vectors: rates", first.router, first.vectors),
+            x_desc: "packets in the store".into(),
+            y_desc: "per second".into(),
+            lines: lines(&|r| r.rate),
+        },
+        LogLogChart {
+            title: "p99 latency".into(),
+            x_desc: "packets in the store".into(),
+            y_desc: "ms".into(),
+            lines: lines(&|r| r.p99_ms),
+        },
+    ];
+    draw_log_log(path, &charts)?;
     Ok(())
 }

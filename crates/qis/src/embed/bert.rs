@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::vector::dot_lanes as dot;
+use crate::vector::dot;
 
 /// The parts of a BERT `config.json` the encoder uses.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -398,13 +398,13 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
             return unsafe { dot_avx2(a, b) };
         }
     }
-    crate::vector::dot_lanes(a, b)
+    crate::vector::dot(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    crate::vector::dot_lanes(a, b)
+    crate::vector::dot(a, b)
 }
 
 #[cfg(test)]
