@@ -309,3 +309,57 @@ async fn a_full_store_refuses_a_deposit_whole_with_storage_full_and_keeps_answer
         .unwrap();
     assert_eq!(hits.len(), 10, "it goes on answering");
 }
+
+/// A store written by a qis whose schema was version 1 (each vector in its packet's row; the
+/// fixture was made by that qis's CLI: five deposits, four with the hashed embedder's vectors,
+/// one of them forgotten) opens as version 2: every packet, vector and tombstone kept, the
+/// vectors moved into their own file, and the store usable and reopenable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_store_opens_with_everything_it_held() {
+    use qis::embed::{Embedder, HashedEmbedder};
+    use qis::router::embedded::VECTORS_FILE;
+
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1");
+    let dir = tempfile::tempdir().unwrap();
+    for file in [DATABASE_FILE, "EMBEDDER"] {
+        std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+    }
+    let forgotten: qis::packet::PacketId = "01a23c85-e474-726d-9894-43b1d2ffd09b".parse().unwrap();
+    let embedder = HashedEmbedder::default();
+    for round in 0..2 {
+        let store = EmbeddedRouter::open(dir.path()).await.unwrap();
+        let stats = store.stats().await.unwrap();
+        assert_eq!(
+            (stats.packets, stats.vectors, stats.addresses),
+            (4, 3, 2),
+            "round {round}"
+        );
+        assert_eq!(stats.dimension, Some(384));
+        assert!(dir.path().join(VECTORS_FILE).exists());
+        // Each vector is the one its problem text was embedded to.
+        let v = embedder.embed("maize field under drought stress").unwrap();
+        let hits = store.query(&Query::nearest(&v, 1).unwrap()).await.unwrap();
+        assert_eq!(hits[0].packet.agent(), "carol");
+        assert!((hits[0].score - 1.0).abs() < 1e-4, "{}", hits[0].score);
+        let tagged = qis::router::Filter {
+            tags_any: vec!["adherence".into()],
+            ..Default::default()
+        };
+        let hits = store
+            .query(&Query::nearest(&v, 5).unwrap().filter(tagged))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "tags are kept for the filters");
+        assert_eq!(hits[0].packet.agent(), "alice");
+        // Export reads every vector back.
+        let (page, _) = store.scan(0, 10).await.unwrap();
+        assert_eq!(page.iter().filter(|r| r.vector.is_some()).count(), 3);
+        // The tombstone still refuses the forgotten packet's id.
+        let again = qis::packet::Packet::builder("dave", "clinical", random_address())
+            .id(forgotten)
+            .build()
+            .unwrap();
+        let err = store.deposit(&[Routed::new(again)]).await.unwrap_err();
+        assert!(matches!(err, qis::Error::Forgotten { .. }), "{err}");
+    }
+}

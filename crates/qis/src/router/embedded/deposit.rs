@@ -1,8 +1,13 @@
 //! The write path: a batch of deposits in one transaction, then made searchable.
+//!
+//! The packets go into the database file and their vectors into the vectors file: the vectors'
+//! transaction commits first, inside the packets' one, so that no committed packet lacks its
+//! vector. A crash between the two commits leaves vectors under `seq`s no packet took; the next
+//! deposit takes those `seq`s again and replaces them, and opening the store drops them.
 
 use rusqlite::{OptionalExtension, params};
 
-use super::stored::vector_bytes;
+use super::stored::{tags_bytes, vector_bytes};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{PacketId, now_ms};
@@ -15,6 +20,7 @@ impl Shared {
             routed.admit(now)?;
         }
         let mut conn = lock(&self.writer);
+        let mut vconn = lock(&self.vector_writer);
         let stored_dimension = self
             .vectors
             .read()
@@ -24,17 +30,24 @@ impl Shared {
         let tx = conn.transaction().map_err(sqlite)?;
         let mut receipts = Vec::with_capacity(batch.len());
         let mut inserted: Vec<(i64, usize)> = Vec::new();
+        let vtx = vconn.transaction().map_err(sqlite)?;
         {
             let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
                 std::collections::HashMap::new();
             let mut find = tx
-                .prepare_cached("SELECT body, vector FROM packets WHERE id = ?1")
+                .prepare_cached("SELECT seq, body, has_vector FROM packets WHERE id = ?1")
+                .map_err(sqlite)?;
+            let mut find_vector = vtx
+                .prepare_cached("SELECT vector FROM vectors WHERE seq = ?1")
                 .map_err(sqlite)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, vector) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, tags, has_vector) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
+                .map_err(sqlite)?;
+            let mut insert_vector = vtx
+                .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
                 .map_err(sqlite)?;
             for (i, routed) in batch.iter().enumerate() {
                 let p = &routed.packet;
@@ -43,10 +56,23 @@ impl Shared {
                 let id = p.id();
                 let previous = match in_batch.get(&id) {
                     Some(prev) => Some(prev.clone()),
-                    None => find
-                        .query_row([id.as_uuid().as_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                        .map_err(sqlite)?,
+                    None => {
+                        let row: Option<(i64, Vec<u8>, bool)> = find
+                            .query_row([id.as_uuid().as_bytes()], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })
+                            .optional()
+                            .map_err(sqlite)?;
+                        match row {
+                            Some((seq, b, true)) => {
+                                let v: Vec<u8> =
+                                    find_vector.query_row([seq], |r| r.get(0)).map_err(sqlite)?;
+                                Some((b, Some(v)))
+                            }
+                            Some((_, b, false)) => Some((b, None)),
+                            None => None,
+                        }
+                    }
                 };
                 let stored = match previous {
                     Some((b, v)) if b == body && v == vector => false,
@@ -64,10 +90,15 @@ impl Shared {
                                 p.created() as i64,
                                 p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
                                 &body,
-                                &vector,
+                                tags_bytes(p.tags()),
+                                vector.is_some(),
                             ])
                             .map_err(sqlite)?;
-                        inserted.push((tx.last_insert_rowid(), i));
+                        let seq = tx.last_insert_rowid();
+                        if let Some(v) = &vector {
+                            insert_vector.execute(params![seq, v]).map_err(sqlite)?;
+                        }
+                        inserted.push((seq, i));
                         in_batch.insert(id, (body, vector));
                         true
                     }
@@ -88,6 +119,7 @@ impl Shared {
             )
             .map_err(sqlite)?;
         }
+        vtx.commit().map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         // Durable now; make the new vectors searchable.
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());

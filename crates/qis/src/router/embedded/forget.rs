@@ -3,7 +3,7 @@
 //! And the listing of addresses, which reads the same table.
 
 use rusqlite::types::ToSql;
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
@@ -67,7 +67,7 @@ impl Shared {
             }
             sql.push(')');
         }
-        sql.push_str(" RETURNING seq, id, expires, vector IS NOT NULL");
+        sql.push_str(" RETURNING seq, id, expires, has_vector");
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(sqlite)?;
         if let (true, Some(agent)) = (what.strict, what.agent.as_deref()) {
@@ -103,7 +103,12 @@ impl Shared {
                     .map_err(sqlite)?;
             }
         }
+        let dropped: Vec<i64> = removed.iter().filter(|r| r.3).map(|r| r.0).collect();
+        mark_dropped(&tx, &dropped)?;
         tx.commit().map_err(sqlite)?;
+        if !dropped.is_empty() {
+            drop_vectors(&conn, &lock(&self.vector_writer))?;
+        }
         // Gone from disk: gone from the caches too.
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         for (seq, _, _, had_vector) in &removed {
@@ -116,6 +121,74 @@ impl Shared {
         }
         Ok(removed.len() as u64)
     }
+}
+
+/// Records, in the transaction that deletes their packets, the `seq`s whose vectors the vectors
+/// file must drop.
+pub(super) fn mark_dropped(tx: &Transaction<'_>, seqs: &[i64]) -> Result<()> {
+    let mut mark = tx
+        .prepare_cached("INSERT OR IGNORE INTO dropped_vectors (seq) VALUES (?1)")
+        .map_err(sqlite)?;
+    for seq in seqs {
+        mark.execute([seq]).map_err(sqlite)?;
+    }
+    Ok(())
+}
+
+/// Deletes from the vectors file the vectors `dropped_vectors` lists, then empties the list: a
+/// forgotten packet's vector does not outlive it on disk. Called with both writers held.
+pub(super) fn drop_vectors(conn: &Connection, vectors: &Connection) -> Result<()> {
+    let seqs: Vec<i64> = conn
+        .prepare_cached("SELECT seq FROM dropped_vectors")
+        .map_err(sqlite)?
+        .query_map([], |r| r.get(0))
+        .map_err(sqlite)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sqlite)?;
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    vectors.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
+    let deleted = (|| {
+        let mut delete = vectors
+            .prepare_cached("DELETE FROM vectors WHERE seq = ?1")
+            .map_err(sqlite)?;
+        for seq in &seqs {
+            delete.execute([seq]).map_err(sqlite)?;
+        }
+        vectors.execute_batch("COMMIT").map_err(sqlite)
+    })();
+    if deleted.is_err() {
+        let _ = vectors.execute_batch("ROLLBACK");
+    }
+    deleted?;
+    let mut clear = conn
+        .prepare_cached("DELETE FROM dropped_vectors WHERE seq = ?1")
+        .map_err(sqlite)?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite)?;
+    for seq in &seqs {
+        if let Err(e) = clear.execute([seq]) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(sqlite(e));
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(sqlite)
+}
+
+/// At open: finishes what a crash between the two files' commits left undone. Vectors under
+/// `seq`s no packet ever took are dropped, and so are those of deleted packets still listed.
+pub(super) fn settle_vectors(conn: &Connection, vectors: &Connection) -> Result<()> {
+    let last: i64 = conn
+        .query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'packets'), 0)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite)?;
+    vectors
+        .execute("DELETE FROM vectors WHERE seq > ?1", [last])
+        .map_err(sqlite)?;
+    drop_vectors(conn, vectors)
 }
 
 /// Refuses the deposit of a packet forgotten and not yet past its expiry.

@@ -4,9 +4,16 @@
 //!   after its transaction is on disk, so a process killed at any moment loses nothing that was
 //!   acknowledged. Packets are stored as their MessagePack bytes beside the columns queries filter
 //!   on, indexed by address, domain, created and expiry.
-//! - **Vectors** are kept in SQLite too, and held in memory for search: searched exactly while the
-//!   store is small (or a filter is narrow), through an approximate index past a configurable size.
-//!   The in-memory side is a cache, rebuilt from SQLite when the store opens.
+//! - **Vectors** are kept in SQLite too, in a file of their own (`vectors.sqlite3`, by the packet's
+//!   `seq`), so that the packets' file stays compact and an exact query or a deposit touches
+//!   pages that stay in memory however large the vectors are. A deposit commits its vectors
+//!   before its packets, and a deletion its packets before their vectors (listing them, so that a
+//!   crash in between is finished at the next open): no packet lacks its vector, and no forgotten
+//!   packet's vector is left behind. A store of schema version 1 (vectors in the packets' rows)
+//!   is migrated when it opens.
+//! - **Search** runs on an in-memory copy of the vectors: exact while the store is small (or a
+//!   filter is narrow), two passes (int8 codes, then exact) past a configurable size. It is a
+//!   cache, rebuilt from the packets' filter columns and the vectors file when the store opens.
 //! - **One process per directory**: the directory is locked while open; a second opener gets a clear
 //!   error naming the directory, never a shared, corrupted store.
 //! - **TTL**: expired packets are never returned; a background task purges them (every minute by
@@ -56,8 +63,10 @@ use vectors::VectorStore;
 const ROUTER: &str = "embedded";
 /// Exact queries up to this limit run on the calling task (see `Router::query` below).
 const INLINE_QUERY_LIMIT: usize = 200;
-/// The database file inside the data directory.
+/// The database file inside the data directory: the packets, their indexes, the tombstones.
 pub const DATABASE_FILE: &str = "qis.sqlite3";
+/// The vectors' database file inside the data directory, beside [`DATABASE_FILE`].
+pub const VECTORS_FILE: &str = "vectors.sqlite3";
 /// The lock file inside the data directory.
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -76,9 +85,9 @@ pub struct EmbeddedOptions {
     /// How many decoded packets to keep in memory for queries (default 100,000, roughly 100 MB at
     /// most; 0 turns the cache off). Packets are immutable, so the cache is never stale.
     pub cached_packets: usize,
-    /// The most bytes the database may grow to (`None`: no limit, the default). A deposit that
-    /// would grow it further is refused with [`Error::StorageFull`] and stores nothing, as on a
-    /// full disk; forgotten and purged packets' pages are reused.
+    /// The most bytes each of the store's two database files may grow to (`None`: no limit, the
+    /// default). A deposit that would grow one further is refused with [`Error::StorageFull`] and
+    /// stores nothing, as on a full disk; forgotten and purged packets' pages are reused.
     pub max_bytes: Option<u64>,
 }
 
@@ -136,7 +145,12 @@ struct Shared {
     options: EmbeddedOptions,
     /// The single writer; deposits and purges are serialised through it.
     writer: Mutex<Connection>,
-    /// Read-only connections; WAL lets them read while the writer writes.
+    /// The vectors file's writer, used only while `writer` is held. A deposit commits its
+    /// vectors here before its packets there, and a deletion the other way round (see
+    /// `schema::create_schema`), so that a packet never lacks its vector.
+    vector_writer: Mutex<Connection>,
+    /// Read-only connections, with the vectors file attached as `v`; WAL lets them read while
+    /// the writers write.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Every live vector, for search; rebuilt from SQLite at open.
@@ -288,18 +302,23 @@ impl Shared {
             .map_err(|e| io_error("cannot create the data directory", &dir, e))?;
         let lock = take_lock(&dir)?;
         let path = dir.join(DATABASE_FILE);
-        let writer = Connection::open(&path).map_err(sqlite)?;
+        let vectors_path = dir.join(VECTORS_FILE);
+        let mut writer = Connection::open(&path).map_err(sqlite)?;
         configure(&writer, &path)?;
-        create_schema(&writer, &path)?;
+        let vector_writer = Connection::open(&vectors_path).map_err(sqlite)?;
+        configure(&vector_writer, &vectors_path)?;
+        create_schema(&mut writer, &vector_writer, &path)?;
         if let Some(bytes) = options.max_bytes {
-            let page: u64 = writer
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
-                .map_err(sqlite)?;
-            let pages = (bytes / page.max(1)).max(1);
-            writer
-                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
-                .map_err(sqlite)?;
+            for conn in [&writer, &vector_writer] {
+                let page: u64 = conn
+                    .query_row("PRAGMA page_size", [], |r| r.get(0))
+                    .map_err(sqlite)?;
+                let pages = (bytes / page.max(1)).max(1);
+                conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                    .map_err(sqlite)?;
+            }
         }
+        forget::settle_vectors(&writer, &vector_writer)?;
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
             let r = Connection::open_with_flags(
@@ -308,18 +327,24 @@ impl Shared {
             )
             .map_err(sqlite)?;
             r.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
+            r.execute(
+                "ATTACH DATABASE ?1 AS v",
+                [vectors_path.to_string_lossy().as_ref()],
+            )
+            .map_err(sqlite)?;
             // Reads through a memory map and a larger page cache: an index range read then costs
             // no system call once its pages are resident.
             r.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
             readers.push(Mutex::new(r));
         }
-        let vectors = load_vectors(&writer)?;
+        let vectors = load_vectors(&writer, &vector_writer)?;
         let cache = (options.cached_packets > 0)
             .then(|| quick_cache::sync::Cache::new(options.cached_packets));
         Ok(Shared {
             dir,
             options,
             writer: Mutex::new(writer),
+            vector_writer: Mutex::new(vector_writer),
             readers,
             next_reader: AtomicUsize::new(0),
             vectors: RwLock::new(vectors),
@@ -380,5 +405,60 @@ impl Router for EmbeddedRouter {
 
     async fn purge_expired(&self) -> Result<u64> {
         self.blocking(|s| s.purge()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Address;
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// A crash between the two files' commits leaves a vector under a `seq` no packet took (a
+    /// deposit's vectors committed, its packets not) or a deleted packet's vector still listed
+    /// (its deletion committed, the vector's not): opening the store drops both.
+    #[test]
+    fn opening_drops_the_vectors_a_crash_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default().purge_interval(None);
+        let at = Address::from_bytes(&[7; 8]).unwrap();
+        let batch: Vec<Routed> = [[1.0, 0.0], [0.0, 1.0]]
+            .iter()
+            .map(|v| {
+                let p = Packet::builder("a", "d", at).build().unwrap();
+                Routed::with_vector(p, v).unwrap()
+            })
+            .collect();
+        drop(
+            Shared::open(dir.path().into(), options.clone())
+                .unwrap()
+                .deposit(&batch)
+                .unwrap(),
+        );
+        {
+            let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            let vectors = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
+            vectors
+                .execute(
+                    "INSERT INTO vectors (seq, vector) VALUES (99, x'0000803f00000000')",
+                    [],
+                )
+                .unwrap();
+            main.execute_batch(
+                "BEGIN; DELETE FROM packets WHERE seq = 2; \
+                 INSERT INTO dropped_vectors (seq) VALUES (2); COMMIT;",
+            )
+            .unwrap();
+        }
+        let store = Shared::open(dir.path().into(), options).unwrap();
+        assert_eq!(store.stats().unwrap().vectors, 1);
+        let vectors = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
+        assert_eq!(count(&vectors, "SELECT COUNT(*) FROM vectors"), 1);
+        assert_eq!(count(&vectors, "SELECT MAX(seq) FROM vectors"), 1);
+        let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        assert_eq!(count(&main, "SELECT COUNT(*) FROM dropped_vectors"), 0);
     }
 }

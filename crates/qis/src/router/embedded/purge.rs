@@ -37,23 +37,29 @@ pub(super) async fn purge_loop(shared: Weak<Shared>, every: Duration) {
 impl Shared {
     pub(super) fn purge(&self) -> Result<u64> {
         let now = now_ms() as i64;
-        let conn = lock(&self.writer);
-        let mut stmt = conn
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(sqlite)?;
+        let removed: Vec<(i64, bool)> = tx
             .prepare_cached(
                 "DELETE FROM packets WHERE expires IS NOT NULL AND expires <= ?1 \
-                 RETURNING seq, vector IS NOT NULL",
+                 RETURNING seq, has_vector",
             )
-            .map_err(sqlite)?;
-        let removed: Vec<(i64, bool)> = stmt
+            .map_err(sqlite)?
             .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(sqlite)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sqlite)?;
         // Tombstones last as long as their packets would have.
-        conn.prepare_cached("DELETE FROM tombstones WHERE expires IS NOT NULL AND expires <= ?1")
+        tx.prepare_cached("DELETE FROM tombstones WHERE expires IS NOT NULL AND expires <= ?1")
             .map_err(sqlite)?
             .execute([now])
             .map_err(sqlite)?;
+        let dropped: Vec<i64> = removed.iter().filter(|r| r.1).map(|r| r.0).collect();
+        super::forget::mark_dropped(&tx, &dropped)?;
+        tx.commit().map_err(sqlite)?;
+        if !dropped.is_empty() {
+            super::forget::drop_vectors(&conn, &lock(&self.vector_writer))?;
+        }
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         for (seq, had_vector) in &removed {
             if *had_vector {

@@ -52,7 +52,7 @@ impl Shared {
     /// Exact queries read only the covering index `packets_at_address` (address, newest first,
     /// expiry) for the packets' `seq`s, take the decoded packets from the cache (reading a body
     /// only on a miss), and apply the filter to the packets themselves: a 50-packet answer touches
-    /// a few index pages instead of 50 table rows that each carry a vector.
+    /// a few index pages instead of 50 table rows.
     fn query_exact(&self, address: &[u8], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let f = &query.filter;
         let since = f.since.map_or(0, |s| s.min(i64::MAX as u64) as i64);
@@ -143,8 +143,9 @@ impl Shared {
         let conn = self.reader();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, body, vector FROM packets \
-                 WHERE seq > ?1 AND (expires IS NULL OR expires > ?2) ORDER BY seq LIMIT ?3",
+                "SELECT p.seq, p.body, v.vector FROM packets p LEFT JOIN v.vectors v \
+                 ON p.has_vector AND v.seq = p.seq \
+                 WHERE p.seq > ?1 AND (p.expires IS NULL OR p.expires > ?2) ORDER BY p.seq LIMIT ?3",
             )
             .map_err(sqlite)?;
         let mut rows = stmt
@@ -171,7 +172,7 @@ impl Shared {
         let conn = self.reader();
         let (packets, addresses, vectors, expired): (i64, i64, i64, i64) = conn
             .query_row(
-                "SELECT COUNT(*), COUNT(DISTINCT address), COUNT(vector), \
+                "SELECT COUNT(*), COUNT(DISTINCT address), COALESCE(SUM(has_vector), 0), \
                  COALESCE(SUM(expires IS NOT NULL AND expires <= ?1), 0) FROM packets",
                 [now],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{ROUTER, sqlite};
 use crate::error::{Error, Result};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// Every connection maps up to 1 GiB of the database and caches 32 MiB of pages.
 pub(super) const READER_PRAGMAS: &str =
     "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;";
@@ -42,50 +42,146 @@ pub(super) fn configure(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
+/// The tables of a new store (version 2). Vectors live in their own file
+/// ([`super::VECTORS_FILE`]), so that the packets, their indexes and the tombstones stay compact
+/// whatever the dimension: an exact query or a deposit then touches pages that stay in memory.
+const SCHEMA_V2: &str = "
+    CREATE TABLE IF NOT EXISTS packets (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: caches and vectors key by it
+        id         BLOB NOT NULL UNIQUE,
+        address    BLOB NOT NULL,
+        domain     TEXT NOT NULL,
+        agent      TEXT NOT NULL,
+        outcome    TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        created    INTEGER NOT NULL,
+        expires    INTEGER,
+        body       BLOB NOT NULL,
+        -- What vector search filters on besides the columns above (MessagePack list of strings),
+        -- so that opening the store reads no body.
+        tags       BLOB NOT NULL,
+        -- 1 when the packet's vector is in the vectors file.
+        has_vector INTEGER NOT NULL
+    );
+    -- Covers exact queries (see `query_exact`).
+    CREATE INDEX IF NOT EXISTS packets_at_address ON packets (address, created DESC, id DESC, expires);
+    CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
+    CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
+    CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
+    -- Forgotten ids, until their packets would have expired (NULL: never); nothing else.
+    CREATE TABLE IF NOT EXISTS tombstones (id BLOB PRIMARY KEY, expires INTEGER) WITHOUT ROWID;
+    -- Packets deleted whose vectors the vectors file may still hold: written in the transaction
+    -- that deletes them, emptied once the vectors file has dropped them too (at once, or when the
+    -- store next opens, after a crash in between).
+    CREATE TABLE IF NOT EXISTS dropped_vectors (seq INTEGER PRIMARY KEY);
+";
+
+/// The vectors file's one table: each packet's vector by the packet's `seq`.
+pub(super) const VECTORS_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS vectors (seq INTEGER PRIMARY KEY, vector BLOB NOT NULL);";
+
+/// Creates or checks the schema, migrating a version 1 store (vectors in the packets table) to
+/// version 2. `vectors` is the vectors file's connection.
+pub(super) fn create_schema(
+    conn: &mut Connection,
+    vectors: &Connection,
+    path: &Path,
+) -> Result<()> {
+    vectors.execute_batch(VECTORS_SCHEMA).map_err(sqlite)?;
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE IF NOT EXISTS packets (
-             seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: caches key by it
-             id         BLOB NOT NULL UNIQUE,
-             address    BLOB NOT NULL,
-             domain     TEXT NOT NULL,
-             agent      TEXT NOT NULL,
-             outcome    TEXT NOT NULL,
-             confidence REAL NOT NULL,
-             created    INTEGER NOT NULL,
-             expires    INTEGER,
-             body       BLOB NOT NULL,
-             vector     BLOB
-         );
-         -- Covers exact queries (see `query_exact`); replaces an earlier index without `expires`.
-         DROP INDEX IF EXISTS packets_by_address;
-         CREATE INDEX IF NOT EXISTS packets_at_address ON packets (address, created DESC, id DESC, expires);
-         CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
-         CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
-         CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
-         -- Forgotten ids, until their packets would have expired (NULL: never); nothing else.
-         CREATE TABLE IF NOT EXISTS tombstones (id BLOB PRIMARY KEY, expires INTEGER) WITHOUT ROWID;
-         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )
     .map_err(sqlite)?;
-    let version: String = conn
+    let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
             [],
             |r| r.get(0),
         )
+        .optional()
         .map_err(sqlite)?;
-    if version.parse::<i64>().ok() != Some(SCHEMA_VERSION) {
-        return Err(Error::Backend {
-            router: ROUTER,
-            retryable: false,
-            source: format!(
-                "{} has schema version {version}; this qis reads version {SCHEMA_VERSION}",
-                path.display()
+    match version.as_deref().map(str::parse::<i64>) {
+        None => {
+            let tx = conn.transaction().map_err(sqlite)?;
+            tx.execute_batch(SCHEMA_V2).map_err(sqlite)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
             )
-            .into(),
-        });
+            .map_err(sqlite)?;
+            tx.commit().map_err(sqlite)?;
+        }
+        Some(Ok(1)) => migrate_v1(conn, path)?,
+        Some(Ok(SCHEMA_VERSION)) => conn.execute_batch(SCHEMA_V2).map_err(sqlite)?,
+        _ => {
+            return Err(Error::Backend {
+                router: ROUTER,
+                retryable: false,
+                source: format!(
+                    "{} has schema version {}; this qis reads versions 1 and {SCHEMA_VERSION}",
+                    path.display(),
+                    version.unwrap_or_default()
+                )
+                .into(),
+            });
+        }
     }
+    Ok(())
+}
+
+/// Version 1 kept each vector in its packet's row. The vectors are copied into the vectors file
+/// first (committed there; a copy interrupted is made again), then, in one transaction, the
+/// packets gain their `tags` and `has_vector` and lose the column; the file is then compacted.
+fn migrate_v1(conn: &mut Connection, path: &Path) -> Result<()> {
+    tracing::info!(store = %path.display(), "moving the vectors of a version 1 store into their own file");
+    let vectors_path = path.with_file_name(super::VECTORS_FILE);
+    conn.execute(
+        "ATTACH DATABASE ?1 AS v",
+        [vectors_path.to_string_lossy().as_ref()],
+    )
+    .map_err(sqlite)?;
+    let copied = conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         INSERT OR REPLACE INTO v.vectors (seq, vector)
+             SELECT seq, vector FROM main.packets WHERE vector IS NOT NULL;
+         COMMIT;",
+    );
+    conn.execute_batch("DETACH DATABASE v").map_err(sqlite)?;
+    copied.map_err(sqlite)?;
+
+    let tx = conn.transaction().map_err(sqlite)?;
+    tx.execute_batch(
+        "ALTER TABLE packets ADD COLUMN tags BLOB NOT NULL DEFAULT x'90';
+         ALTER TABLE packets ADD COLUMN has_vector INTEGER NOT NULL DEFAULT 0;",
+    )
+    .map_err(sqlite)?;
+    {
+        let mut read = tx
+            .prepare("SELECT seq, body, vector IS NOT NULL FROM packets")
+            .map_err(sqlite)?;
+        let mut write = tx
+            .prepare("UPDATE packets SET tags = ?2, has_vector = ?3 WHERE seq = ?1")
+            .map_err(sqlite)?;
+        let mut rows = read.query([]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let seq: i64 = row.get(0).map_err(sqlite)?;
+            let body: Vec<u8> = row.get(1).map_err(sqlite)?;
+            let has_vector: bool = row.get(2).map_err(sqlite)?;
+            let packet = super::stored::decode_stored(&body)?;
+            let tags = super::stored::tags_bytes(packet.tags());
+            write
+                .execute(rusqlite::params![seq, tags, has_vector])
+                .map_err(sqlite)?;
+        }
+    }
+    tx.execute_batch(
+        "ALTER TABLE packets DROP COLUMN vector;
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    )
+    .map_err(sqlite)?;
+    tx.execute_batch(SCHEMA_V2).map_err(sqlite)?;
+    tx.commit().map_err(sqlite)?;
+    // The packets' pages held the vectors: give the space back, so that what stays is compact.
+    conn.execute_batch("VACUUM").map_err(sqlite)?;
     Ok(())
 }

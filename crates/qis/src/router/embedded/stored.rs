@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::vectors::VectorStore;
+use super::vectors::{FilterFields, VectorStore};
 use super::{ROUTER, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Packet, now_ms};
@@ -26,7 +26,23 @@ pub(super) fn decode_stored(body: &[u8]) -> Result<Packet> {
     })
 }
 
-pub(super) fn load_vectors(conn: &Connection) -> Result<VectorStore> {
+/// A packet's tags as stored in the `tags` column: a MessagePack list of strings.
+pub(super) fn tags_bytes(tags: &[String]) -> Vec<u8> {
+    rmp_serde::to_vec(tags).unwrap_or_else(|_| vec![0x90])
+}
+
+fn tags_from_bytes(b: &[u8]) -> Result<Vec<String>> {
+    rmp_serde::from_slice(b).map_err(|e| Error::Backend {
+        router: ROUTER,
+        retryable: false,
+        source: format!("a stored packet's tags no longer decode (is the database damaged?): {e}")
+            .into(),
+    })
+}
+
+/// The in-memory side of vector search, from the packets' filter columns and the vectors file:
+/// both read in `seq` order and joined as they go, no packet body decoded.
+pub(super) fn load_vectors(conn: &Connection, vectors: &Connection) -> Result<VectorStore> {
     let mut store = VectorStore::default();
     let dimension: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'dimension'", [], |r| {
@@ -38,19 +54,70 @@ pub(super) fn load_vectors(conn: &Connection) -> Result<VectorStore> {
         store.set_dimension(d);
     }
     let now = now_ms() as i64;
-    let mut stmt = conn
+    let mut metas = conn
         .prepare(
-            "SELECT seq, body, vector FROM packets \
-             WHERE vector IS NOT NULL AND (expires IS NULL OR expires > ?1) ORDER BY seq",
+            "SELECT seq, domain, agent, tags, outcome, confidence, created, expires FROM packets \
+             WHERE has_vector AND (expires IS NULL OR expires > ?1) ORDER BY seq",
         )
         .map_err(sqlite)?;
-    let mut rows = stmt.query([now]).map_err(sqlite)?;
-    while let Some(row) = rows.next().map_err(sqlite)? {
+    let mut metas = metas.query([now]).map_err(sqlite)?;
+    let mut stmt = vectors
+        .prepare("SELECT seq, vector FROM vectors ORDER BY seq")
+        .map_err(sqlite)?;
+    let mut vecs = stmt.query([]).map_err(sqlite)?;
+    let mut next_vector = || -> Result<Option<(i64, Vec<u8>)>> {
+        match vecs.next().map_err(sqlite)? {
+            Some(r) => Ok(Some((r.get(0).map_err(sqlite)?, r.get(1).map_err(sqlite)?))),
+            None => Ok(None),
+        }
+    };
+    let mut vector = next_vector()?;
+    while let Some(row) = metas.next().map_err(sqlite)? {
         let seq: i64 = row.get(0).map_err(sqlite)?;
-        let body: Vec<u8> = row.get(1).map_err(sqlite)?;
-        let vector: Vec<u8> = row.get(2).map_err(sqlite)?;
-        let packet = decode_stored(&body)?;
-        store.insert(seq, &packet, &vector_from_bytes(&vector));
+        // Vectors of packets gone (expired, or a crash between the two files' commits) are
+        // passed over.
+        while vector.as_ref().is_some_and(|(s, _)| *s < seq) {
+            vector = next_vector()?;
+        }
+        let Some((_, bytes)) = vector.as_ref().filter(|(s, _)| *s == seq) else {
+            return Err(Error::Backend {
+                router: ROUTER,
+                retryable: false,
+                source: format!("packet {seq} has no vector in the vectors file (is it damaged?)")
+                    .into(),
+            });
+        };
+        let outcome: String = row.get(4).map_err(sqlite)?;
+        let fields = FilterFields {
+            domain: row
+                .get_ref(1)
+                .map_err(sqlite)?
+                .as_str()
+                .map_err(|e| sqlite(e.into()))?,
+            agent: row
+                .get_ref(2)
+                .map_err(sqlite)?
+                .as_str()
+                .map_err(|e| sqlite(e.into()))?,
+            tags: &tags_from_bytes(
+                row.get_ref(3)
+                    .map_err(sqlite)?
+                    .as_blob()
+                    .map_err(|e| sqlite(e.into()))?,
+            )?,
+            outcome: outcome.parse().map_err(|_| Error::Backend {
+                router: ROUTER,
+                retryable: false,
+                source: format!("packet {seq} has an unknown outcome {outcome:?}").into(),
+            })?,
+            confidence: row.get::<_, f64>(5).map_err(sqlite)? as f32,
+            created: row.get::<_, i64>(6).map_err(sqlite)? as u64,
+            expires: row
+                .get::<_, Option<i64>>(7)
+                .map_err(sqlite)?
+                .map(|e| e as u64),
+        };
+        store.insert_fields(seq, &fields, &vector_from_bytes(bytes));
     }
     Ok(store)
 }

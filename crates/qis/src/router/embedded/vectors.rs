@@ -40,6 +40,19 @@ struct Meta {
     expires: Millis,
 }
 
+/// The fields of a packet that vector search filters on, as a deposit has them or as the store's
+/// columns hold them.
+#[derive(Debug)]
+pub(super) struct FilterFields<'a> {
+    pub(super) domain: &'a str,
+    pub(super) agent: &'a str,
+    pub(super) tags: &'a [String],
+    pub(super) outcome: Outcome,
+    pub(super) confidence: f32,
+    pub(super) created: Millis,
+    pub(super) expires: Option<Millis>,
+}
+
 /// A [`Filter`] turned into integer comparisons over [`Meta`].
 #[derive(Debug)]
 pub(super) struct CompiledFilter {
@@ -157,17 +170,31 @@ impl VectorStore {
 
     /// Adds the vector of packet `seq`.
     pub(super) fn insert(&mut self, seq: i64, packet: &Packet, vector: &[f32]) {
-        debug_assert!(self.dimension.is_none_or(|d| d == vector.len()));
-        self.dimension = Some(vector.len());
-        let domain = self.domains.intern(packet.domain());
-        let meta = Meta {
-            seq,
-            agent: self.agents.intern(packet.agent()),
-            tags: packet.tags().iter().map(|t| self.tags.intern(t)).collect(),
+        let fields = FilterFields {
+            domain: packet.domain(),
+            agent: packet.agent(),
+            tags: packet.tags(),
             outcome: packet.outcome(),
             confidence: packet.confidence(),
             created: packet.created(),
-            expires: packet.expires_at().unwrap_or(Millis::MAX),
+            expires: packet.expires_at(),
+        };
+        self.insert_fields(seq, &fields, vector);
+    }
+
+    /// Adds the vector of packet `seq`, whose filter fields are `fields`.
+    pub(super) fn insert_fields(&mut self, seq: i64, fields: &FilterFields<'_>, vector: &[f32]) {
+        debug_assert!(self.dimension.is_none_or(|d| d == vector.len()));
+        self.dimension = Some(vector.len());
+        let domain = self.domains.intern(fields.domain);
+        let meta = Meta {
+            seq,
+            agent: self.agents.intern(fields.agent),
+            tags: fields.tags.iter().map(|t| self.tags.intern(t)).collect(),
+            outcome: fields.outcome,
+            confidence: fields.confidence,
+            created: fields.created,
+            expires: fields.expires.unwrap_or(Millis::MAX),
         };
         if self.segments.len() <= domain as usize {
             self.segments
