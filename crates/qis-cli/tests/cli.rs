@@ -385,3 +385,51 @@ fn the_router_flag_picks_a_backend() {
     let o = qis(&["--router", "memory:", "--data", "x", "stats"]);
     assert!(!o.status.success());
 }
+
+/// `qis bench` runs inside `--data` (and removes its directory), answers every row with its
+/// percentiles, and finds the exact answers on a store small enough to be searched exactly.
+#[test]
+fn bench_runs_in_the_data_directory_and_measures_recall() {
+    let data = tempfile::tempdir().unwrap();
+    let out = qis(&[
+        "--data",
+        data.path().to_str().unwrap(),
+        "bench",
+        "--packets",
+        "2000",
+        "--queries",
+        "10",
+        "--report-only",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let report = &reports[0];
+    assert!(
+        report["dir"]
+            .as_str()
+            .unwrap()
+            .starts_with(data.path().to_str().unwrap())
+    );
+    assert_eq!(
+        std::fs::read_dir(data.path()).unwrap().count(),
+        0,
+        "removed after"
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap())
+    );
+    let recalls: Vec<f64> = rows.iter().filter_map(|r| r["recall"].as_f64()).collect();
+    assert_eq!(
+        recalls.len(),
+        6,
+        "three filters, before and after reopening"
+    );
+    assert!(recalls.iter().all(|&r| r == 1.0), "{recalls:?}");
+}

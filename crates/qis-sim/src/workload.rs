@@ -43,6 +43,15 @@ pub fn uniform(rng: &mut impl Rng, dim: usize) -> Vec<f32> {
     v
 }
 
+/// The uniform unit vector of (domain, topic, variant) under `seed`: the same every time, as
+/// [`Clustered::vector`]'s are, so that a run can make a packet's vector again.
+pub fn uniform_for(seed: u64, domain: usize, topic: usize, variant: u64, dim: usize) -> Vec<f32> {
+    uniform(
+        &mut rng_for(seed, 5 << 32 | topic_id(domain, topic), variant),
+        dim,
+    )
+}
+
 fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {

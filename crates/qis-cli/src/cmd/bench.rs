@@ -160,12 +160,7 @@ impl Workload {
                 .collect(),
             Source::Uniform => items
                 .par_iter()
-                .map(|&(d, t, v)| {
-                    let mut rng = StdRng::seed_from_u64(
-                        self.seed ^ ((d * ADDRESSES + t) as u64) << 32 ^ v.wrapping_mul(0x9e37),
-                    );
-                    workload::uniform(&mut rng, self.dim)
-                })
+                .map(|&(d, t, v)| workload::uniform_for(self.seed, d, t, v, self.dim))
                 .collect(),
             Source::Texts(embedder) => {
                 let texts: Vec<String> = items
@@ -436,18 +431,18 @@ async fn deposit_all(
         bar.set_position(made as u64);
     }
     bar.finish_and_clear();
-    let mut r = row(
+    let note = if router.capabilities().durable {
+        "latency per batch; durable (synced) before acknowledged"
+    } else {
+        "latency per batch; acknowledged by the router"
+    };
+    let r = row(
         &format!("deposit, batches of {batch}"),
         "packets/s",
         work.total,
         &mut latencies,
-        "latency per batch; acknowledged by the router".into(),
+        note.into(),
     );
-    r.note = if router.capabilities().durable {
-        "latency per batch; durable (synced) before acknowledged".into()
-    } else {
-        r.note
-    };
     Ok(r)
 }
 
@@ -546,11 +541,8 @@ fn profile(work: &Workload, truth: &Truth) -> Result<Profile> {
 /// (so that the disk measured is the user's), else in the system's temporary directory. Removed
 /// when the run ends.
 fn bench_dir(global: &Global) -> Result<tempfile::TempDir> {
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("qis-bench-");
-        b
-    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("qis-bench-");
     Ok(match &global.data {
         Some(data) => {
             std::fs::create_dir_all(data)
