@@ -113,7 +113,9 @@ async fn lsh_recall_against_exact_search() {
             ..Default::default()
         };
         let (mut found, mut total) = (0usize, 0usize);
-        let queries = 100;
+        // The random case is only reported (LSH is not meant for it), and each of its queries
+        // reads many buckets: a quarter of the queries is enough to show it.
+        let queries = if clustered { 100 } else { 25 };
         let start = Instant::now();
         for q in 0..queries {
             let v = if clustered {
