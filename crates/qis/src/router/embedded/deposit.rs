@@ -7,6 +7,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::by_address::Row;
 use super::stored::{tags_bytes, vector_bytes};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
@@ -121,12 +122,14 @@ impl Shared {
         }
         vtx.commit().map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
-        // Durable now; make the new vectors searchable.
+        // Durable now; make the new packets and vectors found.
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let mut by_address = self.by_address.write().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = dimension {
             vectors.set_dimension(d);
         }
         for (seq, i) in inserted {
+            by_address.insert(&Row::of(seq, &batch[i].packet));
             if let Some(v) = &batch[i].vector {
                 vectors.insert(seq, &batch[i].packet, v);
             }

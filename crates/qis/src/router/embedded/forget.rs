@@ -7,57 +7,47 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
-use crate::packet::{Millis, PacketId, now_ms};
+use crate::packet::{Address, Millis, PacketId, now_ms};
 use crate::router::{AddressInfo, AddressPage, AddressQuery, Forget};
 
 impl Shared {
-    /// Every address with live packets, its count, newest `created` and that packet's domain
-    /// (SQLite takes a bare column of an aggregate query from the row `MAX` chose).
+    /// Every address with live packets, its count, newest `created` and that packet's domain,
+    /// from the in-memory index.
     pub(super) fn addresses(&self, query: &AddressQuery) -> Result<AddressPage> {
         query.validate()?;
-        let now = now_ms().min(i64::MAX as u64) as i64;
-        // A reader connection: listing never holds deposits up.
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT address, COUNT(*), MAX(created), domain FROM packets \
-                 WHERE expires IS NULL OR expires > ?1 GROUP BY address",
-            )
-            .map_err(sqlite)?;
-        let rows = stmt
-            .query_map([now], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
+        let all: Vec<AddressInfo> = self
+            .by_address
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .activity(now_ms())
+            .into_iter()
+            .map(|a| AddressInfo {
+                address: a.address,
+                packets: a.packets,
+                last: a.last,
+                domain: a.domain.to_owned(),
             })
-            .map_err(sqlite)?;
-        let mut all = Vec::new();
-        for row in rows {
-            let (address, packets, last, domain) = row.map_err(sqlite)?;
-            all.push(AddressInfo {
-                address: crate::packet::Address::from_bytes(&address)?,
-                packets: packets as u64,
-                last: last as u64,
-                domain,
-            });
-        }
+            .collect();
         query.page(all)
     }
 
     pub(super) fn forget(&self, what: &Forget) -> Result<u64> {
         what.validate()?;
-        let mut sql = String::from("DELETE FROM packets WHERE 1 = 1");
+        // With an address, the packets there (from the in-memory index, read once the writer is
+        // held) are deleted one by one by `seq`, the first parameter: the table has no index by
+        // address.
+        let mut sql = String::from(if what.address.is_some() {
+            "DELETE FROM packets WHERE seq = ?"
+        } else {
+            "DELETE FROM packets WHERE 1 = 1"
+        });
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if what.address.is_some() {
+            args.push(Box::new(0i64));
+        }
         if let Some(agent) = &what.agent {
             sql.push_str(" AND agent = ?");
             args.push(Box::new(agent.clone()));
-        }
-        if let Some(address) = what.address {
-            sql.push_str(" AND address = ?");
-            args.push(Box::new(address.as_bytes().to_vec()));
         }
         if !what.ids.is_empty() {
             sql.push_str(" AND id IN (");
@@ -67,8 +57,14 @@ impl Shared {
             }
             sql.push(')');
         }
-        sql.push_str(" RETURNING seq, id, expires, has_vector");
+        sql.push_str(" RETURNING seq, id, expires, has_vector, address");
         let mut conn = lock(&self.writer);
+        let at: Option<Vec<i64>> = what.address.map(|a| {
+            self.by_address
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .seqs_at(&a)
+        });
         let tx = conn.transaction().map_err(sqlite)?;
         if let (true, Some(agent)) = (what.strict, what.agent.as_deref()) {
             let mut owner = tx
@@ -84,21 +80,37 @@ impl Shared {
                 }
             }
         }
-        let removed: Vec<(i64, Vec<u8>, Option<i64>, bool)> = {
+        let removed: Vec<Removed> = {
             let mut stmt = tx.prepare(&sql).map_err(sqlite)?;
-            let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-            stmt.query_map(params.as_slice(), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(sqlite)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sqlite)?
+            let mut run = |args: &[Box<dyn ToSql>], into: &mut Vec<Removed>| -> Result<()> {
+                let params: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+                let rows = stmt
+                    .query_map(params.as_slice(), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .map_err(sqlite)?;
+                for row in rows {
+                    into.push(row.map_err(sqlite)?);
+                }
+                Ok(())
+            };
+            let mut removed = Vec::new();
+            match &at {
+                Some(seqs) => {
+                    for seq in seqs {
+                        args[0] = Box::new(*seq);
+                        run(&args, &mut removed)?;
+                    }
+                }
+                None => run(&args, &mut removed)?,
+            }
+            removed
         };
         {
             let mut bury = tx
                 .prepare_cached("INSERT OR REPLACE INTO tombstones (id, expires) VALUES (?1, ?2)")
                 .map_err(sqlite)?;
-            for (_, id, expires, _) in &removed {
+            for (_, id, expires, _, _) in &removed {
                 bury.execute(rusqlite::params![id, expires])
                     .map_err(sqlite)?;
             }
@@ -110,8 +122,9 @@ impl Shared {
             drop_vectors(&conn, &lock(&self.vector_writer))?;
         }
         // Gone from disk: gone from the caches too.
+        self.unindex(removed.iter().map(|r| (r.4.as_slice(), r.0)));
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, _, _, had_vector) in &removed {
+        for (seq, _, _, had_vector, _) in &removed {
             if *had_vector {
                 vectors.remove(*seq);
             }
@@ -120,6 +133,24 @@ impl Shared {
             }
         }
         Ok(removed.len() as u64)
+    }
+}
+
+/// A deleted packet: its `seq`, id, expiry, whether it had a vector, and its address.
+type Removed = (i64, Vec<u8>, Option<i64>, bool, Vec<u8>);
+
+impl Shared {
+    /// Drops deleted packets, given by address and `seq`, from the address index.
+    /// (Called after the deletion committed, so it cannot fail: an address the table could not
+    /// hold is not in the index either.)
+    pub(super) fn unindex<'a>(&self, removed: impl Iterator<Item = (&'a [u8], i64)>) {
+        let removed: Vec<(Address, i64)> = removed
+            .filter_map(|(a, seq)| Some((Address::from_bytes(a).ok()?, seq)))
+            .collect();
+        self.by_address
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(removed);
     }
 }
 

@@ -3,7 +3,7 @@
 //! - **SQLite is the source of truth** (bundled, WAL, `synchronous = FULL`): a deposit returns only
 //!   after its transaction is on disk, so a process killed at any moment loses nothing that was
 //!   acknowledged. Packets are stored as their MessagePack bytes beside the columns queries filter
-//!   on, indexed by address, domain, created and expiry.
+//!   on, indexed by id and expiry.
 //! - **Vectors** are kept in SQLite too, in a file of their own (`vectors.sqlite3`, by the packet's
 //!   `seq`), so that the packets' file stays compact and an exact query or a deposit touches
 //!   pages that stay in memory however large the vectors are. A deposit commits its vectors
@@ -14,6 +14,9 @@
 //! - **Search** runs on an in-memory copy of the vectors: exact while the store is small (or a
 //!   filter is narrow), two passes (int8 codes, then exact) past a configurable size. It is a
 //!   cache, rebuilt from the packets' filter columns and the vectors file when the store opens.
+//! - **Exact queries** read an in-memory index of the packets by address (newest first), rebuilt
+//!   with the vectors: a B-tree keyed by hashes makes every deposit rewrite pages all over the
+//!   file, a cost that grows with the store (see `by_address`).
 //! - **One process per directory**: the directory is locked while open; a second opener gets a clear
 //!   error naming the directory, never a shared, corrupted store.
 //! - **TTL**: expired packets are never returned; a background task purges them (every minute by
@@ -45,6 +48,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::packet::Packet;
 
+mod by_address;
 mod deposit;
 mod forget;
 mod lock;
@@ -54,10 +58,11 @@ mod schema;
 mod stored;
 mod vectors;
 
+use by_address::AddressIndex;
 use lock::take_lock;
 use purge::{AbortOnDrop, purge_loop};
 use schema::{READER_PRAGMAS, configure, create_schema};
-use stored::load_vectors;
+use stored::load_caches;
 use vectors::VectorStore;
 
 const ROUTER: &str = "embedded";
@@ -155,6 +160,9 @@ struct Shared {
     next_reader: AtomicUsize,
     /// Every live vector, for search; rebuilt from SQLite at open.
     vectors: RwLock<VectorStore>,
+    /// Every packet's `seq` by address, for exact queries; rebuilt from SQLite at open. Updated
+    /// after `vectors` where both change, and read without it.
+    by_address: RwLock<AddressIndex>,
     /// Decoded packets by `seq`, so hot addresses are not decoded again on every query.
     cache: Option<quick_cache::sync::Cache<i64, Arc<Packet>>>,
     /// The embedder whose vectors the store holds (the file `EMBEDDER`), once known.
@@ -337,7 +345,7 @@ impl Shared {
             r.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
             readers.push(Mutex::new(r));
         }
-        let vectors = load_vectors(&writer, &vector_writer)?;
+        let (vectors, by_address) = load_caches(&writer, &vector_writer)?;
         let cache = (options.cached_packets > 0)
             .then(|| quick_cache::sync::Cache::new(options.cached_packets));
         Ok(Shared {
@@ -348,6 +356,7 @@ impl Shared {
             readers,
             next_reader: AtomicUsize::new(0),
             vectors: RwLock::new(vectors),
+            by_address: RwLock::new(by_address),
             cache,
             embedder: std::sync::OnceLock::new(),
             _lock: lock,
@@ -411,7 +420,8 @@ impl Router for EmbeddedRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::Address;
+    use crate::packet::{Address, Millis};
+    use crate::router::Query;
 
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -460,5 +470,49 @@ mod tests {
         assert_eq!(count(&vectors, "SELECT MAX(seq) FROM vectors"), 1);
         let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         assert_eq!(count(&main, "SELECT COUNT(*) FROM dropped_vectors"), 0);
+    }
+
+    /// Stores made before the address index moved into memory have SQLite indexes by address,
+    /// domain and creation: opening drops them, and every query still answers from memory.
+    #[test]
+    fn opening_drops_the_indexes_older_stores_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default().purge_interval(None);
+        let at = Address::from_bytes(&[3; 8]).unwrap();
+        let batch: Vec<Routed> = (0..5)
+            .map(|i| {
+                let p = Packet::builder("a", "d", at)
+                    .created(1_000 + i)
+                    .build()
+                    .unwrap();
+                Routed::new(p)
+            })
+            .collect();
+        Shared::open(dir.path().into(), options.clone())
+            .unwrap()
+            .deposit(&batch)
+            .unwrap();
+        let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        main.execute_batch(
+            "CREATE INDEX packets_at_address ON packets (address, created DESC, id DESC, expires); \
+             CREATE INDEX packets_by_domain ON packets (domain, created); \
+             CREATE INDEX packets_by_created ON packets (created);",
+        )
+        .unwrap();
+        drop(main);
+        let store = Shared::open(dir.path().into(), options).unwrap();
+        let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        assert_eq!(
+            count(
+                &main,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+                 ('packets_at_address', 'packets_by_domain', 'packets_by_created')"
+            ),
+            0
+        );
+        let hits = store.query(&Query::exact(at).limit(3)).unwrap();
+        let created: Vec<Millis> = hits.iter().map(|h| h.packet.created()).collect();
+        assert_eq!(created, [1_004, 1_003, 1_002]);
+        assert_eq!(store.stats().unwrap().addresses, 1);
     }
 }

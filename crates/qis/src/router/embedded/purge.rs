@@ -39,13 +39,13 @@ impl Shared {
         let now = now_ms() as i64;
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(sqlite)?;
-        let removed: Vec<(i64, bool)> = tx
+        let removed: Vec<(i64, bool, Vec<u8>)> = tx
             .prepare_cached(
                 "DELETE FROM packets WHERE expires IS NOT NULL AND expires <= ?1 \
-                 RETURNING seq, has_vector",
+                 RETURNING seq, has_vector, address",
             )
             .map_err(sqlite)?
-            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(sqlite)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sqlite)?;
@@ -60,8 +60,9 @@ impl Shared {
         if !dropped.is_empty() {
             super::forget::drop_vectors(&conn, &lock(&self.vector_writer))?;
         }
+        self.unindex(removed.iter().map(|r| (r.2.as_slice(), r.0)));
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, had_vector) in &removed {
+        for (seq, had_vector, _) in &removed {
             if *had_vector {
                 vectors.remove(*seq);
             }

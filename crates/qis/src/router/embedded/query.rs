@@ -9,24 +9,46 @@ use super::stored::{decode_stored, vector_from_bytes};
 use super::vectors::Scored;
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
-use crate::packet::{Millis, Packet, now_ms};
+use crate::packet::{Address, Millis, Packet, now_ms};
 use crate::router::{Hit, Query, Routed, Stats, Target};
 
 impl Shared {
-    /// The packet stored as `seq`, from the cache or decoded from `body` (read only on a miss).
-    fn packet(
-        &self,
-        seq: i64,
-        body: impl FnOnce() -> rusqlite::Result<Vec<u8>>,
-    ) -> Result<Arc<Packet>> {
-        if let Some(p) = self.cache.as_ref().and_then(|c| c.get(&seq)) {
-            return Ok(p);
+    /// The packets stored as `seqs`, in order: from the cache, and those it lacks read from
+    /// SQLite through one reader (and put in the cache). `None` for a packet no longer stored
+    /// (forgotten or purged since its `seq` was found).
+    fn packets(&self, seqs: &[i64]) -> Result<Vec<Option<Arc<Packet>>>> {
+        let mut out: Vec<Option<Arc<Packet>>> = seqs
+            .iter()
+            .map(|seq| self.cache.as_ref().and_then(|c| c.get(seq)))
+            .collect();
+        if out.iter().all(Option::is_some) {
+            return Ok(out);
         }
-        let packet = Arc::new(decode_stored(&body().map_err(sqlite)?)?);
-        if let Some(c) = &self.cache {
-            c.insert(seq, packet.clone());
+        let conn = self.reader();
+        // One read transaction for all of them: each read would otherwise begin its own, which
+        // costs as much as the read itself.
+        let tx = conn.unchecked_transaction().map_err(sqlite)?;
+        let mut stmt = tx
+            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
+            .map_err(sqlite)?;
+        for (slot, &seq) in out.iter_mut().zip(seqs) {
+            if slot.is_some() {
+                continue;
+            }
+            let Some(body) = stmt
+                .query_row([seq], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .map_err(sqlite)?
+            else {
+                continue;
+            };
+            let packet = Arc::new(decode_stored(&body)?);
+            if let Some(c) = &self.cache {
+                c.insert(seq, packet.clone());
+            }
+            *slot = Some(packet);
         }
-        Ok(packet)
+        Ok(out)
     }
 
     pub(super) fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -44,41 +66,43 @@ impl Shared {
         query.validate()?;
         let now = now_ms();
         match &query.target {
-            Target::Address(address) => self.query_exact(address.as_bytes(), query, now),
+            Target::Address(address) => self.query_exact(address, query, now),
             Target::Vector(v) => self.query_vector(v, query, now),
         }
     }
 
-    /// Exact queries read only the covering index `packets_at_address` (address, newest first,
-    /// expiry) for the packets' `seq`s, take the decoded packets from the cache (reading a body
-    /// only on a miss), and apply the filter to the packets themselves: a 50-packet answer touches
-    /// a few index pages instead of 50 table rows.
-    fn query_exact(&self, address: &[u8], query: &Query, now: Millis) -> Result<Vec<Hit>> {
+    /// Exact queries take the address's packets, newest first, from the in-memory index (a
+    /// chunk at a time, so that deposits are not held up), the decoded packets from the cache
+    /// (reading bodies only for the misses), and apply the filter to the packets themselves.
+    fn query_exact(&self, address: &Address, query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let f = &query.filter;
-        let since = f.since.map_or(0, |s| s.min(i64::MAX as u64) as i64);
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq FROM packets INDEXED BY packets_at_address \
-                 WHERE address = ?1 AND (expires IS NULL OR expires > ?2) AND created >= ?3 \
-                 ORDER BY created DESC, id DESC",
-            )
-            .map_err(sqlite)?;
-        let mut body = conn
-            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
-            .map_err(sqlite)?;
-        let mut rows = stmt
-            .query(params![address, now.min(i64::MAX as u64) as i64, since])
-            .map_err(sqlite)?;
+        let since = f.since.unwrap_or(0);
         let mut hits = Vec::with_capacity(query.limit.min(64));
-        while let Some(row) = rows.next().map_err(sqlite)? {
-            let seq: i64 = row.get(0).map_err(sqlite)?;
-            let packet = self.packet(seq, || body.query_row([seq], |r| r.get(0)))?;
-            if f.matches(&packet, now) {
-                hits.push(Hit { packet, score: 1.0 });
-                if hits.len() == query.limit {
-                    break;
+        let mut after = None;
+        while hits.len() < query.limit {
+            // A filter may pass over some: read a little more than the answer still lacks.
+            let want = (query.limit - hits.len()).max(16);
+            let chunk = self
+                .by_address
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .newest(address, since, now, after, want);
+            let Some(last) = chunk.last() else {
+                break;
+            };
+            after = Some(last.cursor());
+            let exhausted = chunk.len() < want;
+            let seqs: Vec<i64> = chunk.iter().map(|e| e.seq).collect();
+            for packet in self.packets(&seqs)?.into_iter().flatten() {
+                if f.matches(&packet, now) {
+                    hits.push(Hit { packet, score: 1.0 });
+                    if hits.len() == query.limit {
+                        break;
+                    }
                 }
+            }
+            if exhausted {
+                break;
             }
         }
         Ok(hits)
@@ -107,28 +131,11 @@ impl Shared {
                 self.options.exact_below,
             )
         };
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM packets WHERE seq = ?1")
-            .map_err(sqlite)?;
+        let seqs: Vec<i64> = scored.iter().map(|s| s.seq).collect();
         let mut hits = Vec::with_capacity(scored.len());
-        for s in scored {
-            let cached = self.cache.as_ref().and_then(|c| c.get(&s.seq));
-            let packet = match cached {
-                Some(p) => p,
-                None => {
-                    // A purge may have removed it since the search: then it has expired anyway.
-                    let Some(body) = stmt
-                        .query_row([s.seq], |r| r.get::<_, Vec<u8>>(0))
-                        .optional()
-                        .map_err(sqlite)?
-                    else {
-                        continue;
-                    };
-                    self.packet(s.seq, || Ok(body))?
-                }
-            };
-            if query.filter.matches(&packet, now) {
+        // A purge may have removed one since the search: then it has expired anyway.
+        for (s, packet) in scored.iter().zip(self.packets(&seqs)?) {
+            if let Some(packet) = packet.filter(|p| query.filter.matches(p, now)) {
                 hits.push(Hit {
                     packet,
                     score: s.score,
@@ -170,14 +177,20 @@ impl Shared {
     pub(super) fn stats(&self) -> Result<Stats> {
         let now = now_ms() as i64;
         let conn = self.reader();
-        let (packets, addresses, vectors, expired): (i64, i64, i64, i64) = conn
+        let (packets, vectors, expired): (i64, i64, i64) = conn
             .query_row(
-                "SELECT COUNT(*), COUNT(DISTINCT address), COALESCE(SUM(has_vector), 0), \
+                "SELECT COUNT(*), COALESCE(SUM(has_vector), 0), \
                  COALESCE(SUM(expires IS NOT NULL AND expires <= ?1), 0) FROM packets",
                 [now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(sqlite)?;
+        // From the index: counting distinct addresses in SQL sorts the whole table.
+        let addresses = self
+            .by_address
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
         let dimension = self
             .vectors
             .read()

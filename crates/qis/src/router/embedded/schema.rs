@@ -63,10 +63,13 @@ const SCHEMA_V2: &str = "
         -- 1 when the packet's vector is in the vectors file.
         has_vector INTEGER NOT NULL
     );
-    -- Covers exact queries (see `query_exact`).
-    CREATE INDEX IF NOT EXISTS packets_at_address ON packets (address, created DESC, id DESC, expires);
-    CREATE INDEX IF NOT EXISTS packets_by_domain ON packets (domain, created);
-    CREATE INDEX IF NOT EXISTS packets_by_created ON packets (created);
+    -- No index by address, domain or creation: exact queries, forgetting by address and the
+    -- listing of addresses read the in-memory index (`by_address`), which a deposit appends to,
+    -- where an index keyed by address hashes made each deposit rewrite pages all over the file;
+    -- nothing read the other two. Stores made before they were dropped lose them here.
+    DROP INDEX IF EXISTS packets_at_address;
+    DROP INDEX IF EXISTS packets_by_domain;
+    DROP INDEX IF EXISTS packets_by_created;
     CREATE INDEX IF NOT EXISTS packets_by_expiry ON packets (expires) WHERE expires IS NOT NULL;
     -- Forgotten ids, until their packets would have expired (NULL: never); nothing else.
     CREATE TABLE IF NOT EXISTS tombstones (id BLOB PRIMARY KEY, expires INTEGER) WITHOUT ROWID;

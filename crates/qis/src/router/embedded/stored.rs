@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::by_address::{AddressIndex, Row};
 use super::vectors::{FilterFields, VectorStore};
 use super::{ROUTER, sqlite};
 use crate::error::{Error, Result};
@@ -40,10 +41,15 @@ fn tags_from_bytes(b: &[u8]) -> Result<Vec<String>> {
     })
 }
 
-/// The in-memory side of vector search, from the packets' filter columns and the vectors file:
-/// both read in `seq` order and joined as they go, no packet body decoded.
-pub(super) fn load_vectors(conn: &Connection, vectors: &Connection) -> Result<VectorStore> {
+/// The store's in-memory caches, from the packets' columns and the vectors file, read in `seq`
+/// order and joined as they go, no packet body decoded: the address index of every packet, and
+/// the vectors of the live ones with their filter fields.
+pub(super) fn load_caches(
+    conn: &Connection,
+    vectors: &Connection,
+) -> Result<(VectorStore, AddressIndex)> {
     let mut store = VectorStore::default();
+    let mut index = AddressIndex::default();
     let dimension: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'dimension'", [], |r| {
             r.get(0)
@@ -53,14 +59,14 @@ pub(super) fn load_vectors(conn: &Connection, vectors: &Connection) -> Result<Ve
     if let Some(d) = dimension.and_then(|d| d.parse().ok()) {
         store.set_dimension(d);
     }
-    let now = now_ms() as i64;
-    let mut metas = conn
+    let now = now_ms();
+    let mut rows = conn
         .prepare(
-            "SELECT seq, domain, agent, tags, outcome, confidence, created, expires FROM packets \
-             WHERE has_vector AND (expires IS NULL OR expires > ?1) ORDER BY seq",
+            "SELECT seq, address, id, domain, created, expires, has_vector, agent, tags, outcome, \
+             confidence FROM packets ORDER BY seq",
         )
         .map_err(sqlite)?;
-    let mut metas = metas.query([now]).map_err(sqlite)?;
+    let mut rows = rows.query([]).map_err(sqlite)?;
     let mut stmt = vectors
         .prepare("SELECT seq, vector FROM vectors ORDER BY seq")
         .map_err(sqlite)?;
@@ -71,53 +77,73 @@ pub(super) fn load_vectors(conn: &Connection, vectors: &Connection) -> Result<Ve
             None => Ok(None),
         }
     };
+    let damaged = |seq: i64, what: &str| Error::Backend {
+        router: ROUTER,
+        retryable: false,
+        source: format!("packet {seq} has {what} (is the database damaged?)").into(),
+    };
+    let text = |row: &rusqlite::Row<'_>, i: usize| -> Result<String> { row.get(i).map_err(sqlite) };
     let mut vector = next_vector()?;
-    while let Some(row) = metas.next().map_err(sqlite)? {
+    while let Some(row) = rows.next().map_err(sqlite)? {
         let seq: i64 = row.get(0).map_err(sqlite)?;
+        let address = crate::packet::Address::from_bytes(
+            row.get_ref(1)
+                .map_err(sqlite)?
+                .as_blob()
+                .map_err(|e| sqlite(e.into()))?,
+        )
+        .map_err(|_| damaged(seq, "an invalid address"))?;
+        let id: [u8; 16] = row
+            .get_ref(2)
+            .map_err(sqlite)?
+            .as_blob()
+            .map_err(|e| sqlite(e.into()))?
+            .try_into()
+            .map_err(|_| damaged(seq, "an id that is not 16 bytes"))?;
+        let domain = text(row, 3)?;
+        let created = row.get::<_, i64>(4).map_err(sqlite)? as u64;
+        let expires = row
+            .get::<_, Option<i64>>(5)
+            .map_err(sqlite)?
+            .map(|e| e as u64);
+        index.insert(&Row {
+            seq,
+            address,
+            id,
+            domain: &domain,
+            created,
+            expires,
+        });
+        let has_vector: bool = row.get(6).map_err(sqlite)?;
+        if !has_vector || expires.is_some_and(|e| e <= now) {
+            continue;
+        }
         // Vectors of packets gone (expired, or a crash between the two files' commits) are
         // passed over.
         while vector.as_ref().is_some_and(|(s, _)| *s < seq) {
             vector = next_vector()?;
         }
         let Some((_, bytes)) = vector.as_ref().filter(|(s, _)| *s == seq) else {
-            return Err(Error::Backend {
-                router: ROUTER,
-                retryable: false,
-                source: format!("packet {seq} has no vector in the vectors file (is it damaged?)")
-                    .into(),
-            });
+            return Err(damaged(seq, "no vector in the vectors file"));
         };
-        let outcome: String = row.get(4).map_err(sqlite)?;
+        let outcome = text(row, 9)?;
         let fields = FilterFields {
-            domain: row
-                .get_ref(1)
-                .map_err(sqlite)?
-                .as_str()
-                .map_err(|e| sqlite(e.into()))?,
-            agent: row
-                .get_ref(2)
-                .map_err(sqlite)?
-                .as_str()
-                .map_err(|e| sqlite(e.into()))?,
+            domain: &domain,
+            agent: &text(row, 7)?,
             tags: &tags_from_bytes(
-                row.get_ref(3)
+                row.get_ref(8)
                     .map_err(sqlite)?
                     .as_blob()
                     .map_err(|e| sqlite(e.into()))?,
             )?,
-            outcome: outcome.parse().map_err(|_| Error::Backend {
-                router: ROUTER,
-                retryable: false,
-                source: format!("packet {seq} has an unknown outcome {outcome:?}").into(),
-            })?,
-            confidence: row.get::<_, f64>(5).map_err(sqlite)? as f32,
-            created: row.get::<_, i64>(6).map_err(sqlite)? as u64,
-            expires: row
-                .get::<_, Option<i64>>(7)
-                .map_err(sqlite)?
-                .map(|e| e as u64),
+            outcome: outcome
+                .parse()
+                .map_err(|_| damaged(seq, &format!("an unknown outcome {outcome:?}")))?,
+            confidence: row.get::<_, f64>(10).map_err(sqlite)? as f32,
+            created,
+            expires,
         };
         store.insert_fields(seq, &fields, &vector_from_bytes(bytes));
     }
-    Ok(store)
+    Ok((store, index))
 }
