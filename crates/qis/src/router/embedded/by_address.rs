@@ -193,7 +193,11 @@ mod tests {
             seq,
             address: Address::from_bytes(&[address; 8]).unwrap(),
             id: [id; 16],
-            domain: if address.is_multiple_of(2) { "even" } else { "odd" },
+            domain: if address.is_multiple_of(2) {
+                "even"
+            } else {
+                "odd"
+            },
             created,
             expires,
         }

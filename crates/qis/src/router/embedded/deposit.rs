@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::by_address::Row;
 use super::stored::{tags_bytes, vector_bytes};
+use super::vectors::Code;
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{PacketId, now_ms};
@@ -30,7 +31,7 @@ impl Shared {
         let dimension = batch_dimension(batch, stored_dimension)?;
         let tx = conn.transaction().map_err(sqlite)?;
         let mut receipts = Vec::with_capacity(batch.len());
-        let mut inserted: Vec<(i64, usize)> = Vec::new();
+        let mut inserted: Vec<(i64, usize, Option<Code>)> = Vec::new();
         let vtx = vconn.transaction().map_err(sqlite)?;
         {
             let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
@@ -49,6 +50,9 @@ impl Shared {
                 .map_err(sqlite)?;
             let mut insert_vector = vtx
                 .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
+                .map_err(sqlite)?;
+            let mut insert_code = vtx
+                .prepare_cached("INSERT OR REPLACE INTO codes (seq, code) VALUES (?1, ?2)")
                 .map_err(sqlite)?;
             for (i, routed) in batch.iter().enumerate() {
                 let p = &routed.packet;
@@ -96,10 +100,14 @@ impl Shared {
                             ])
                             .map_err(sqlite)?;
                         let seq = tx.last_insert_rowid();
-                        if let Some(v) = &vector {
+                        let code = routed.vector.as_deref().map(Code::of);
+                        if let (Some(v), Some(c)) = (&vector, &code) {
                             insert_vector.execute(params![seq, v]).map_err(sqlite)?;
+                            insert_code
+                                .execute(params![seq, c.to_bytes()])
+                                .map_err(sqlite)?;
                         }
-                        inserted.push((seq, i));
+                        inserted.push((seq, i, code));
                         in_batch.insert(id, (body, vector));
                         true
                     }
@@ -123,21 +131,32 @@ impl Shared {
         vtx.commit().map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         // Durable now; make the new packets and vectors found.
+        self.publish(batch, dimension, inserted);
+        drop((conn, vconn));
+        self.partition_in_background();
+        Ok(receipts)
+    }
+
+    fn publish(
+        &self,
+        batch: &[Routed],
+        dimension: Option<usize>,
+        inserted: Vec<(i64, usize, Option<Code>)>,
+    ) {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         let mut by_address = self.by_address.write().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = dimension {
             vectors.set_dimension(d);
         }
-        for (seq, i) in inserted {
+        for (seq, i, code) in inserted {
             by_address.insert(&Row::of(seq, &batch[i].packet));
-            if let Some(v) = &batch[i].vector {
-                vectors.insert(seq, &batch[i].packet, v);
+            if let Some(code) = &code {
+                vectors.insert(seq, &batch[i].packet, code);
             }
             // Write-through: a node queries what it (and its peers) just deposited.
             if let Some(c) = &self.cache {
                 c.insert(seq, batch[i].packet.clone());
             }
         }
-        Ok(receipts)
     }
 }

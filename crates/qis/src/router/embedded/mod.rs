@@ -11,9 +11,13 @@
 //!   crash in between is finished at the next open): no packet lacks its vector, and no forgotten
 //!   packet's vector is left behind. A store of schema version 1 (vectors in the packets' rows)
 //!   is migrated when it opens.
-//! - **Search** runs on an in-memory copy of the vectors: exact while the store is small (or a
-//!   filter is narrow), two passes (int8 codes, then exact) past a configurable size. It is a
-//!   cache, rebuilt from the packets' filter columns and the vectors file when the store opens.
+//! - **Search** runs on the vectors' int8 codes in memory (a quarter of the vectors' bytes, kept
+//!   in the vectors file too, so that opening reads only them), by domain: candidates by their
+//!   codes, then the best scored again on their vectors, read from the vectors file. A domain
+//!   past a configurable size is partitioned into lists around k-means centroids, in the
+//!   background, and searched in the lists nearest the query (see `partition`); large scans
+//!   use every core. It is a cache, rebuilt from the packets' filter columns and the codes when
+//!   the store opens.
 //! - **Exact queries** read an in-memory index of the packets by address (newest first), rebuilt
 //!   with the vectors: a B-tree keyed by hashes makes every deposit rewrite pages all over the
 //!   file, a cost that grows with the store (see `by_address`).
@@ -52,6 +56,7 @@ mod by_address;
 mod deposit;
 mod forget;
 mod lock;
+mod partition;
 mod purge;
 mod query;
 mod schema;
@@ -61,7 +66,7 @@ mod vectors;
 use by_address::AddressIndex;
 use lock::take_lock;
 use purge::{AbortOnDrop, purge_loop};
-use schema::{READER_PRAGMAS, configure, create_schema};
+use schema::{NO_MMAP, READER_PRAGMAS, configure, create_schema};
 use stored::load_caches;
 use vectors::VectorStore;
 
@@ -79,9 +84,12 @@ pub const LOCK_FILE: &str = "LOCK";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EmbeddedOptions {
-    /// A vector query whose domain (or, without a domain filter, the whole store) holds at most
-    /// this many vectors is an exact scan; larger ones take the int8 two-pass search (default
-    /// 4,096: past that, the two passes are faster and their recall measures 1.0).
+    /// A domain holding at most this many vectors is searched whole: every vector's int8 code
+    /// is scored and the best candidates are scored again on their vectors, which is exact
+    /// unless codes misrank a true neighbour far down. A larger domain is partitioned (in the
+    /// background) into lists around k-means centroids, and a search scores the lists nearest
+    /// the query, at least this many codes and a sixteenth of the domain (default 4,096; see
+    /// docs/performance.md for the recall this gives).
     pub exact_below: usize,
     /// How often the background task purges expired packets (`None`: never; default 60 s).
     pub purge_interval: Option<Duration>,
@@ -158,8 +166,10 @@ struct Shared {
     /// the writers write.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Every live vector, for search; rebuilt from SQLite at open.
-    vectors: RwLock<VectorStore>,
+    /// Every live vector's code, for search; rebuilt from SQLite at open. Shared with the
+    /// background thread that partitions its large segments.
+    vectors: Arc<RwLock<VectorStore>>,
+    indexer: Arc<Indexer>,
     /// Every packet's `seq` by address, for exact queries; rebuilt from SQLite at open. Updated
     /// after `vectors` where both change, and read without it.
     by_address: RwLock<AddressIndex>,
@@ -286,6 +296,18 @@ impl EmbeddedRouter {
         &self.shared.dir
     }
 
+    /// Waits until vector search is partitioned wherever a domain holds more than
+    /// [`EmbeddedOptions::exact_below`] vectors. That runs in the background after deposits
+    /// and after opening; queries meanwhile scan such domains whole, and answer the same. For
+    /// benchmarks and tests, which measure the indexed store.
+    pub async fn wait_indexed(&self) -> Result<()> {
+        self.blocking(|s| {
+            s.wait_indexed();
+            Ok(())
+        })
+        .await
+    }
+
     /// A page of the live (unexpired) packets with their vectors, in storage order: up to `limit`
     /// packets stored after `cursor` (start at 0), and the cursor of the next page (`None` at the
     /// end). Used by `qis export`; deposits made meanwhile appear in later pages.
@@ -315,6 +337,9 @@ impl Shared {
         configure(&writer, &path)?;
         let vector_writer = Connection::open(&vectors_path).map_err(sqlite)?;
         configure(&vector_writer, &vectors_path)?;
+        // The vectors file is read whole at open and at random by queries (a candidate's vector
+        // each): through the page cache, not a memory map, whose pages would stay resident.
+        vector_writer.execute_batch(NO_MMAP).map_err(sqlite)?;
         create_schema(&mut writer, &vector_writer, &path)?;
         if let Some(bytes) = options.max_bytes {
             for conn in [&writer, &vector_writer] {
@@ -343,24 +368,132 @@ impl Shared {
             // Reads through a memory map and a larger page cache: an index range read then costs
             // no system call once its pages are resident.
             r.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
+            r.execute_batch(&format!(
+                "PRAGMA v.{}",
+                NO_MMAP.trim_start_matches("PRAGMA ")
+            ))
+            .map_err(sqlite)?;
             readers.push(Mutex::new(r));
         }
+        // Read once, in order: through the page cache, not the memory map, whose pages would
+        // stay resident after.
+        writer.execute_batch(NO_MMAP).map_err(sqlite)?;
         let (vectors, by_address) = load_caches(&writer, &vector_writer)?;
+        writer.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
         let cache = (options.cached_packets > 0)
             .then(|| quick_cache::sync::Cache::new(options.cached_packets));
-        Ok(Shared {
+        let shared = Shared {
             dir,
             options,
             writer: Mutex::new(writer),
             vector_writer: Mutex::new(vector_writer),
             readers,
             next_reader: AtomicUsize::new(0),
-            vectors: RwLock::new(vectors),
+            vectors: Arc::new(RwLock::new(vectors)),
+            indexer: Arc::default(),
             by_address: RwLock::new(by_address),
             cache,
             embedder: std::sync::OnceLock::new(),
             _lock: lock,
-        })
+        };
+        shared.partition_in_background();
+        Ok(shared)
+    }
+
+    /// Starts the thread that partitions the segments that need it, unless it is running or
+    /// none does. It runs k-means on a copy of a segment's codes, without a lock, then installs
+    /// the lists under the write lock (milliseconds), one segment at a time, until none needs it.
+    fn partition_in_background(&self) {
+        let scan_whole = self.options.exact_below;
+        let mut busy = lock(&self.indexer.busy);
+        let needed = || {
+            self.vectors
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .needs_partition(scan_whole)
+        };
+        if *busy || !needed() {
+            return;
+        }
+        *busy = true;
+        drop(busy);
+        let vectors = self.vectors.clone();
+        let indexer = self.indexer.clone();
+        let spawned = std::thread::Builder::new()
+            .name("qis-partition".into())
+            .spawn(move || {
+                // Marks the indexer idle however the thread ends (a panic included).
+                let _idle = Idle(&indexer);
+                loop {
+                    let snapshot = vectors
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .to_partition(scan_whole);
+                    let Some(snapshot) = snapshot else {
+                        // Checked again while holding `busy`, which a deposit takes after its
+                        // changes: one that came in meanwhile is not left unpartitioned.
+                        let busy = lock(&indexer.busy);
+                        let more = vectors
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .needs_partition(scan_whole);
+                        drop(busy);
+                        if more {
+                            continue;
+                        }
+                        return;
+                    };
+                    let lists = partition::lists_for(snapshot.seqs.len());
+                    let centroids = partition::train(
+                        &snapshot.codes,
+                        &snapshot.scales,
+                        snapshot.dimension,
+                        lists,
+                    );
+                    let assigned: Vec<u32> = snapshot
+                        .codes
+                        .chunks_exact(snapshot.dimension)
+                        .map(|code| centroids.list_of(code) as u32)
+                        .collect();
+                    vectors
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .install(&snapshot, centroids, &assigned);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the thread that partitions vector search");
+            Idle(&self.indexer);
+        }
+    }
+
+    /// Blocks until no segment is being partitioned.
+    fn wait_indexed(&self) {
+        let mut busy = lock(&self.indexer.busy);
+        while *busy {
+            busy = self
+                .indexer
+                .idle
+                .wait(busy)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Whether the partitioning thread runs, and its end signalled.
+#[derive(Debug, Default)]
+struct Indexer {
+    busy: Mutex<bool>,
+    idle: std::sync::Condvar,
+}
+
+/// Marks the indexer idle when dropped.
+struct Idle<'a>(&'a Indexer);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.busy) = false;
+        self.0.idle.notify_all();
     }
 }
 
@@ -468,6 +601,11 @@ mod tests {
         let vectors = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
         assert_eq!(count(&vectors, "SELECT COUNT(*) FROM vectors"), 1);
         assert_eq!(count(&vectors, "SELECT MAX(seq) FROM vectors"), 1);
+        assert_eq!(
+            count(&vectors, "SELECT COUNT(*) FROM codes"),
+            1,
+            "a code goes with its vector"
+        );
         let main = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         assert_eq!(count(&main, "SELECT COUNT(*) FROM dropped_vectors"), 0);
     }
@@ -514,5 +652,38 @@ mod tests {
         let created: Vec<Millis> = hits.iter().map(|h| h.packet.created()).collect();
         assert_eq!(created, [1_004, 1_003, 1_002]);
         assert_eq!(store.stats().unwrap().addresses, 1);
+    }
+
+    /// A store made before the vectors file held codes gets them written when it opens, and
+    /// searches them as it searched the vectors.
+    #[test]
+    fn opening_writes_the_codes_a_store_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default().purge_interval(None);
+        let at = Address::from_bytes(&[5; 8]).unwrap();
+        let batch: Vec<Routed> = (0..20)
+            .map(|i| {
+                let angle = i as f32 / 10.0;
+                let p = Packet::builder("a", "d", at).build().unwrap();
+                Routed::with_vector(p, &[angle.cos(), angle.sin(), 0.5]).unwrap()
+            })
+            .collect();
+        Shared::open(dir.path().into(), options.clone())
+            .unwrap()
+            .deposit(&batch)
+            .unwrap();
+        let vectors = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
+        vectors.execute("DELETE FROM codes", []).unwrap();
+        drop(vectors);
+        let store = Shared::open(dir.path().into(), options).unwrap();
+        let vectors = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
+        assert_eq!(count(&vectors, "SELECT COUNT(*) FROM codes"), 20);
+        let target = batch[7].vector.clone().unwrap();
+        let hits = store.query(&Query::nearest(&target, 3).unwrap()).unwrap();
+        assert_eq!(hits[0].packet.id(), batch[7].packet.id());
+        assert!(
+            (hits[0].score - 1.0).abs() < 1e-5,
+            "scored on the vector, not its code"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::stored::{decode_stored, vector_from_bytes};
-use super::vectors::Scored;
+use super::vectors::{Scored, dot};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, now_ms};
@@ -108,9 +108,12 @@ impl Shared {
         Ok(hits)
     }
 
+    /// Vector queries take candidates from the codes in memory, score them again on their
+    /// vectors (read from the vectors file in one read transaction), and apply the filter to
+    /// the packets themselves.
     fn query_vector(&self, target: &[f32], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
-        let scored: Vec<Scored> = {
+        let candidates: Vec<Scored> = {
             let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
             match vectors.dimension() {
                 None => return Ok(Vec::new()),
@@ -131,6 +134,30 @@ impl Shared {
                 self.options.exact_below,
             )
         };
+        let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
+        {
+            let conn = self.reader();
+            let tx = conn.unchecked_transaction().map_err(sqlite)?;
+            let mut stmt = tx
+                .prepare_cached("SELECT vector FROM v.vectors WHERE seq = ?1")
+                .map_err(sqlite)?;
+            for c in candidates {
+                // A forget or purge may have removed one since the search.
+                let Some(bytes) = stmt
+                    .query_row([c.seq], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()
+                    .map_err(sqlite)?
+                else {
+                    continue;
+                };
+                let score = dot(target, &vector_from_bytes(&bytes));
+                if score >= min_score {
+                    scored.push(Scored { score, ..c });
+                }
+            }
+        }
+        scored.sort();
+        scored.truncate(query.limit);
         let seqs: Vec<i64> = scored.iter().map(|s| s.seq).collect();
         let mut hits = Vec::with_capacity(scored.len());
         // A purge may have removed one since the search: then it has expired anyway.

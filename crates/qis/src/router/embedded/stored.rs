@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::by_address::{AddressIndex, Row};
-use super::vectors::{FilterFields, VectorStore};
+use super::vectors::{Code, FilterFields, VectorStore};
 use super::{ROUTER, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Packet, now_ms};
@@ -68,7 +68,7 @@ pub(super) fn load_caches(
         .map_err(sqlite)?;
     let mut rows = rows.query([]).map_err(sqlite)?;
     let mut stmt = vectors
-        .prepare("SELECT seq, vector FROM vectors ORDER BY seq")
+        .prepare("SELECT seq, code FROM codes ORDER BY seq")
         .map_err(sqlite)?;
     let mut vecs = stmt.query([]).map_err(sqlite)?;
     let mut next_vector = || -> Result<Option<(i64, Vec<u8>)>> {
@@ -84,6 +84,11 @@ pub(super) fn load_caches(
     };
     let text = |row: &rusqlite::Row<'_>, i: usize| -> Result<String> { row.get(i).map_err(sqlite) };
     let mut vector = next_vector()?;
+    let mut read_vector = vectors
+        .prepare("SELECT vector FROM vectors WHERE seq = ?1")
+        .map_err(sqlite)?;
+    // Codes written here, for vectors stored without one (by a version that kept no codes).
+    let mut missing: Vec<(i64, Code)> = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite)? {
         let seq: i64 = row.get(0).map_err(sqlite)?;
         let address = crate::packet::Address::from_bytes(
@@ -123,9 +128,22 @@ pub(super) fn load_caches(
         while vector.as_ref().is_some_and(|(s, _)| *s < seq) {
             vector = next_vector()?;
         }
-        let Some((_, bytes)) = vector.as_ref().filter(|(s, _)| *s == seq) else {
-            return Err(damaged(seq, "no vector in the vectors file"));
-        };
+        let code = match vector.as_ref().filter(|(s, _)| *s == seq) {
+            Some((_, bytes)) => Code::from_bytes(bytes),
+            None => {
+                let v: Option<Vec<u8>> = read_vector
+                    .query_row([seq], |r| r.get(0))
+                    .optional()
+                    .map_err(sqlite)?;
+                let code = Code::of(&vector_from_bytes(
+                    &v.ok_or_else(|| damaged(seq, "no vector in the vectors file"))?,
+                ));
+                missing.push((seq, code.clone()));
+                Some(code)
+            }
+        }
+        .filter(|c| store.dimension().is_none_or(|d| d == c.codes.len()))
+        .ok_or_else(|| damaged(seq, "a vector code of the wrong length"))?;
         let outcome = text(row, 9)?;
         let fields = FilterFields {
             domain: &domain,
@@ -143,7 +161,26 @@ pub(super) fn load_caches(
             created,
             expires,
         };
-        store.insert_fields(seq, &fields, &vector_from_bytes(bytes));
+        store.insert_fields(seq, &fields, &code);
+    }
+    drop(vecs);
+    if !missing.is_empty() {
+        let tx = vectors.unchecked_transaction().map_err(sqlite)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR REPLACE INTO codes (seq, code) VALUES (?1, ?2)")
+                .map_err(sqlite)?;
+            for (seq, code) in &missing {
+                insert
+                    .execute(rusqlite::params![seq, code.to_bytes()])
+                    .map_err(sqlite)?;
+            }
+        }
+        tx.commit().map_err(sqlite)?;
+        tracing::info!(
+            vectors = missing.len(),
+            "wrote the int8 codes of vectors stored without one"
+        );
     }
     Ok((store, index))
 }

@@ -1,8 +1,11 @@
-//! The in-memory side of vector search: every stored vector with the few packet fields that
-//! filters read, rebuilt from SQLite at open. SQLite stays the only copy that matters.
+//! The in-memory side of vector search: every stored vector's int8 code with the few packet fields
+//! that filters read, rebuilt from SQLite at open. SQLite stays the only copy that matters, and
+//! holds the exact vectors: a search here finds candidates by their codes, and the query path
+//! scores them again on their vectors read from the vectors file (see `query_vector`).
 
 use std::collections::{BinaryHeap, HashMap};
 
+use super::partition::Centroids;
 use crate::packet::{Millis, Outcome, Packet};
 use crate::router::Filter;
 
@@ -82,18 +85,81 @@ impl CompiledFilter {
     }
 }
 
-/// The vectors of one domain, contiguous, with their packets' filter fields. Queries almost
-/// always name their domain, so a search reads only that domain's memory.
+/// Codes, `dimension` each, with their packets' filter fields, contiguous: a segment's whole
+/// until it is partitioned, then one of its lists.
 #[derive(Debug, Default)]
-struct Segment {
-    /// The vectors, `dimension` floats each, in the order of `metas`.
-    data: Vec<f32>,
-    /// The same vectors as int8 codes (`round(x / scale)`), a quarter of the bytes: the fast
-    /// first pass of large searches.
+struct Cell {
+    /// The vectors as int8 codes (`round(x / scale)`), in the order of `metas`: a quarter of
+    /// the vectors' bytes.
     codes: Vec<i8>,
     /// Each vector's code scale: `max |x| / 127`.
     scales: Vec<f32>,
     metas: Vec<Meta>,
+}
+
+impl Cell {
+    /// Offers `top` every code of the cell that passes `filter`, with its score by codes, if it
+    /// is at least `floor`.
+    fn score(&self, q: &Code, floor: f32, filter: &CompiledFilter, d: usize, top: &mut TopK) {
+        for ((meta, code), scale) in self
+            .metas
+            .iter()
+            .zip(self.codes.chunks_exact(d))
+            .zip(&self.scales)
+        {
+            if !filter.matches(meta) {
+                continue;
+            }
+            let approx = q.scale * scale * dot_i8(&q.codes, code) as f32;
+            if approx >= floor {
+                top.offer(Scored {
+                    seq: meta.seq,
+                    score: approx,
+                    created: meta.created,
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, meta: Meta, codes: &[i8], scale: f32) {
+        self.metas.push(meta);
+        self.codes.extend_from_slice(codes);
+        self.scales.push(scale);
+    }
+
+    /// Removes entry `i`, moving the last into its place: the `seq` of the one moved, if any.
+    fn swap_remove(&mut self, i: usize, d: usize) -> Option<i64> {
+        let last = self.metas.len() - 1;
+        self.metas.swap_remove(i);
+        self.scales.swap_remove(i);
+        if i != last {
+            let (head, tail) = self.codes.split_at_mut(last * d);
+            head[i * d..(i + 1) * d].copy_from_slice(&tail[..d]);
+        }
+        self.codes.truncate(last * d);
+        (i != last).then(|| self.metas[i].seq)
+    }
+}
+
+/// The codes of one domain. Queries almost always name their domain, so a search reads only
+/// that domain's memory.
+#[derive(Debug, Default)]
+struct Segment {
+    /// One cell, or once the segment is partitioned one per list (see
+    /// [`VectorStore::to_partition`]).
+    cells: Vec<Cell>,
+    centroids: Option<Centroids>,
+    len: usize,
+}
+
+/// What k-means needs of a segment to partition it, copied so that it runs without a lock.
+#[derive(Debug)]
+pub(super) struct Snapshot {
+    pub(super) domain: u32,
+    pub(super) dimension: usize,
+    pub(super) codes: Vec<i8>,
+    pub(super) scales: Vec<f32>,
+    pub(super) seqs: Vec<i64>,
 }
 
 /// Every vector, partitioned by domain.
@@ -102,8 +168,8 @@ pub(super) struct VectorStore {
     dimension: Option<usize>,
     /// Indexed by interned domain.
     segments: Vec<Segment>,
-    /// Packet `seq` → (domain, position in its segment).
-    position: HashMap<i64, (u32, usize)>,
+    /// Packet `seq` → (domain, cell, place in the cell).
+    position: HashMap<i64, (u32, u32, u32)>,
     domains: Interner,
     agents: Interner,
     tags: Interner,
@@ -168,8 +234,8 @@ impl VectorStore {
         self.dimension = Some(d);
     }
 
-    /// Adds the vector of packet `seq`.
-    pub(super) fn insert(&mut self, seq: i64, packet: &Packet, vector: &[f32]) {
+    /// Adds the code of packet `seq`.
+    pub(super) fn insert(&mut self, seq: i64, packet: &Packet, code: &Code) {
         let fields = FilterFields {
             domain: packet.domain(),
             agent: packet.agent(),
@@ -179,13 +245,13 @@ impl VectorStore {
             created: packet.created(),
             expires: packet.expires_at(),
         };
-        self.insert_fields(seq, &fields, vector);
+        self.insert_fields(seq, &fields, code);
     }
 
-    /// Adds the vector of packet `seq`, whose filter fields are `fields`.
-    pub(super) fn insert_fields(&mut self, seq: i64, fields: &FilterFields<'_>, vector: &[f32]) {
-        debug_assert!(self.dimension.is_none_or(|d| d == vector.len()));
-        self.dimension = Some(vector.len());
+    /// Adds the code of packet `seq`, whose filter fields are `fields`.
+    pub(super) fn insert_fields(&mut self, seq: i64, fields: &FilterFields<'_>, code: &Code) {
+        debug_assert!(self.dimension.is_none_or(|d| d == code.codes.len()));
+        self.dimension = Some(code.codes.len());
         let domain = self.domains.intern(fields.domain);
         let meta = Meta {
             seq,
@@ -201,32 +267,31 @@ impl VectorStore {
                 .resize_with(domain as usize + 1, Segment::default);
         }
         let segment = &mut self.segments[domain as usize];
-        self.position.insert(seq, (domain, segment.metas.len()));
-        segment.metas.push(meta);
-        segment.data.extend_from_slice(vector);
-        let scale = quantize_into(vector, &mut segment.codes);
-        segment.scales.push(scale);
+        let cell = segment
+            .centroids
+            .as_ref()
+            .map_or(0, |c| c.list_of(&code.codes));
+        if segment.cells.len() <= cell {
+            segment.cells.resize_with(cell + 1, Cell::default);
+        }
+        let place = segment.cells[cell].metas.len();
+        segment.cells[cell].push(meta, &code.codes, code.scale);
+        segment.len += 1;
+        self.position
+            .insert(seq, (domain, cell as u32, place as u32));
     }
 
     /// Removes the vector of packet `seq` (if held).
     pub(super) fn remove(&mut self, seq: i64) {
-        let Some((domain, i)) = self.position.remove(&seq) else {
+        let Some((domain, cell, place)) = self.position.remove(&seq) else {
             return;
         };
         let d = self.dimension.unwrap_or(0);
         let segment = &mut self.segments[domain as usize];
-        let last = segment.metas.len() - 1;
-        segment.metas.swap_remove(i);
-        segment.scales.swap_remove(i);
-        if i != last {
-            let (head, tail) = segment.data.split_at_mut(last * d);
-            head[i * d..(i + 1) * d].copy_from_slice(&tail[..d]);
-            let (head, tail) = segment.codes.split_at_mut(last * d);
-            head[i * d..(i + 1) * d].copy_from_slice(&tail[..d]);
-            self.position.insert(segment.metas[i].seq, (domain, i));
+        segment.len -= 1;
+        if let Some(moved) = segment.cells[cell as usize].swap_remove(place as usize, d) {
+            self.position.insert(moved, (domain, cell, place));
         }
-        segment.data.truncate(last * d);
-        segment.codes.truncate(last * d);
     }
 
     pub(super) fn compile(&self, filter: &Filter, now: Millis) -> CompiledFilter {
@@ -263,115 +328,238 @@ impl VectorStore {
         }
     }
 
-    /// Exact search: the `k` best of the vectors passing `filter` with a score ≥ `min_score`.
-    pub(super) fn exact(
-        &self,
-        query: &[f32],
-        k: usize,
-        min_score: f32,
-        filter: &CompiledFilter,
-    ) -> Vec<Scored> {
-        let Some(d) = self.dimension else {
-            return Vec::new();
-        };
-        let mut top = TopK::new(k);
-        for segment in self.segments(filter) {
-            for (meta, v) in segment.metas.iter().zip(segment.data.chunks_exact(d)) {
-                if !filter.matches(meta) {
-                    continue;
-                }
-                let score = dot(query, v);
-                if score >= min_score {
-                    top.offer(Scored {
-                        seq: meta.seq,
-                        score,
-                        created: meta.created,
-                    });
-                }
-            }
-        }
-        top.heap.into_sorted_vec()
-    }
-
-    /// The `k` best vectors passing `filter` with a score ≥ `min_score`, best first.
+    /// The candidates for the `k` best vectors passing `filter` with a score ≥ `min_score`, by
+    /// their codes: every code the filter passes is scored (a quarter of the vectors' memory
+    /// traffic), and the best `candidates(k)` are returned, best first, with their approximate
+    /// scores. The caller scores them again on their vectors: the answer is then the exact top
+    /// k unless a true top-k vector ranked below that many others by its code, which int8 codes'
+    /// error (about 1 % of a score) makes rare; `qis bench` measures the recall. Where the
+    /// filter passes at most that many, every one is a candidate and the answer is exact.
     ///
-    /// When the segments the filter's domain allows hold up to `exact_below` vectors: an exact
-    /// scan. Past it, two passes: int8 codes score every vector passing the filter (a quarter of
-    /// the memory traffic), then the best `max(8k, 64)` candidates are scored again exactly, so
-    /// that the answer is the exact top k unless a true top-k vector ranked below that many
-    /// others by its code, which int8 codes' error (about 1 % of a score) makes rare; `qis bench`
-    /// measures the recall.
+    /// A partitioned segment larger than `scan_whole` is searched in the lists nearest the
+    /// query, until at least `scan_whole` codes (and a share of the segment, see
+    /// [`probed`]) are scored.
     pub(super) fn search(
         &self,
         query: &[f32],
         k: usize,
         min_score: f32,
         filter: &CompiledFilter,
-        exact_below: usize,
+        scan_whole: usize,
     ) -> Vec<Scored> {
         let Some(d) = self.dimension else {
             return Vec::new();
         };
-        let segments = self.segments(filter);
-        if segments.iter().map(|s| s.metas.len()).sum::<usize>() <= exact_below {
-            return self.exact(query, k, min_score, filter);
-        }
-        let mut q_codes = Vec::with_capacity(d);
-        let q_scale = quantize_into(query, &mut q_codes);
-        // The codes' score can be off by a little: keep candidates a margin below `min_score`.
-        let floor = min_score - 0.05;
-        let mut top = TopK::new((8 * k).max(64));
-        // A candidate's `seq` holds its place: segment index in the high bits, position below.
-        for (si, segment) in segments.iter().enumerate() {
-            for (i, meta) in segment.metas.iter().enumerate() {
-                if !filter.matches(meta) {
-                    continue;
+        let q = Code::of(query);
+        // The cells to score: every cell of the segments scanned whole, and of the partitioned
+        // ones (pooled, so that a query without a domain looks where its neighbours are, in
+        // whichever domain) the lists whose centroids are nearest, until enough are listed.
+        let mut cells: Vec<&Cell> = Vec::new();
+        let mut pool: Vec<(f32, &Cell)> = Vec::new();
+        let mut pooled = 0;
+        for segment in self.segments(filter) {
+            match &segment.centroids {
+                Some(centroids) if segment.len > scan_whole => {
+                    pooled += segment.len;
+                    pool.extend(centroids.scores(query).into_iter().zip(&segment.cells));
                 }
-                let code = &segment.codes[i * d..(i + 1) * d];
-                let approx = q_scale * segment.scales[i] * dot_i8(&q_codes, code) as f32;
-                if approx >= floor {
-                    top.offer(Scored {
-                        seq: ((si as i64) << 32) | i as i64,
-                        score: approx,
-                        created: meta.created,
-                    });
-                }
+                _ => cells.extend(segment.cells.iter()),
             }
         }
-        // Rescore exactly.
-        let mut exact: Vec<Scored> = top
-            .heap
-            .into_iter()
-            .filter_map(|c| {
-                let segment = &segments[(c.seq >> 32) as usize];
-                let i = (c.seq & 0xffff_ffff) as usize;
-                let score = dot(query, &segment.data[i * d..(i + 1) * d]);
-                (score >= min_score).then_some(Scored {
-                    seq: segment.metas[i].seq,
-                    score,
-                    created: c.created,
-                })
+        if !pool.is_empty() {
+            pool.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+            let at_least = probed(pooled, scan_whole, k);
+            let mut listed = 0;
+            for (_, cell) in pool {
+                if listed >= at_least {
+                    break;
+                }
+                listed += cell.metas.len();
+                cells.push(cell);
+            }
+        }
+        let total: usize = cells.iter().map(|c| c.metas.len()).sum();
+        let threads = (total / PARALLEL_FROM).clamp(1, cores());
+        // The codes' score can be off by a little: keep candidates a margin below `min_score`.
+        let scan = |cells: &[&Cell]| {
+            let mut top = TopK::new(candidates(k));
+            for cell in cells {
+                cell.score(&q, min_score - 0.05, filter, d, &mut top);
+            }
+            top
+        };
+        let top = if threads == 1 {
+            scan(&cells)
+        } else {
+            // Cells split into runs of about equal counts, one thread each (this one included).
+            let mut runs: Vec<&[&Cell]> = Vec::with_capacity(threads);
+            let (mut start, mut acc) = (0, 0);
+            for (i, cell) in cells.iter().enumerate() {
+                acc += cell.metas.len();
+                if acc * threads >= total * (runs.len() + 1) && runs.len() + 1 < threads {
+                    runs.push(&cells[start..=i]);
+                    start = i + 1;
+                }
+            }
+            runs.push(&cells[start..]);
+            std::thread::scope(|scope| {
+                let others: Vec<_> = runs[1..]
+                    .iter()
+                    .map(|run| scope.spawn(move || scan(run)))
+                    .collect();
+                let mut top = scan(runs[0]);
+                for other in others {
+                    // A scan cannot panic but by a bug; its candidates are then lost, not the
+                    // query.
+                    if let Ok(theirs) = other.join() {
+                        theirs.heap.into_iter().for_each(|s| top.offer(s));
+                    }
+                }
+                top
             })
+        };
+        top.heap.into_sorted_vec()
+    }
+
+    /// Whether [`VectorStore::to_partition`] has a segment to give.
+    pub(super) fn needs_partition(&self, scan_whole: usize) -> bool {
+        self.dimension.is_some() && self.segments.iter().any(|s| s.wants_partition(scan_whole))
+    }
+
+    /// A segment that should be partitioned (again), copied: one larger than `scan_whole`
+    /// that has none, or has grown to four times the size its lists were made at.
+    pub(super) fn to_partition(&self, scan_whole: usize) -> Option<Snapshot> {
+        let dimension = self.dimension?;
+        let (domain, segment) = self
+            .segments
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.wants_partition(scan_whole))?;
+        let mut snapshot = Snapshot {
+            domain: domain as u32,
+            dimension,
+            codes: Vec::with_capacity(segment.len * dimension),
+            scales: Vec::with_capacity(segment.len),
+            seqs: Vec::with_capacity(segment.len),
+        };
+        for cell in &segment.cells {
+            snapshot.codes.extend_from_slice(&cell.codes);
+            snapshot.scales.extend_from_slice(&cell.scales);
+            snapshot.seqs.extend(cell.metas.iter().map(|m| m.seq));
+        }
+        Some(snapshot)
+    }
+
+    /// Partitions a segment around the centroids k-means found on `snapshot` of it: each code
+    /// moves into the list it was assigned there (`assigned`, in the snapshot's order), and
+    /// codes deposited since into their nearest.
+    pub(super) fn install(&mut self, snapshot: &Snapshot, centroids: Centroids, assigned: &[u32]) {
+        let (Some(d), Some(segment)) = (
+            self.dimension,
+            self.segments.get_mut(snapshot.domain as usize),
+        ) else {
+            return;
+        };
+        let by_seq: HashMap<i64, u32> = snapshot
+            .seqs
+            .iter()
+            .copied()
+            .zip(assigned.iter().copied())
             .collect();
-        exact.sort();
-        exact.truncate(k);
-        exact
+        let mut cells: Vec<Cell> = (0..centroids.len()).map(|_| Cell::default()).collect();
+        for cell in std::mem::take(&mut segment.cells) {
+            for ((meta, code), scale) in cell
+                .metas
+                .into_iter()
+                .zip(cell.codes.chunks_exact(d))
+                .zip(cell.scales)
+            {
+                let list = by_seq
+                    .get(&meta.seq)
+                    .map_or_else(|| centroids.list_of(code), |&l| l as usize);
+                let place = cells[list].metas.len();
+                self.position
+                    .insert(meta.seq, (snapshot.domain, list as u32, place as u32));
+                cells[list].push(meta, code, scale);
+            }
+        }
+        segment.cells = cells;
+        segment.centroids = Some(centroids);
     }
 }
 
-/// Appends `v`'s int8 codes to `out` and returns their scale.
-fn quantize_into(v: &[f32], out: &mut Vec<i8>) -> f32 {
-    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    out.extend(
-        v.iter()
-            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8),
-    );
-    scale
+impl Segment {
+    /// Larger than `scan_whole` and not partitioned, or grown to four times the size its lists
+    /// were made at.
+    fn wants_partition(&self, scan_whole: usize) -> bool {
+        self.len > scan_whole
+            && self
+                .centroids
+                .as_ref()
+                .is_none_or(|c| self.len >= 4 * c.trained_on)
+    }
+}
+
+/// How many codes a search scores in the partitioned segments it may search, which hold `n`:
+/// at least `scan_whole`, the candidates it needs, and 1 / `PROBE_SHARE` of them. With about √n
+/// lists, that is the nearest √n / 16 lists; `qis bench` measures the recall (docs/performance.md).
+pub(super) fn probed(n: usize, scan_whole: usize, k: usize) -> usize {
+    scan_whole.max(n / PROBE_SHARE).max(candidates(k))
+}
+
+const PROBE_SHARE: usize = 16;
+
+/// A search scores its codes on several threads once it has this many per thread.
+const PARALLEL_FROM: usize = 16_384;
+
+/// The threads a search may use: the machine's cores.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// How many candidates a search for the best `k` scores again exactly.
+pub(super) fn candidates(k: usize) -> usize {
+    (2 * k).max(24)
+}
+
+/// A vector's int8 code: `round(x / scale)` for each component, with `scale = max |x| / 127`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Code {
+    pub(super) scale: f32,
+    pub(super) codes: Vec<i8>,
+}
+
+impl Code {
+    pub(super) fn of(v: &[f32]) -> Self {
+        let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let codes = v
+            .iter()
+            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        Code { scale, codes }
+    }
+
+    /// As the vectors file stores it: the scale (f32, little-endian), then the codes.
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.codes.len());
+        out.extend_from_slice(&self.scale.to_le_bytes());
+        out.extend(self.codes.iter().map(|c| *c as u8));
+        out
+    }
+
+    pub(super) fn from_bytes(b: &[u8]) -> Option<Self> {
+        let (scale, codes) = b.split_first_chunk::<4>()?;
+        Some(Code {
+            scale: f32::from_le_bytes(*scale),
+            codes: codes.iter().map(|c| *c as i8).collect(),
+        })
+    }
 }
 
 /// Dot product of int8 codes, accumulated in i32; AVX2 when the processor has it.
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -437,6 +625,7 @@ fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::embedded::partition;
 
     #[test]
     fn int8_dot_matches_the_portable_loop_at_every_length_and_extreme() {
@@ -456,5 +645,99 @@ mod tests {
                 assert_eq!(dot_i8(x, y), dot_i8_portable(x, y), "length {n}");
             }
         }
+    }
+
+    #[test]
+    fn a_code_round_trips_through_its_bytes_and_keeps_the_largest_component_exact() {
+        let v = [0.5f32, -0.25, 0.125, 0.0, -0.5];
+        let code = Code::of(&v);
+        assert_eq!(code.codes[0], 127);
+        assert_eq!(code.codes[4], -127);
+        assert_eq!(Code::from_bytes(&code.to_bytes()), Some(code.clone()));
+        assert_eq!(Code::from_bytes(&[1, 2]), None, "shorter than its scale");
+        let zero = Code::of(&[0.0; 4]);
+        assert_eq!((zero.scale, zero.codes), (1.0, vec![0; 4]));
+    }
+
+    fn fields(domain: &str) -> FilterFields<'_> {
+        FilterFields {
+            domain,
+            agent: "a",
+            tags: &[],
+            outcome: Outcome::Resolved,
+            confidence: 1.0,
+            created: 1,
+            expires: None,
+        }
+    }
+
+    /// Once partitioned, a search scores only the lists it probes: a vector placed (on purpose)
+    /// in the list far from its own cluster is not found, every other one is; removals and later
+    /// inserts keep each code where the search looks for it.
+    #[test]
+    fn a_partitioned_segment_is_searched_in_the_lists_it_probes() {
+        let d = 4;
+        let mut store = VectorStore::default();
+        // Unit vectors, as stored vectors are.
+        let axis = |i: usize, wobble: f32| {
+            let mut v = vec![wobble; d];
+            v[i] = 1.0;
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        // seqs 0..100 near axis 0, 100..200 near axis 1.
+        for seq in 0..200i64 {
+            let v = axis((seq / 100) as usize, 0.08 * (seq % 6) as f32);
+            store.insert_fields(seq, &fields("d"), &Code::of(&v));
+        }
+        let snapshot = store
+            .to_partition(10)
+            .expect("200 > 10 and not partitioned");
+        let centroids = partition::train(&snapshot.codes, &snapshot.scales, d, 2);
+        let mut assigned: Vec<u32> = snapshot
+            .codes
+            .chunks_exact(d)
+            .map(|c| centroids.list_of(c) as u32)
+            .collect();
+        let list_of_axis_1 = assigned[150];
+        let stray = snapshot.seqs.iter().position(|&s| s == 7).unwrap();
+        assigned[stray] = list_of_axis_1;
+        store.install(&snapshot, centroids, &assigned);
+        assert!(!store.needs_partition(10));
+
+        let filter = store.compile(&Filter::default(), 0);
+        let seqs = |found: Vec<Scored>| -> Vec<i64> { found.iter().map(|s| s.seq).collect() };
+        // k = 1 asks for `candidates(1)`: the query's own list (100 codes) is enough.
+        // The query is seq 7's own vector (and 1's, 13's, 19's, …).
+        let q7 = axis(0, 0.08);
+        let near_0 = seqs(store.search(&q7, 1, f32::MIN, &filter, 10));
+        assert_eq!(near_0.len(), candidates(1));
+        assert!(
+            near_0.iter().all(|&s| s < 100),
+            "only axis 0's list: {near_0:?}"
+        );
+        assert!(near_0.contains(&13), "{near_0:?}");
+        assert!(!near_0.contains(&7), "seq 7 sits in axis 1's list");
+        // Scanned whole (scan_whole past the segment), 7 is found again.
+        let whole = seqs(store.search(&q7, 1, f32::MIN, &filter, 1000));
+        assert!(whole.contains(&7), "{whole:?}");
+
+        // Removals move codes inside their lists; an insert goes to its nearest list.
+        for seq in (0..100).step_by(3) {
+            store.remove(seq);
+        }
+        store.insert_fields(500, &fields("d"), &Code::of(&axis(0, 0.0)));
+        let after = seqs(store.search(&axis(0, 0.0), 10, f32::MIN, &filter, 10));
+        assert_eq!(after[0], 500, "the new exact match comes first");
+        assert!(
+            after.iter().all(|&s| s % 3 != 0 || s == 500),
+            "no removed seq: {after:?}"
+        );
+        assert!(after.iter().all(|&s| s < 100 || s == 500));
+        // The stray is removed from the list it sat in; a whole scan sees everything else.
+        store.remove(7);
+        let all = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 1000));
+        assert_eq!(all.len(), 200 - 34 + 1 - 1);
+        assert!(!all.contains(&7) && all.contains(&500) && all.contains(&199));
     }
 }
