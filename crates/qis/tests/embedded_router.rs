@@ -111,6 +111,28 @@ mod two_pass {
         assert!(recall >= 0.99, "recall@10 {recall}");
     }
 
+    /// Vectors without clusters are not partitioned (the lists nearest a query would miss most of
+    /// its neighbours): the store keeps scanning them whole, and its recall stays that of a
+    /// whole scan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vectors_without_clusters_stay_searched_whole() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let dim = 64;
+        let mut random_vector =
+            || -> Vec<f32> { (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default().exact_below(500);
+        let router = EmbeddedRouter::open_with(dir.path(), options)
+            .await
+            .unwrap();
+        let stored = deposit_all(&router, (0..6000).map(|_| random_vector())).await;
+        router.wait_indexed().await.unwrap();
+        let queries: Vec<Vec<f32>> = (0..40).map(|_| random_vector()).collect();
+        let recall = recall(&router, &stored, &queries).await;
+        assert!(recall >= 0.99, "recall@10 {recall}");
+    }
+
     /// On clustered vectors, as text embeddings are, the partitioned search (the lists nearest
     /// the query, an eighth of the store here) keeps recall@10 above 0.95, after deposits and
     /// after a restart partitions the store again.

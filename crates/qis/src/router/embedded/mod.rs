@@ -455,10 +455,18 @@ impl Shared {
                         .chunks_exact(snapshot.dimension)
                         .map(|code| centroids.list_of(code) as u32)
                         .collect();
-                    vectors
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .install(&snapshot, centroids, &assigned);
+                    let keeps =
+                        partition::keeps_recall(&snapshot, &centroids, &assigned, scan_whole);
+                    let mut vectors = vectors.write().unwrap_or_else(|e| e.into_inner());
+                    if keeps {
+                        vectors.install(&snapshot, centroids, &assigned);
+                    } else {
+                        tracing::info!(
+                            vectors = snapshot.seqs.len(),
+                            "a domain's vectors have no clusters to partition: it is searched whole"
+                        );
+                        vectors.decline(&snapshot);
+                    }
                 }
             });
         if let Err(e) = spawned {

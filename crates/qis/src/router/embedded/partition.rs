@@ -6,7 +6,7 @@
 //! `Shared::partition_in_background`); until it is done the segment is scanned whole.
 //! docs/decisions.md says why this and not a graph index.
 
-use super::vectors::{Code, dot, dot_i8};
+use super::vectors::{Code, Snapshot, dot, dot_i8, probed};
 
 /// k-means iterations over the sample.
 const ITERATIONS: usize = 8;
@@ -152,6 +152,59 @@ fn seed(sample: &[f32], dimension: usize, k: usize) -> Vec<f32> {
         }
     }
     seeds
+}
+
+/// Whether searching `snapshot` in the lists `assigned` (around `centroids`) finds what a
+/// whole scan finds: 32 of its own vectors, drawn, are queries, and the partitioned search's
+/// top 10 (scoring the lists nearest each, as a search would) must hold at least 90 % of the
+/// whole scan's. Vectors without clusters (uniform random ones) fail it, and their segment is
+/// then scanned whole, as before partitioning.
+pub(super) fn keeps_recall(
+    snapshot: &Snapshot,
+    centroids: &Centroids,
+    assigned: &[u32],
+    scan_whole: usize,
+) -> bool {
+    const QUERIES: usize = 32;
+    const K: usize = 10;
+    let (d, n) = (snapshot.dimension, snapshot.seqs.len());
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); centroids.len()];
+    for (i, &list) in assigned.iter().enumerate() {
+        lists[list as usize].push(i);
+    }
+    let code = |i: usize| &snapshot.codes[i * d..(i + 1) * d];
+    let at_least = probed(n, scan_whole, K);
+    let mut draws = Draws(7);
+    let (mut found, mut wanted) = (0, 0);
+    for _ in 0..QUERIES.min(n) {
+        let q = draws.below(n);
+        let top = |candidates: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+            let mut scored: Vec<(i32, usize)> = candidates
+                .filter(|&i| i != q)
+                .map(|i| (dot_i8(code(q), code(i)), i))
+                .collect();
+            scored.sort_unstable_by(|a, b| b.cmp(a));
+            scored.into_iter().take(K).map(|(_, i)| i).collect()
+        };
+        let truth = top(&mut (0..n));
+        let query = decode(&snapshot.codes, &snapshot.scales, d, q);
+        let scores = centroids.scores(&query);
+        let mut order: Vec<usize> = (0..lists.len()).collect();
+        order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let mut listed = 0;
+        let probed_lists: Vec<usize> = order
+            .into_iter()
+            .take_while(|&l| {
+                let more = listed < at_least;
+                listed += lists[l].len();
+                more
+            })
+            .collect();
+        let got = top(&mut probed_lists.iter().flat_map(|&l| lists[l].iter().copied()));
+        wanted += truth.len();
+        found += got.iter().filter(|i| truth.contains(i)).count();
+    }
+    found * 10 >= wanted * 9
 }
 
 /// A fixed sequence of pseudo-random draws (splitmix64), so that partitioning is deterministic.

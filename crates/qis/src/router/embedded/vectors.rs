@@ -150,6 +150,9 @@ struct Segment {
     cells: Vec<Cell>,
     centroids: Option<Centroids>,
     len: usize,
+    /// The size at which partitioning was tried and declined (it would have cost recall, see
+    /// `partition::keeps_recall`): not tried again before the segment is four times larger.
+    declined_at: Option<usize>,
 }
 
 /// What k-means needs of a segment to partition it, copied so that it runs without a lock.
@@ -450,6 +453,13 @@ impl VectorStore {
         Some(snapshot)
     }
 
+    /// Records that partitioning `snapshot`'s segment was declined at its size.
+    pub(super) fn decline(&mut self, snapshot: &Snapshot) {
+        if let Some(segment) = self.segments.get_mut(snapshot.domain as usize) {
+            segment.declined_at = Some(snapshot.seqs.len());
+        }
+    }
+
     /// Partitions a segment around the centroids k-means found on `snapshot` of it: each code
     /// moves into the list it was assigned there (`assigned`, in the snapshot's order), and
     /// codes deposited since into their nearest.
@@ -497,6 +507,7 @@ impl Segment {
                 .centroids
                 .as_ref()
                 .is_none_or(|c| self.len >= 4 * c.trained_on)
+            && self.declined_at.is_none_or(|n| self.len >= 4 * n)
     }
 }
 
