@@ -156,8 +156,9 @@ fn seed(sample: &[f32], dimension: usize, k: usize) -> Vec<f32> {
 
 /// Whether searching `snapshot` in the lists `assigned` (around `centroids`) finds what a
 /// whole scan finds: 32 of its own vectors, drawn, are queries, and the partitioned search's
-/// top 10 (scoring the lists nearest each, as a search would) must hold at least 90 % of the
-/// whole scan's. Vectors without clusters (uniform random ones) fail it, and their segment is
+/// top 10 must hold at least 90 % of the whole scan's. It scores the nearest lists' share of the
+/// segment that a search will score when the segment has grown fourfold (when it is
+/// partitioned again), the smallest share these lists will serve. Vectors without clusters (uniform random ones) fail it, and their segment is
 /// then scanned whole, as before partitioning.
 pub(super) fn keeps_recall(
     snapshot: &Snapshot,
@@ -173,7 +174,7 @@ pub(super) fn keeps_recall(
         lists[list as usize].push(i);
     }
     let code = |i: usize| &snapshot.codes[i * d..(i + 1) * d];
-    let at_least = probed(n, scan_whole, K);
+    let at_least = probed(4 * n, scan_whole, K).div_ceil(4);
     let mut draws = Draws(7);
     let (mut found, mut wanted) = (0, 0);
     for _ in 0..QUERIES.min(n) {

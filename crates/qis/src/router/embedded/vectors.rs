@@ -453,10 +453,28 @@ impl VectorStore {
         Some(snapshot)
     }
 
-    /// Records that partitioning `snapshot`'s segment was declined at its size.
+    /// Records that partitioning `snapshot`'s segment was declined at its size, and undoes a
+    /// partition it has (made when it was smaller): it is scanned whole again.
     pub(super) fn decline(&mut self, snapshot: &Snapshot) {
-        if let Some(segment) = self.segments.get_mut(snapshot.domain as usize) {
-            segment.declined_at = Some(snapshot.seqs.len());
+        let Some(segment) = self.segments.get_mut(snapshot.domain as usize) else {
+            return;
+        };
+        segment.declined_at = Some(snapshot.seqs.len());
+        if segment.centroids.take().is_some() {
+            let mut whole = Cell::default();
+            for cell in std::mem::take(&mut segment.cells) {
+                for ((meta, code), scale) in cell
+                    .metas
+                    .into_iter()
+                    .zip(cell.codes.chunks_exact(self.dimension.unwrap_or(1)))
+                    .zip(cell.scales)
+                {
+                    let place = whole.metas.len() as u32;
+                    self.position.insert(meta.seq, (snapshot.domain, 0, place));
+                    whole.push(meta, code, scale);
+                }
+            }
+            segment.cells = vec![whole];
         }
     }
 
@@ -750,5 +768,16 @@ mod tests {
         let all = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 1000));
         assert_eq!(all.len(), 200 - 34 + 1 - 1);
         assert!(!all.contains(&7) && all.contains(&500) && all.contains(&199));
+
+        // Declined (as for vectors without clusters): scanned whole again, whatever
+        // `scan_whole` says, with every code where the position map says.
+        store.decline(&snapshot);
+        let again = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 10));
+        assert_eq!(again.len(), all.len());
+        store.remove(199);
+        store.remove(500);
+        let left = seqs(store.search(&axis(0, 0.0), 100, f32::MIN, &filter, 10));
+        assert_eq!(left.len(), all.len() - 2);
+        assert!(!left.contains(&199) && !left.contains(&500));
     }
 }
