@@ -64,6 +64,11 @@ pub struct Args {
     /// (for example qdrant://127.0.0.1:6334/bench).
     #[arg(long, value_name = "URL")]
     against: Option<String>,
+    /// The embedded store's `exact_below`: a domain with more vectors is partitioned and
+    /// searched in its nearest lists (default: the store's own, 4,096). Lower it to measure the
+    /// partitioned search on a small store as it runs on a large one.
+    #[arg(long, value_name = "N")]
+    exact_below: Option<usize>,
     /// With several --packets: draw the curve (rates, p99 and memory against the store's size)
     /// into this SVG file.
     #[arg(long, value_name = "FILE")]
@@ -638,7 +643,10 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         reports.push(report);
     } else {
         let dir = bench_dir(global)?;
-        let options = EmbeddedOptions::default().purge_interval(None);
+        let mut options = EmbeddedOptions::default().purge_interval(None);
+        if let Some(n) = args.exact_below {
+            options = options.exact_below(n);
+        }
         let rss_before = resident_mb();
         let store = EmbeddedRouter::open_with(dir.path(), options.clone()).await?;
         let mut report = base("embedded".into(), Some(dir.path().display().to_string()));
@@ -789,6 +797,9 @@ fn run_curve(global: &Global, args: &Args, sizes: &[usize]) -> Result<()> {
             ));
         if let Some(a) = &args.against {
             cmd.arg("--against").arg(a);
+        }
+        if let Some(n) = args.exact_below {
+            cmd.arg(format!("--exact-below={n}"));
         }
         let out = cmd.stderr(std::process::Stdio::inherit()).output()?;
         if !out.status.success() {
