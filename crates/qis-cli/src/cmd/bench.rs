@@ -358,6 +358,10 @@ struct Report {
     /// deposit, and after reopening (it runs in the background; queries are measured after).
     #[serde(default)]
     indexed_secs: Option<(f64, f64)>,
+    /// Domains holding vectors, partitioned, and declined (searched whole for want of
+    /// clusters), after the deposits and after reopening.
+    #[serde(default)]
+    partitioned: Option<[(usize, usize, usize); 2]>,
     /// Resident memory after the deposits, and after reopening and querying (MB).
     rss_after_deposits_mb: Option<f64>,
     rss_after_reopen_mb: Option<f64>,
@@ -626,6 +630,7 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         rows: Vec::new(),
         reopen_secs: None,
         indexed_secs: None,
+        partitioned: None,
         rss_after_deposits_mb: None,
         rss_after_reopen_mb: None,
         profile: None,
@@ -654,6 +659,8 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         let start = Instant::now();
         store.wait_indexed().await?;
         let indexed = start.elapsed().as_secs_f64();
+        let index = |i: qis::router::embedded::VectorIndex| (i.domains, i.partitioned, i.declined);
+        let first_index = index(store.vector_index());
         report.rss_after_deposits_mb = resident_mb().zip(rss_before).map(|(a, b)| a - b);
         rows.extend(run_queries(&store, &work, args, &truth).await?);
         // Restart: reopen the directory, then the same queries on cold caches.
@@ -664,6 +671,7 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         report.reopen_secs = Some(start.elapsed().as_secs_f64());
         store.wait_indexed().await?;
         report.indexed_secs = Some((indexed, start.elapsed().as_secs_f64()));
+        report.partitioned = Some([first_index, index(store.vector_index())]);
         rows.push(
             exact_queries(
                 &store,
@@ -727,6 +735,17 @@ fn print_report(r: &Report) {
             "vector search partitioned in the background: {after_deposits:.2} s after the last \
              deposit, {after_reopen:.2} s after reopening began (queries measured after)"
         );
+    }
+    if let Some(states) = r.partitioned {
+        for ((domains, partitioned, declined), when) in states
+            .into_iter()
+            .zip(["after the deposits", "after reopening"])
+        {
+            println!(
+                "domains with vectors {when}: {domains}, {partitioned} partitioned, \
+                 {declined} searched whole for want of clusters"
+            );
+        }
     }
     if let (Some(a), Some(b)) = (r.rss_after_deposits_mb, r.rss_after_reopen_mb) {
         println!(

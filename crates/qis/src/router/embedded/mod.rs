@@ -308,6 +308,21 @@ impl EmbeddedRouter {
         .await
     }
 
+    /// How vector search runs, domain by domain: see [`VectorIndex`].
+    pub fn vector_index(&self) -> VectorIndex {
+        let (domains, partitioned, declined) = self
+            .shared
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index_summary();
+        VectorIndex {
+            domains,
+            partitioned,
+            declined,
+        }
+    }
+
     /// A page of the live (unexpired) packets with their vectors, in storage order: up to `limit`
     /// packets stored after `cursor` (start at 0), and the cursor of the next page (`None` at the
     /// end). Used by `qis export`; deposits made meanwhile appear in later pages.
@@ -486,6 +501,20 @@ impl Shared {
                 .unwrap_or_else(|e| e.into_inner());
         }
     }
+}
+
+/// How the store's vector search runs, from [`EmbeddedRouter::vector_index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VectorIndex {
+    /// Domains holding vectors.
+    pub domains: usize,
+    /// Of those, how many are partitioned (searched in the lists nearest a query).
+    pub partitioned: usize,
+    /// How many were not, because partitioning them would have cost recall (their vectors
+    /// have no clusters); they are scanned whole, as domains of at most
+    /// [`EmbeddedOptions::exact_below`] vectors are.
+    pub declined: usize,
 }
 
 /// Whether the partitioning thread runs, and its end signalled.

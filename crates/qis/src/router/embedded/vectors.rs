@@ -424,6 +424,20 @@ impl VectorStore {
         top.heap.into_sorted_vec()
     }
 
+    /// How the domains holding vectors are searched: `(domains, partitioned, declined)`, where
+    /// declined ones (their vectors have no clusters to partition) are scanned whole like the
+    /// small ones.
+    pub(super) fn index_summary(&self) -> (usize, usize, usize) {
+        let held = self.segments.iter().filter(|s| s.len > 0);
+        let (mut domains, mut partitioned, mut declined) = (0, 0, 0);
+        for s in held {
+            domains += 1;
+            partitioned += usize::from(s.centroids.is_some());
+            declined += usize::from(s.centroids.is_none() && s.declined_at.is_some());
+        }
+        (domains, partitioned, declined)
+    }
+
     /// Whether [`VectorStore::to_partition`] has a segment to give.
     pub(super) fn needs_partition(&self, scan_whole: usize) -> bool {
         self.dimension.is_some() && self.segments.iter().any(|s| s.wants_partition(scan_whole))
