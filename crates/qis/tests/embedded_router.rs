@@ -128,6 +128,11 @@ mod two_pass {
             .unwrap();
         let stored = deposit_all(&router, (0..6000).map(|_| random_vector())).await;
         router.wait_indexed().await.unwrap();
+        let index = router.vector_index();
+        assert_eq!(
+            (index.domains, index.partitioned, index.declined),
+            (1, 0, 1)
+        );
         let queries: Vec<Vec<f32>> = (0..40).map(|_| random_vector()).collect();
         let recall = recall(&router, &stored, &queries).await;
         assert!(recall >= 0.99, "recall@10 {recall}");
@@ -159,6 +164,11 @@ mod two_pass {
             .unwrap();
         let stored = deposit_all(&router, vectors.into_iter()).await;
         router.wait_indexed().await.unwrap();
+        let index = router.vector_index();
+        assert_eq!(
+            (index.domains, index.partitioned, index.declined),
+            (1, 1, 0)
+        );
         let before = recall(&router, &stored, &queries).await;
         assert!(before >= 0.95, "recall@10 {before}");
         drop(router);
