@@ -32,6 +32,13 @@ mod two_pass {
 
     qis::conformance_tests!(make());
 
+    /// Vectors with components uniform in [-1, 1): no clusters, the hardest case.
+    fn random_vectors(seed: u64, dim: usize) -> impl FnMut() -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        move || (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
     /// The ids of the `k` stored vectors nearest `q`, by brute force.
     fn truth(
         stored: &[(qis::packet::PacketId, Vec<f32>)],
@@ -94,11 +101,7 @@ mod two_pass {
     /// candidates scored again on their vectors, finds the exact top 10 nearly always.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_pass_recall_matches_exact_search() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let dim = 64;
-        let mut random_vector =
-            || -> Vec<f32> { (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        let mut random_vector = random_vectors(3, 64);
         let dir = tempfile::tempdir().unwrap();
         // Never partitioned: every query scans all 3,000 codes.
         let options = EmbeddedOptions::default().exact_below(usize::MAX);
@@ -116,11 +119,7 @@ mod two_pass {
     /// whole scan.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn vectors_without_clusters_stay_searched_whole() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let dim = 64;
-        let mut random_vector =
-            || -> Vec<f32> { (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        let mut random_vector = random_vectors(11, 64);
         let dir = tempfile::tempdir().unwrap();
         let options = EmbeddedOptions::default().exact_below(500);
         let router = EmbeddedRouter::open_with(dir.path(), options)

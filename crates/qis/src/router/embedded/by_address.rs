@@ -24,13 +24,9 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    fn key(&self) -> Cursor {
-        (self.created, self.id)
-    }
-
-    /// Where a read that ended at this packet resumes.
+    /// Its place in its address's order, and where a read that ended at this packet resumes.
     pub(super) fn cursor(&self) -> Cursor {
-        self.key()
+        (self.created, self.id)
     }
 
     fn live(&self, now: Millis) -> bool {
@@ -103,7 +99,7 @@ impl AddressIndex {
         };
         let entries = self.addresses.entry(row.address).or_default();
         // Deposits are mostly the newest packet of their address: then this is a push.
-        let at = entries.partition_point(|e| e.key() < entry.key());
+        let at = entries.partition_point(|e| e.cursor() < entry.cursor());
         entries.insert(at, entry);
     }
 
@@ -136,7 +132,7 @@ impl AddressIndex {
         let Some(entries) = self.addresses.get(address) else {
             return Vec::new();
         };
-        let end = after.map_or(entries.len(), |c| entries.partition_point(|e| e.key() < c));
+        let end = after.map_or(entries.len(), |c| entries.partition_point(|e| e.cursor() < c));
         entries[..end]
             .iter()
             .rev()

@@ -189,23 +189,34 @@ pub(super) fn keeps_recall(
         };
         let truth = top(&mut (0..n));
         let query = decode(&snapshot.codes, &snapshot.scales, d, q);
-        let scores = centroids.scores(&query);
-        let mut order: Vec<usize> = (0..lists.len()).collect();
-        order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let mut listed = 0;
-        let probed_lists: Vec<usize> = order
-            .into_iter()
-            .take_while(|&l| {
-                let more = listed < at_least;
-                listed += lists[l].len();
-                more
-            })
-            .collect();
-        let got = top(&mut probed_lists.iter().flat_map(|&l| lists[l].iter().copied()));
+        let scored: Vec<(f32, &Vec<usize>)> =
+            centroids.scores(&query).into_iter().zip(&lists).collect();
+        let probed_lists = nearest_lists(scored, |l| l.len(), at_least);
+        let got = top(&mut probed_lists.into_iter().flat_map(|l| l.iter().copied()));
         wanted += truth.len();
         found += got.iter().filter(|i| truth.contains(i)).count();
     }
     found * 10 >= wanted * 9
+}
+
+/// The lists a search scores: by their centroid's score, nearest first, until they hold at
+/// least `at_least` codes (`size` of each) or none is left.
+pub(super) fn nearest_lists<T>(
+    mut lists: Vec<(f32, T)>,
+    size: impl Fn(&T) -> usize,
+    at_least: usize,
+) -> Vec<T> {
+    lists.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let mut listed = 0;
+    lists
+        .into_iter()
+        .take_while(|(_, list)| {
+            let more = listed < at_least;
+            listed += size(list);
+            more
+        })
+        .map(|(_, list)| list)
+        .collect()
 }
 
 /// A fixed sequence of pseudo-random draws (splitmix64), so that partitioning is deterministic.

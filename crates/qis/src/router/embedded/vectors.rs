@@ -5,7 +5,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
-use super::partition::Centroids;
+use super::partition::{self, Centroids};
 use crate::packet::{Millis, Outcome, Packet};
 use crate::router::Filter;
 
@@ -370,16 +370,8 @@ impl VectorStore {
             }
         }
         if !pool.is_empty() {
-            pool.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
             let at_least = probed(pooled, scan_whole, k);
-            let mut listed = 0;
-            for (_, cell) in pool {
-                if listed >= at_least {
-                    break;
-                }
-                listed += cell.metas.len();
-                cells.push(cell);
-            }
+            cells.extend(partition::nearest_lists(pool, |c| c.metas.len(), at_least));
         }
         let total: usize = cells.iter().map(|c| c.metas.len()).sum();
         let threads = (total / PARALLEL_FROM).clamp(1, cores());
@@ -475,20 +467,8 @@ impl VectorStore {
         };
         segment.declined_at = Some(snapshot.seqs.len());
         if segment.centroids.take().is_some() {
-            let mut whole = Cell::default();
-            for cell in std::mem::take(&mut segment.cells) {
-                for ((meta, code), scale) in cell
-                    .metas
-                    .into_iter()
-                    .zip(cell.codes.chunks_exact(self.dimension.unwrap_or(1)))
-                    .zip(cell.scales)
-                {
-                    let place = whole.metas.len() as u32;
-                    self.position.insert(meta.seq, (snapshot.domain, 0, place));
-                    whole.push(meta, code, scale);
-                }
-            }
-            segment.cells = vec![whole];
+            let d = self.dimension.unwrap_or(1);
+            segment.regroup(1, d, snapshot.domain, &mut self.position, |_, _| 0);
         }
     }
 
@@ -508,29 +488,49 @@ impl VectorStore {
             .copied()
             .zip(assigned.iter().copied())
             .collect();
-        let mut cells: Vec<Cell> = (0..centroids.len()).map(|_| Cell::default()).collect();
-        for cell in std::mem::take(&mut segment.cells) {
+        segment.regroup(
+            centroids.len(),
+            d,
+            snapshot.domain,
+            &mut self.position,
+            |meta, code| {
+                by_seq
+                    .get(&meta.seq)
+                    .map_or_else(|| centroids.list_of(code), |&l| l as usize)
+            },
+        );
+        segment.centroids = Some(centroids);
+    }
+}
+
+impl Segment {
+    /// Moves every code into one of `cells` new cells, the one `cell_of` names, and records
+    /// where each went in `position` (this segment being `domain`'s).
+    fn regroup(
+        &mut self,
+        cells: usize,
+        d: usize,
+        domain: u32,
+        position: &mut HashMap<i64, (u32, u32, u32)>,
+        cell_of: impl Fn(&Meta, &[i8]) -> usize,
+    ) {
+        let mut regrouped: Vec<Cell> = (0..cells).map(|_| Cell::default()).collect();
+        for cell in std::mem::take(&mut self.cells) {
             for ((meta, code), scale) in cell
                 .metas
                 .into_iter()
                 .zip(cell.codes.chunks_exact(d))
                 .zip(cell.scales)
             {
-                let list = by_seq
-                    .get(&meta.seq)
-                    .map_or_else(|| centroids.list_of(code), |&l| l as usize);
-                let place = cells[list].metas.len();
-                self.position
-                    .insert(meta.seq, (snapshot.domain, list as u32, place as u32));
-                cells[list].push(meta, code, scale);
+                let to = cell_of(&meta, code);
+                let place = regrouped[to].metas.len() as u32;
+                position.insert(meta.seq, (domain, to as u32, place));
+                regrouped[to].push(meta, code, scale);
             }
         }
-        segment.cells = cells;
-        segment.centroids = Some(centroids);
+        self.cells = regrouped;
     }
-}
 
-impl Segment {
     /// Larger than `scan_whole` and not partitioned, or grown to four times the size its lists
     /// were made at.
     fn wants_partition(&self, scan_whole: usize) -> bool {
@@ -668,7 +668,6 @@ fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::embedded::partition;
 
     #[test]
     fn int8_dot_matches_the_portable_loop_at_every_length_and_extreme() {
