@@ -132,7 +132,9 @@ impl AddressIndex {
         let Some(entries) = self.addresses.get(address) else {
             return Vec::new();
         };
-        let end = after.map_or(entries.len(), |c| entries.partition_point(|e| e.cursor() < c));
+        let end = after.map_or(entries.len(), |c| {
+            entries.partition_point(|e| e.cursor() < c)
+        });
         entries[..end]
             .iter()
             .rev()

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::by_address::Row;
 use super::stored::{tags_bytes, vector_bytes};
-use super::vectors::Code;
+use super::vectors::{Code, Placement};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{PacketId, now_ms};
@@ -23,15 +23,14 @@ impl Shared {
         }
         let mut conn = lock(&self.writer);
         let mut vconn = lock(&self.vector_writer);
-        let stored_dimension = self
-            .vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .dimension();
+        // Read while the vectors' writer is held, which the partitioning thread takes to install
+        // a partition: the lists placed by it are the ones the codes go in.
+        let placing = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let stored_dimension = placing.dimension();
         let dimension = batch_dimension(batch, stored_dimension)?;
         let tx = conn.transaction().map_err(sqlite)?;
         let mut receipts = Vec::with_capacity(batch.len());
-        let mut inserted: Vec<(i64, usize, Option<Code>)> = Vec::new();
+        let mut inserted: Vec<Inserted> = Vec::new();
         let vtx = vconn.transaction().map_err(sqlite)?;
         {
             let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
@@ -52,7 +51,10 @@ impl Shared {
                 .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
                 .map_err(sqlite)?;
             let mut insert_code = vtx
-                .prepare_cached("INSERT OR REPLACE INTO codes (seq, code) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO codes (seq, code, list, generation) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(sqlite)?;
             for (i, routed) in batch.iter().enumerate() {
                 let p = &routed.packet;
@@ -101,13 +103,25 @@ impl Shared {
                             .map_err(sqlite)?;
                         let seq = tx.last_insert_rowid();
                         let code = routed.vector.as_deref().map(Code::of);
+                        let placement =
+                            code.as_ref().and_then(|c| placing.placement(p.domain(), c));
                         if let (Some(v), Some(c)) = (&vector, &code) {
                             insert_vector.execute(params![seq, v]).map_err(sqlite)?;
                             insert_code
-                                .execute(params![seq, c.to_bytes()])
+                                .execute(params![
+                                    seq,
+                                    c.to_bytes(),
+                                    placement.map(|p| p.list),
+                                    placement.map(|p| p.generation as i64),
+                                ])
                                 .map_err(sqlite)?;
                         }
-                        inserted.push((seq, i, code));
+                        inserted.push(Inserted {
+                            seq,
+                            index: i,
+                            code,
+                            placement,
+                        });
                         in_batch.insert(id, (body, vector));
                         true
                     }
@@ -128,6 +142,7 @@ impl Shared {
             )
             .map_err(sqlite)?;
         }
+        drop(placing);
         vtx.commit().map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         // Durable now; make the new packets and vectors found.
@@ -137,21 +152,22 @@ impl Shared {
         Ok(receipts)
     }
 
-    fn publish(
-        &self,
-        batch: &[Routed],
-        dimension: Option<usize>,
-        inserted: Vec<(i64, usize, Option<Code>)>,
-    ) {
+    fn publish(&self, batch: &[Routed], dimension: Option<usize>, inserted: Vec<Inserted>) {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         let mut by_address = self.by_address.write().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = dimension {
             vectors.set_dimension(d);
         }
-        for (seq, i, code) in inserted {
+        for Inserted {
+            seq,
+            index: i,
+            code,
+            placement,
+        } in inserted
+        {
             by_address.insert(&Row::of(seq, &batch[i].packet));
             if let Some(code) = &code {
-                vectors.insert(seq, &batch[i].packet, code);
+                vectors.insert(seq, &batch[i].packet, code, placement);
             }
             // Write-through: a node queries what it (and its peers) just deposited.
             if let Some(c) = &self.cache {
@@ -159,4 +175,13 @@ impl Shared {
             }
         }
     }
+}
+
+/// A packet a deposit stored: its `seq`, its place in the batch, its vector's code and the list
+/// that code was placed in.
+struct Inserted {
+    seq: i64,
+    index: usize,
+    code: Option<Code>,
+    placement: Option<Placement>,
 }

@@ -17,7 +17,7 @@
 //!   past a configurable size is partitioned into lists around k-means centroids, in the
 //!   background, and searched in the lists nearest the query (see `partition`); large scans
 //!   use every core. It is a cache, rebuilt from the packets' filter columns and the codes when
-//!   the store opens.
+//!   the store opens; the partitions are kept in the vectors file and restored with it.
 //! - **Exact queries** read an in-memory index of the packets by address (newest first), rebuilt
 //!   with the vectors: a B-tree keyed by hashes makes every deposit rewrite pages all over the
 //!   file, a cost that grows with the store (see `by_address`).
@@ -158,10 +158,11 @@ struct Shared {
     options: EmbeddedOptions,
     /// The single writer; deposits and purges are serialised through it.
     writer: Mutex<Connection>,
-    /// The vectors file's writer, used only while `writer` is held. A deposit commits its
-    /// vectors here before its packets there, and a deletion the other way round (see
-    /// `schema::create_schema`), so that a packet never lacks its vector.
-    vector_writer: Mutex<Connection>,
+    /// The vectors file's writer, used only while `writer` is held, but by the thread that
+    /// partitions search, which keeps each partition here and installs it while holding this.
+    /// A deposit commits its vectors here before its packets there, and a deletion the other
+    /// way round (see `schema::create_schema`), so that a packet never lacks its vector.
+    vector_writer: Arc<Mutex<Connection>>,
     /// Read-only connections, with the vectors file attached as `v`; WAL lets them read while
     /// the writers write.
     readers: Vec<Mutex<Connection>>,
@@ -401,7 +402,7 @@ impl Shared {
             dir,
             options,
             writer: Mutex::new(writer),
-            vector_writer: Mutex::new(vector_writer),
+            vector_writer: Arc::new(Mutex::new(vector_writer)),
             readers,
             next_reader: AtomicUsize::new(0),
             vectors: Arc::new(RwLock::new(vectors)),
@@ -416,8 +417,10 @@ impl Shared {
     }
 
     /// Starts the thread that partitions the segments that need it, unless it is running or
-    /// none does. It runs k-means on a copy of a segment's codes, without a lock, then installs
-    /// the lists under the write lock (milliseconds), one segment at a time, until none needs it.
+    /// none does. It runs k-means on a copy of a segment's codes, without a lock, then keeps the
+    /// centroids and the codes' lists in the vectors file and installs the lists, holding the
+    /// vectors' writer (milliseconds), one segment at a time, until none needs it. Opening the
+    /// store restores them from there.
     fn partition_in_background(&self) {
         let scan_whole = self.options.exact_below;
         let mut busy = lock(&self.indexer.busy);
@@ -434,6 +437,7 @@ impl Shared {
         drop(busy);
         let vectors = self.vectors.clone();
         let indexer = self.indexer.clone();
+        let vector_writer = self.vector_writer.clone();
         let spawned = std::thread::Builder::new()
             .name("qis-partition".into())
             .spawn(move || {
@@ -472,15 +476,29 @@ impl Shared {
                         .collect();
                     let keeps =
                         partition::keeps_recall(&snapshot, &centroids, &assigned, scan_whole);
+                    // Deposits wait meanwhile, so that each code they place is placed by the
+                    // lists installed.
+                    let vconn = lock(&vector_writer);
+                    let made = keeps.then_some((&centroids, assigned.as_slice()));
+                    let kept = stored::save_partition(&vconn, &snapshot, made);
                     let mut vectors = vectors.write().unwrap_or_else(|e| e.into_inner());
-                    if keeps {
-                        vectors.install(&snapshot, centroids, &assigned);
-                    } else {
-                        tracing::info!(
-                            vectors = snapshot.seqs.len(),
-                            "a domain's vectors have no clusters to partition: it is searched whole"
-                        );
-                        vectors.decline(&snapshot);
+                    match kept {
+                        Ok(()) if keeps => vectors.install(&snapshot, centroids, &assigned),
+                        Ok(()) => {
+                            tracing::info!(
+                                vectors = snapshot.seqs.len(),
+                                "a domain's vectors have no clusters to partition: it is searched whole"
+                            );
+                            vectors.decline(&snapshot);
+                        }
+                        Err(e) => {
+                            // Not installed: a list placed by it would not be found again.
+                            tracing::warn!(
+                                error = %e,
+                                "cannot keep a domain's partition: it is searched whole until it grows fourfold"
+                            );
+                            vectors.decline(&snapshot);
+                        }
                     }
                 }
             });
@@ -689,6 +707,123 @@ mod tests {
         let created: Vec<Millis> = hits.iter().map(|h| h.packet.created()).collect();
         assert_eq!(created, [1_004, 1_003, 1_002]);
         assert_eq!(store.stats().unwrap().addresses, 1);
+    }
+
+    /// `n` vectors of dimension 16 around 12 centres, from a fixed seed.
+    fn clustered(seed: u64, n: usize) -> Vec<Vec<f32>> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let centres: Vec<Vec<f32>> = (0..12)
+            .map(|_| (0..16).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+            .collect();
+        (0..n)
+            .map(|i| {
+                centres[i % 12]
+                    .iter()
+                    .map(|x| x + rng.random_range(-0.3f32..0.3))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn deposit_vectors(store: &Shared, vectors: &[Vec<f32>]) {
+        let at = Address::from_bytes(&[9; 8]).unwrap();
+        let batch: Vec<Routed> = vectors
+            .iter()
+            .map(|v| {
+                let p = Packet::builder("a", "d", at).build().unwrap();
+                Routed::with_vector(p, v).unwrap()
+            })
+            .collect();
+        store.deposit(&batch).unwrap();
+    }
+
+    /// The ids of the 10 nearest packets to each query.
+    fn answers(store: &Shared, queries: &[Vec<f32>]) -> Vec<Vec<crate::packet::PacketId>> {
+        queries
+            .iter()
+            .map(|q| {
+                store
+                    .query(&Query::nearest(q, 10).unwrap())
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.packet.id())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A partition is kept in the vectors file: opening restores it, with every code in the
+    /// list it was in (those it was made from, and those deposited after), and runs no k-means.
+    /// A code's kept list counts only under its domain's generation: lists written under
+    /// another are placed again by the centroids, and the answers stay the same.
+    #[test]
+    fn opening_restores_the_partitions_it_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default()
+            .purge_interval(None)
+            .exact_below(100);
+        let vectors = clustered(3, 2_000);
+        let queries = clustered(4, 30);
+        let before = {
+            let store = Shared::open(dir.path().into(), options.clone()).unwrap();
+            deposit_vectors(&store, &vectors[..1_000]);
+            store.wait_indexed();
+            // Fewer than four times as many: placed in the lists made, not partitioned again.
+            deposit_vectors(&store, &vectors[1_000..]);
+            store.wait_indexed();
+            assert_eq!(store.vectors.read().unwrap().index_summary(), (1, 1, 0));
+            answers(&store, &queries)
+        };
+        let vectors_file = Connection::open(dir.path().join(VECTORS_FILE)).unwrap();
+        assert_eq!(
+            count(
+                &vectors_file,
+                "SELECT COUNT(*) FROM codes WHERE list IS NOT NULL"
+            ),
+            1_000,
+            "the codes deposited after the partition have their lists"
+        );
+        for _ in 0..2 {
+            let store = Shared::open(dir.path().into(), options.clone()).unwrap();
+            assert!(!*lock(&store.indexer.busy), "nothing left to partition");
+            assert_eq!(store.vectors.read().unwrap().index_summary(), (1, 1, 0));
+            assert_eq!(answers(&store, &queries), before);
+            drop(store);
+            // Lists under another generation (as a crash between a partition's keeping and
+            // its codes' could leave) are not read.
+            vectors_file
+                .execute(
+                    "UPDATE codes SET list = list + 1, generation = generation + 5 \
+                     WHERE list IS NOT NULL",
+                    [],
+                )
+                .unwrap();
+        }
+    }
+
+    /// A domain whose partition was declined (vectors without clusters) stays declined when the
+    /// store opens again: no k-means runs on it before it has grown fourfold.
+    #[test]
+    fn opening_keeps_a_declined_partition_declined() {
+        use rand::{Rng, SeedableRng};
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions::default()
+            .purge_interval(None)
+            .exact_below(100);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let uniform: Vec<Vec<f32>> = (0..1_500)
+            .map(|_| (0..32).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+            .collect();
+        {
+            let store = Shared::open(dir.path().into(), options.clone()).unwrap();
+            deposit_vectors(&store, &uniform);
+            store.wait_indexed();
+            assert_eq!(store.vectors.read().unwrap().index_summary(), (1, 0, 1));
+        }
+        let store = Shared::open(dir.path().into(), options).unwrap();
+        assert!(!*lock(&store.indexer.busy));
+        assert_eq!(store.vectors.read().unwrap().index_summary(), (1, 0, 1));
     }
 
     /// A store made before the vectors file held codes gets them written when it opens, and

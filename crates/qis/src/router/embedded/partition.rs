@@ -3,7 +3,9 @@
 //! scores only the lists whose centroids are nearest the query. It indexes the codes the segment
 //! already holds (no second copy of the vectors); an insert scores the centroids once and a
 //! removal is constant time. k-means runs in the background (see
-//! `Shared::partition_in_background`); until it is done the segment is scanned whole.
+//! `Shared::partition_in_background`); until it is done the segment is scanned whole. The
+//! centroids and the lists are kept in the vectors file, so that opening restores them
+//! (`stored::save_partition`).
 //! docs/decisions.md says why this and not a graph index.
 
 use super::vectors::{Code, Snapshot, dot, dot_i8, probed};
@@ -100,6 +102,33 @@ pub(super) fn train(codes: &[i8], scales: &[f32], dimension: usize, lists: usize
 }
 
 impl Centroids {
+    /// The centroids as the vectors file keeps them (see `schema::VECTORS_SCHEMA`): each
+    /// component as a little-endian f32.
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
+        self.centroids
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    }
+
+    /// Centroids of `dimension` components read back from [`Centroids::to_bytes`]; `None` if the
+    /// bytes are not a whole number of them, or none.
+    pub(super) fn from_bytes(bytes: &[u8], dimension: usize, trained_on: usize) -> Option<Self> {
+        if dimension == 0 || bytes.is_empty() || !bytes.len().is_multiple_of(4 * dimension) {
+            return None;
+        }
+        let centroids: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Some(Centroids {
+            dimension,
+            codes: centroids.chunks_exact(dimension).map(Code::of).collect(),
+            centroids,
+            trained_on,
+        })
+    }
+
     /// How many lists there are.
     pub(super) fn len(&self) -> usize {
         self.codes.len()

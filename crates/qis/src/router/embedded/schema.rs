@@ -85,12 +85,51 @@ const SCHEMA_V2: &str = "
 /// The vectors file: each packet's vector by the packet's `seq`, and its int8 code (what search
 /// holds in memory, see `vectors::Code`), in a table of its own so that opening reads a quarter
 /// of the bytes. A code goes with its vector: written in the same transaction, deleted with it.
+///
+/// How each domain's search is partitioned is kept too, so that opening restores the lists
+/// rather than running k-means again: a domain's row in `partitions` holds its centroids (or,
+/// where partitioning was declined, none), under a generation counted per domain, and the list
+/// of every code the partition was made from, as pairs of `seq` (i64) and list (u32),
+/// little-endian, by `seq`. A code deposited later has its list in its own row (`list`), under
+/// the generation it was placed by. A code's list counts at open only if written under the
+/// domain's generation there; any other code goes to its nearest centroid. Rows of an older
+/// partition are never rewritten.
 pub(super) const VECTORS_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS vectors (seq INTEGER PRIMARY KEY, vector BLOB NOT NULL);
-    CREATE TABLE IF NOT EXISTS codes (seq INTEGER PRIMARY KEY, code BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS codes (
+        seq INTEGER PRIMARY KEY, code BLOB NOT NULL, list INTEGER, generation INTEGER
+    );
     CREATE TRIGGER IF NOT EXISTS codes_go_with_vectors AFTER DELETE ON vectors
         BEGIN DELETE FROM codes WHERE seq = old.seq; END;
+    CREATE TABLE IF NOT EXISTS partitions (
+        domain      TEXT PRIMARY KEY,
+        generation  INTEGER NOT NULL,
+        trained_on  INTEGER NOT NULL,
+        declined_at INTEGER,
+        centroids   BLOB,
+        assigned    BLOB
+    );
 ";
+
+/// Gives a vectors file made before codes had lists their two columns.
+fn add_code_lists(vectors: &Connection) -> Result<()> {
+    let has_list: bool = vectors
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('codes') WHERE name = 'list'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite)?;
+    if !has_list {
+        vectors
+            .execute_batch(
+                "ALTER TABLE codes ADD COLUMN list INTEGER; \
+                 ALTER TABLE codes ADD COLUMN generation INTEGER;",
+            )
+            .map_err(sqlite)?;
+    }
+    Ok(())
+}
 
 /// Creates or checks the schema, migrating a version 1 store (vectors in the packets table) to
 /// version 2. `vectors` is the vectors file's connection.
@@ -100,6 +139,7 @@ pub(super) fn create_schema(
     path: &Path,
 ) -> Result<()> {
     vectors.execute_batch(VECTORS_SCHEMA).map_err(sqlite)?;
+    add_code_lists(vectors)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )

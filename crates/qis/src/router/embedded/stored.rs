@@ -3,8 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use std::collections::HashMap;
+
 use super::by_address::{AddressIndex, Row};
-use super::vectors::{Code, FilterFields, VectorStore};
+use super::partition::Centroids;
+use super::vectors::{Code, FilterFields, Placement, Snapshot, VectorStore};
 use super::{ROUTER, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Packet, now_ms};
@@ -41,6 +44,151 @@ fn tags_from_bytes(b: &[u8]) -> Result<Vec<String>> {
     })
 }
 
+/// Keeps how `snapshot`'s domain is now searched, in one transaction of the vectors file: around
+/// `made`'s centroids, with the list of each of the snapshot's codes, or (`None`) scanned whole,
+/// partitioning declined. See `schema::VECTORS_SCHEMA`.
+pub(super) fn save_partition(
+    vectors: &Connection,
+    snapshot: &Snapshot,
+    made: Option<(&Centroids, &[u32])>,
+) -> Result<()> {
+    let n = snapshot.seqs.len() as i64;
+    let (centroids, assigned) = match made {
+        Some((centroids, lists)) => {
+            let mut pairs: Vec<(i64, u32)> = snapshot
+                .seqs
+                .iter()
+                .copied()
+                .zip(lists.iter().copied())
+                .collect();
+            pairs.sort_unstable();
+            let assigned: Vec<u8> = pairs
+                .iter()
+                .flat_map(|(seq, list)| seq.to_le_bytes().into_iter().chain(list.to_le_bytes()))
+                .collect();
+            (Some(centroids.to_bytes()), Some(assigned))
+        }
+        None => (None, None),
+    };
+    vectors
+        .execute(
+            "INSERT OR REPLACE INTO partitions \
+             (domain, generation, trained_on, declined_at, centroids, assigned) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                snapshot.domain_name,
+                snapshot.generation as i64,
+                n,
+                made.is_none().then_some(n),
+                centroids,
+                assigned,
+            ],
+        )
+        .map_err(sqlite)?;
+    Ok(())
+}
+
+/// A domain's partition as the vectors file kept it, with a cursor over the lists of the codes
+/// it was made from, which the open scan reads in `seq` order as they are kept.
+struct Restored {
+    generation: u64,
+    /// `(seq, list)`, by `seq`.
+    assigned: Vec<(i64, u32)>,
+    next: usize,
+}
+
+impl Restored {
+    /// The list of the code `seq`, whose row says `list` under `generation`.
+    fn placement(
+        &mut self,
+        seq: i64,
+        list: Option<i64>,
+        generation: Option<i64>,
+    ) -> Option<Placement> {
+        let generation_here = self.generation;
+        let at = |list: u32| Placement {
+            list,
+            generation: generation_here,
+        };
+        if let (Some(list), Some(g)) = (list, generation)
+            && g as u64 == self.generation
+        {
+            return u32::try_from(list).ok().map(at);
+        }
+        while self.assigned.get(self.next).is_some_and(|(s, _)| *s < seq) {
+            self.next += 1;
+        }
+        self.assigned
+            .get(self.next)
+            .filter(|(s, _)| *s == seq)
+            .map(|(_, list)| at(*list))
+    }
+}
+
+/// Restores into `store` every domain's partition the vectors file keeps (a row that does not
+/// read back, as with another dimension, is passed over: that domain is partitioned again).
+fn restore_partitions(
+    vectors: &Connection,
+    store: &mut VectorStore,
+) -> Result<HashMap<String, Restored>> {
+    let mut restored = HashMap::new();
+    let Some(dimension) = store.dimension() else {
+        return Ok(restored);
+    };
+    let mut stmt = vectors
+        .prepare(
+            "SELECT domain, generation, trained_on, declined_at, centroids, assigned \
+             FROM partitions",
+        )
+        .map_err(sqlite)?;
+    let mut rows = stmt.query([]).map_err(sqlite)?;
+    while let Some(row) = rows.next().map_err(sqlite)? {
+        let domain: String = row.get(0).map_err(sqlite)?;
+        let generation = row.get::<_, i64>(1).map_err(sqlite)? as u64;
+        let trained_on = row.get::<_, i64>(2).map_err(sqlite)?.max(0) as usize;
+        let declined_at = row
+            .get::<_, Option<i64>>(3)
+            .map_err(sqlite)?
+            .map(|n| n.max(0) as usize);
+        let centroids: Option<Vec<u8>> = row.get(4).map_err(sqlite)?;
+        let assigned: Option<Vec<u8>> = row.get(5).map_err(sqlite)?;
+        let centroids = match centroids {
+            Some(bytes) => match Centroids::from_bytes(&bytes, dimension, trained_on) {
+                Some(c) => Some(c),
+                None => {
+                    tracing::warn!(%domain, "a domain's kept partition does not read back: it is partitioned again");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let assigned: Vec<(i64, u32)> = assigned
+            .unwrap_or_default()
+            .chunks_exact(12)
+            .map(|pair| {
+                let (seq, list) = pair.split_at(8);
+                (
+                    i64::from_le_bytes(seq.try_into().unwrap_or_default()),
+                    u32::from_le_bytes(list.try_into().unwrap_or_default()),
+                )
+            })
+            .collect();
+        let partitioned = centroids.is_some();
+        store.restore(&domain, generation, centroids, declined_at);
+        if partitioned {
+            restored.insert(
+                domain,
+                Restored {
+                    generation,
+                    assigned,
+                    next: 0,
+                },
+            );
+        }
+    }
+    Ok(restored)
+}
+
 /// The store's in-memory caches, from the packets' columns and the vectors file, read in `seq`
 /// order and joined as they go, no packet body decoded: the address index of every packet, and
 /// the vectors of the live ones with their filter fields.
@@ -59,6 +207,7 @@ pub(super) fn load_caches(
     if let Some(d) = dimension.and_then(|d| d.parse().ok()) {
         store.set_dimension(d);
     }
+    let mut restored = restore_partitions(vectors, &mut store)?;
     let now = now_ms();
     let mut rows = conn
         .prepare(
@@ -68,12 +217,18 @@ pub(super) fn load_caches(
         .map_err(sqlite)?;
     let mut rows = rows.query([]).map_err(sqlite)?;
     let mut stmt = vectors
-        .prepare("SELECT seq, code FROM codes ORDER BY seq")
+        .prepare("SELECT seq, code, list, generation FROM codes ORDER BY seq")
         .map_err(sqlite)?;
     let mut vecs = stmt.query([]).map_err(sqlite)?;
-    let mut next_vector = || -> Result<Option<(i64, Vec<u8>)>> {
+    type CodeRow = (i64, Vec<u8>, Option<i64>, Option<i64>);
+    let mut next_vector = || -> Result<Option<CodeRow>> {
         match vecs.next().map_err(sqlite)? {
-            Some(r) => Ok(Some((r.get(0).map_err(sqlite)?, r.get(1).map_err(sqlite)?))),
+            Some(r) => Ok(Some((
+                r.get(0).map_err(sqlite)?,
+                r.get(1).map_err(sqlite)?,
+                r.get(2).map_err(sqlite)?,
+                r.get(3).map_err(sqlite)?,
+            ))),
             None => Ok(None),
         }
     };
@@ -125,11 +280,15 @@ pub(super) fn load_caches(
         }
         // Vectors of packets gone (expired, or a crash between the two files' commits) are
         // passed over.
-        while vector.as_ref().is_some_and(|(s, _)| *s < seq) {
+        while vector.as_ref().is_some_and(|(s, ..)| *s < seq) {
             vector = next_vector()?;
         }
-        let code = match vector.as_ref().filter(|(s, _)| *s == seq) {
-            Some((_, bytes)) => Code::from_bytes(bytes),
+        let mut kept_list = (None, None);
+        let code = match vector.as_ref().filter(|(s, ..)| *s == seq) {
+            Some((_, bytes, list, generation)) => {
+                kept_list = (*list, *generation);
+                Code::from_bytes(bytes)
+            }
             None => {
                 let v: Option<Vec<u8>> = read_vector
                     .query_row([seq], |r| r.get(0))
@@ -161,7 +320,10 @@ pub(super) fn load_caches(
             created,
             expires,
         };
-        store.insert_fields(seq, &fields, &code);
+        let placement = restored
+            .get_mut(&domain)
+            .and_then(|r| r.placement(seq, kept_list.0, kept_list.1));
+        store.insert_fields(seq, &fields, &code, placement);
     }
     drop(vecs);
     if !missing.is_empty() {

@@ -13,6 +13,8 @@ use crate::router::Filter;
 #[derive(Debug, Default)]
 struct Interner {
     ids: HashMap<String, u32>,
+    /// By id.
+    names: Vec<String>,
 }
 
 impl Interner {
@@ -22,7 +24,12 @@ impl Interner {
         }
         let id = self.ids.len() as u32;
         self.ids.insert(s.to_owned(), id);
+        self.names.push(s.to_owned());
         id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
     }
 
     fn get(&self, s: &str) -> Option<u32> {
@@ -153,12 +160,25 @@ struct Segment {
     /// The size at which partitioning was tried and declined (it would have cost recall, see
     /// `partition::keeps_recall`): not tried again before the segment is four times larger.
     declined_at: Option<usize>,
+    /// Counts the partitions made or declined for this domain, kept with them in the vectors
+    /// file: a code's list there counts only if written under the same generation.
+    generation: u64,
+}
+
+/// Where a code goes in its segment: its list under the segment's partition `generation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Placement {
+    pub(super) list: u32,
+    pub(super) generation: u64,
 }
 
 /// What k-means needs of a segment to partition it, copied so that it runs without a lock.
 #[derive(Debug)]
 pub(super) struct Snapshot {
     pub(super) domain: u32,
+    pub(super) domain_name: String,
+    /// The generation its partition (or its declining) is made under: the segment's next.
+    pub(super) generation: u64,
     pub(super) dimension: usize,
     pub(super) codes: Vec<i8>,
     pub(super) scales: Vec<f32>,
@@ -237,8 +257,15 @@ impl VectorStore {
         self.dimension = Some(d);
     }
 
-    /// Adds the code of packet `seq`.
-    pub(super) fn insert(&mut self, seq: i64, packet: &Packet, code: &Code) {
+    /// Adds the code of packet `seq`, in the list `placement` names if it is of the segment's
+    /// current partition (as [`VectorStore::placement`] gives), else in its nearest.
+    pub(super) fn insert(
+        &mut self,
+        seq: i64,
+        packet: &Packet,
+        code: &Code,
+        placement: Option<Placement>,
+    ) {
         let fields = FilterFields {
             domain: packet.domain(),
             agent: packet.agent(),
@@ -248,11 +275,52 @@ impl VectorStore {
             created: packet.created(),
             expires: packet.expires_at(),
         };
-        self.insert_fields(seq, &fields, code);
+        self.insert_fields(seq, &fields, code, placement);
     }
 
-    /// Adds the code of packet `seq`, whose filter fields are `fields`.
-    pub(super) fn insert_fields(&mut self, seq: i64, fields: &FilterFields<'_>, code: &Code) {
+    /// The list a code of `domain` goes in, if the domain is partitioned.
+    pub(super) fn placement(&self, domain: &str, code: &Code) -> Option<Placement> {
+        let segment = self.segments.get(self.domains.get(domain)? as usize)?;
+        let centroids = segment.centroids.as_ref()?;
+        Some(Placement {
+            list: centroids.list_of(&code.codes) as u32,
+            generation: segment.generation,
+        })
+    }
+
+    /// Sets how `domain`'s vectors are searched before any is inserted, as the vectors file
+    /// kept it: partitioned around `centroids`, or declined at `declined_at` vectors, under
+    /// `generation`. Inserted codes then go into the lists their placements name.
+    pub(super) fn restore(
+        &mut self,
+        domain: &str,
+        generation: u64,
+        centroids: Option<Centroids>,
+        declined_at: Option<usize>,
+    ) {
+        let domain = self.domains.intern(domain) as usize;
+        if self.segments.len() <= domain {
+            self.segments.resize_with(domain + 1, Segment::default);
+        }
+        let segment = &mut self.segments[domain];
+        debug_assert_eq!(segment.len, 0, "restored before its codes are inserted");
+        segment.cells = (0..centroids.as_ref().map_or(1, Centroids::len))
+            .map(|_| Cell::default())
+            .collect();
+        segment.centroids = centroids;
+        segment.declined_at = declined_at;
+        segment.generation = generation;
+    }
+
+    /// Adds the code of packet `seq`, whose filter fields are `fields` (see
+    /// [`VectorStore::insert`]).
+    pub(super) fn insert_fields(
+        &mut self,
+        seq: i64,
+        fields: &FilterFields<'_>,
+        code: &Code,
+        placement: Option<Placement>,
+    ) {
         debug_assert!(self.dimension.is_none_or(|d| d == code.codes.len()));
         self.dimension = Some(code.codes.len());
         let domain = self.domains.intern(fields.domain);
@@ -270,10 +338,12 @@ impl VectorStore {
                 .resize_with(domain as usize + 1, Segment::default);
         }
         let segment = &mut self.segments[domain as usize];
-        let cell = segment
-            .centroids
-            .as_ref()
-            .map_or(0, |c| c.list_of(&code.codes));
+        let cell = match &segment.centroids {
+            None => 0,
+            Some(c) => placement
+                .filter(|p| p.generation == segment.generation && (p.list as usize) < c.len())
+                .map_or_else(|| c.list_of(&code.codes), |p| p.list as usize),
+        };
         if segment.cells.len() <= cell {
             segment.cells.resize_with(cell + 1, Cell::default);
         }
@@ -446,6 +516,8 @@ impl VectorStore {
             .find(|(_, s)| s.wants_partition(scan_whole))?;
         let mut snapshot = Snapshot {
             domain: domain as u32,
+            domain_name: self.domains.name(domain as u32).to_owned(),
+            generation: segment.generation + 1,
             dimension,
             codes: Vec::with_capacity(segment.len * dimension),
             scales: Vec::with_capacity(segment.len),
@@ -466,6 +538,7 @@ impl VectorStore {
             return;
         };
         segment.declined_at = Some(snapshot.seqs.len());
+        segment.generation = snapshot.generation;
         if segment.centroids.take().is_some() {
             let d = self.dimension.unwrap_or(1);
             segment.regroup(1, d, snapshot.domain, &mut self.position, |_, _| 0);
@@ -500,6 +573,7 @@ impl VectorStore {
             },
         );
         segment.centroids = Some(centroids);
+        segment.generation = snapshot.generation;
     }
 }
 
@@ -730,7 +804,7 @@ mod tests {
         // seqs 0..100 near axis 0, 100..200 near axis 1.
         for seq in 0..200i64 {
             let v = axis((seq / 100) as usize, 0.08 * (seq % 6) as f32);
-            store.insert_fields(seq, &fields("d"), &Code::of(&v));
+            store.insert_fields(seq, &fields("d"), &Code::of(&v), None);
         }
         let snapshot = store
             .to_partition(10)
@@ -768,7 +842,7 @@ mod tests {
         for seq in (0..100).step_by(3) {
             store.remove(seq);
         }
-        store.insert_fields(500, &fields("d"), &Code::of(&axis(0, 0.0)));
+        store.insert_fields(500, &fields("d"), &Code::of(&axis(0, 0.0)), None);
         let after = seqs(store.search(&axis(0, 0.0), 10, f32::MIN, &filter, 10));
         assert_eq!(after[0], 500, "the new exact match comes first");
         assert!(
