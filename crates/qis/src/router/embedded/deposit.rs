@@ -169,10 +169,9 @@ impl Shared {
             if let Some(code) = &code {
                 vectors.insert(seq, &batch[i].packet, code, placement);
             }
-            // Write-through: a node queries what it (and its peers) just deposited.
-            if let Some(c) = &self.cache {
-                c.insert(seq, batch[i].packet.clone());
-            }
+            // Not put in the packet cache: it admits what queries read, and a million deposits
+            // passing through it left reads of the hot addresses missing twice in a row
+            // (docs/decisions.md, "The packet cache holds what queries read").
         }
     }
 }

@@ -351,7 +351,7 @@ impl Shared {
         let vectors_path = dir.join(VECTORS_FILE);
         let mut writer = Connection::open(&path).map_err(sqlite)?;
         configure(&writer, &path)?;
-        let vector_writer = Connection::open(&vectors_path).map_err(sqlite)?;
+        let mut vector_writer = Connection::open(&vectors_path).map_err(sqlite)?;
         configure(&vector_writer, &vectors_path)?;
         // The vectors file is read whole at open and at random by queries (a candidate's vector
         // each): through the page cache, not a memory map, whose pages would stay resident.
@@ -394,7 +394,7 @@ impl Shared {
         // Read once, in order: through the page cache, not the memory map, whose pages would
         // stay resident after.
         writer.execute_batch(NO_MMAP).map_err(sqlite)?;
-        let (vectors, by_address) = load_caches(&writer, &vector_writer)?;
+        let (vectors, by_address) = load_caches(&writer, &mut vector_writer)?;
         writer.execute_batch(READER_PRAGMAS).map_err(sqlite)?;
         let cache = (options.cached_packets > 0)
             .then(|| quick_cache::sync::Cache::new(options.cached_packets));
@@ -474,8 +474,9 @@ impl Shared {
                         .chunks_exact(snapshot.dimension)
                         .map(|code| centroids.list_of(code) as u32)
                         .collect();
-                    let keeps =
-                        partition::keeps_recall(&snapshot, &centroids, &assigned, scan_whole);
+                    let recall =
+                        partition::recall(&snapshot, &centroids, &assigned, scan_whole);
+                    let keeps = recall >= partition::RECALL_KEPT;
                     // Deposits wait meanwhile, so that each code they place is placed by the
                     // lists installed.
                     let vconn = lock(&vector_writer);
@@ -483,10 +484,21 @@ impl Shared {
                     let kept = stored::save_partition(&vconn, &snapshot, made);
                     let mut vectors = vectors.write().unwrap_or_else(|e| e.into_inner());
                     match kept {
-                        Ok(()) if keeps => vectors.install(&snapshot, centroids, &assigned),
+                        Ok(()) if keeps => {
+                            tracing::info!(
+                                domain = snapshot.domain_name.as_str(),
+                                vectors = snapshot.seqs.len(),
+                                lists = centroids.len(),
+                                recall,
+                                "a domain's vector search is partitioned"
+                            );
+                            vectors.install(&snapshot, centroids, &assigned)
+                        }
                         Ok(()) => {
                             tracing::info!(
+                                domain = snapshot.domain_name.as_str(),
                                 vectors = snapshot.seqs.len(),
+                                recall,
                                 "a domain's vectors have no clusters to partition: it is searched whole"
                             );
                             vectors.decline(&snapshot);

@@ -183,18 +183,23 @@ fn seed(sample: &[f32], dimension: usize, k: usize) -> Vec<f32> {
     seeds
 }
 
-/// Whether searching `snapshot` in the lists `assigned` (around `centroids`) finds what a
-/// whole scan finds: 32 of its own vectors, drawn, are queries, and the partitioned search's
-/// top 10 must hold at least 90 % of the whole scan's. It scores the nearest lists' share of the
-/// segment that a search will score when the segment has grown fourfold (when it is
-/// partitioned again), the smallest share these lists will serve. Vectors without clusters (uniform random ones) fail it, and their segment is
-/// then scanned whole, as before partitioning.
-pub(super) fn keeps_recall(
+/// The recall a partitioned search keeps must be at least this for the partition to be used
+/// (see [`recall`]).
+pub(super) const RECALL_KEPT: f32 = 0.9;
+
+/// How much of what a whole scan finds searching `snapshot` in the lists `assigned` (around
+/// `centroids`) finds: 32 of its own vectors, drawn, are queries, and the share of the whole
+/// scan's top 10 that the partitioned search's top 10 holds is returned. It scores the nearest
+/// lists' share of the segment that a search will score when the segment has grown fourfold
+/// (when it is partitioned again), the smallest share these lists will serve. Vectors without
+/// clusters (uniform random ones) keep far less than [`RECALL_KEPT`], and their segment is then
+/// scanned whole, as before partitioning.
+pub(super) fn recall(
     snapshot: &Snapshot,
     centroids: &Centroids,
     assigned: &[u32],
     scan_whole: usize,
-) -> bool {
+) -> f32 {
     const QUERIES: usize = 32;
     const K: usize = 10;
     let (d, n) = (snapshot.dimension, snapshot.seqs.len());
@@ -225,7 +230,10 @@ pub(super) fn keeps_recall(
         wanted += truth.len();
         found += got.iter().filter(|i| truth.contains(i)).count();
     }
-    found * 10 >= wanted * 9
+    if wanted == 0 {
+        return 1.0;
+    }
+    found as f32 / wanted as f32
 }
 
 /// The lists a search scores: by their centroid's score, nearest first, until they hold at

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use std::collections::HashMap;
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::by_address::{AddressIndex, Row};
 use super::partition::Centroids;
@@ -35,7 +35,8 @@ pub(super) fn tags_bytes(tags: &[String]) -> Vec<u8> {
     rmp_serde::to_vec(tags).unwrap_or_else(|_| vec![0x90])
 }
 
-fn tags_from_bytes(b: &[u8]) -> Result<Vec<String>> {
+/// The tags of the `tags` column, borrowed from its bytes.
+fn tags_from_bytes(b: &[u8]) -> Result<Vec<&str>> {
     rmp_serde::from_slice(b).map_err(|e| Error::Backend {
         router: ROUTER,
         retryable: false,
@@ -131,7 +132,7 @@ fn restore_partitions(
     vectors: &Connection,
     store: &mut VectorStore,
 ) -> Result<HashMap<String, Restored>> {
-    let mut restored = HashMap::new();
+    let mut restored = HashMap::default();
     let Some(dimension) = store.dimension() else {
         return Ok(restored);
     };
@@ -189,26 +190,114 @@ fn restore_partitions(
     Ok(restored)
 }
 
-/// The store's in-memory caches, from the packets' columns and the vectors file, read in `seq`
-/// order and joined as they go, no packet body decoded: the address index of every packet, and
-/// the vectors of the live ones with their filter fields.
+/// A live packet with a vector, as the packets table gives it to the vector store: its text
+/// fields are ranges of its batch's bytes.
+struct VectorRow {
+    seq: i64,
+    domain: std::ops::Range<usize>,
+    agent: std::ops::Range<usize>,
+    /// The `tags` column: a MessagePack list of strings.
+    tags: std::ops::Range<usize>,
+    outcome: crate::packet::Outcome,
+    confidence: f32,
+    created: u64,
+    expires: Option<u64>,
+}
+
+/// Rows in `seq` order, with the bytes their text fields are in: one allocation for a batch,
+/// not one for each string.
+#[derive(Default)]
+struct VectorRows {
+    bytes: Vec<u8>,
+    rows: Vec<VectorRow>,
+}
+
+impl VectorRows {
+    fn with_capacity(rows: usize) -> Self {
+        VectorRows {
+            bytes: Vec::with_capacity(rows * 48),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
+    fn keep(&mut self, b: &[u8]) -> std::ops::Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        start..self.bytes.len()
+    }
+
+    fn text(&self, seq: i64, range: &std::ops::Range<usize>) -> Result<&str> {
+        std::str::from_utf8(&self.bytes[range.clone()])
+            .map_err(|_| damaged(seq, "a text column that is not UTF-8"))
+    }
+}
+
+/// Rows go from one thread to the other in batches of this many.
+const OPEN_BATCH: usize = 2_048;
+
+fn damaged(seq: i64, what: &str) -> Error {
+    Error::Backend {
+        router: ROUTER,
+        retryable: false,
+        source: format!("packet {seq} has {what} (is the database damaged?)").into(),
+    }
+}
+
+/// The store's in-memory caches, from the packets' columns and the vectors file, each read in
+/// `seq` order, no packet body decoded: the address index of every packet, and the vectors of
+/// the live ones with their filter fields. The two files are read on two threads: this one
+/// scans the packets and builds the address index, and passes the live packets with a vector,
+/// in batches, to one that scans the codes alongside and builds the vector store.
 pub(super) fn load_caches(
     conn: &Connection,
-    vectors: &Connection,
+    vectors: &mut Connection,
 ) -> Result<(VectorStore, AddressIndex)> {
-    let mut store = VectorStore::default();
-    let mut index = AddressIndex::default();
-    let dimension: Option<String> = conn
+    let dimension: Option<usize> = conn
         .query_row("SELECT value FROM meta WHERE key = 'dimension'", [], |r| {
-            r.get(0)
+            r.get::<_, String>(0)
         })
         .optional()
-        .map_err(sqlite)?;
-    if let Some(d) = dimension.and_then(|d| d.parse().ok()) {
-        store.set_dimension(d);
-    }
-    let mut restored = restore_partitions(vectors, &mut store)?;
+        .map_err(sqlite)?
+        .and_then(|d| d.parse().ok());
     let now = now_ms();
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<VectorRows>(8);
+        let codes = std::thread::Builder::new()
+            .name("qis-open".into())
+            .spawn_scoped(scope, move || load_vectors(vectors, dimension, receive))
+            .map_err(|e| Error::Backend {
+                router: ROUTER,
+                retryable: true,
+                source: format!("cannot start a thread to open the store: {e}").into(),
+            })?;
+        let index = load_index(conn, now, &send);
+        drop(send);
+        // The vector side's error first: it ends the packets' scan early, by refusing its rows.
+        let store = codes.join().map_err(|_| Error::Backend {
+            router: ROUTER,
+            retryable: false,
+            source: "opening the vector store failed (a bug)".into(),
+        })??;
+        Ok((store, index?))
+    })
+}
+
+/// Column `i` of `row`, a text or a blob, borrowed.
+fn bytes<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8]> {
+    row.get_ref(i)
+        .map_err(sqlite)?
+        .as_bytes()
+        .map_err(|e| sqlite(e.into()))
+}
+
+/// Scans the packets table into the address index, and sends the live packets with a vector to
+/// `vectors`; stops early, with what it has, once `vectors` takes no more (it failed).
+fn load_index(
+    conn: &Connection,
+    now: u64,
+    vectors: &std::sync::mpsc::SyncSender<VectorRows>,
+) -> Result<AddressIndex> {
+    let mut index = AddressIndex::default();
     let mut rows = conn
         .prepare(
             "SELECT seq, address, id, domain, created, expires, has_vector, agent, tags, outcome, \
@@ -216,51 +305,15 @@ pub(super) fn load_caches(
         )
         .map_err(sqlite)?;
     let mut rows = rows.query([]).map_err(sqlite)?;
-    let mut stmt = vectors
-        .prepare("SELECT seq, code, list, generation FROM codes ORDER BY seq")
-        .map_err(sqlite)?;
-    let mut vecs = stmt.query([]).map_err(sqlite)?;
-    type CodeRow = (i64, Vec<u8>, Option<i64>, Option<i64>);
-    let mut next_vector = || -> Result<Option<CodeRow>> {
-        match vecs.next().map_err(sqlite)? {
-            Some(r) => Ok(Some((
-                r.get(0).map_err(sqlite)?,
-                r.get(1).map_err(sqlite)?,
-                r.get(2).map_err(sqlite)?,
-                r.get(3).map_err(sqlite)?,
-            ))),
-            None => Ok(None),
-        }
-    };
-    let damaged = |seq: i64, what: &str| Error::Backend {
-        router: ROUTER,
-        retryable: false,
-        source: format!("packet {seq} has {what} (is the database damaged?)").into(),
-    };
-    let text = |row: &rusqlite::Row<'_>, i: usize| -> Result<String> { row.get(i).map_err(sqlite) };
-    let mut vector = next_vector()?;
-    let mut read_vector = vectors
-        .prepare("SELECT vector FROM vectors WHERE seq = ?1")
-        .map_err(sqlite)?;
-    // Codes written here, for vectors stored without one (by a version that kept no codes).
-    let mut missing: Vec<(i64, Code)> = Vec::new();
+    let mut batch = VectorRows::with_capacity(OPEN_BATCH);
     while let Some(row) = rows.next().map_err(sqlite)? {
         let seq: i64 = row.get(0).map_err(sqlite)?;
-        let address = crate::packet::Address::from_bytes(
-            row.get_ref(1)
-                .map_err(sqlite)?
-                .as_blob()
-                .map_err(|e| sqlite(e.into()))?,
-        )
-        .map_err(|_| damaged(seq, "an invalid address"))?;
-        let id: [u8; 16] = row
-            .get_ref(2)
-            .map_err(sqlite)?
-            .as_blob()
-            .map_err(|e| sqlite(e.into()))?
+        let address = crate::packet::Address::from_bytes(bytes(row, 1)?)
+            .map_err(|_| damaged(seq, "an invalid address"))?;
+        let id: [u8; 16] = bytes(row, 2)?
             .try_into()
             .map_err(|_| damaged(seq, "an id that is not 16 bytes"))?;
-        let domain = text(row, 3)?;
+        let domain = bytes(row, 3)?;
         let created = row.get::<_, i64>(4).map_err(sqlite)? as u64;
         let expires = row
             .get::<_, Option<i64>>(5)
@@ -270,7 +323,8 @@ pub(super) fn load_caches(
             seq,
             address,
             id,
-            domain: &domain,
+            domain: std::str::from_utf8(domain)
+                .map_err(|_| damaged(seq, "a domain that is not UTF-8"))?,
             created,
             expires,
         });
@@ -278,56 +332,129 @@ pub(super) fn load_caches(
         if !has_vector || expires.is_some_and(|e| e <= now) {
             continue;
         }
-        // Vectors of packets gone (expired, or a crash between the two files' commits) are
-        // passed over.
-        while vector.as_ref().is_some_and(|(s, ..)| *s < seq) {
-            vector = next_vector()?;
-        }
-        let mut kept_list = (None, None);
-        let code = match vector.as_ref().filter(|(s, ..)| *s == seq) {
-            Some((_, bytes, list, generation)) => {
-                kept_list = (*list, *generation);
-                Code::from_bytes(bytes)
-            }
-            None => {
-                let v: Option<Vec<u8>> = read_vector
-                    .query_row([seq], |r| r.get(0))
-                    .optional()
-                    .map_err(sqlite)?;
-                let code = Code::of(&vector_from_bytes(
-                    &v.ok_or_else(|| damaged(seq, "no vector in the vectors file"))?,
-                ));
-                missing.push((seq, code.clone()));
-                Some(code)
-            }
-        }
-        .filter(|c| store.dimension().is_none_or(|d| d == c.codes.len()))
-        .ok_or_else(|| damaged(seq, "a vector code of the wrong length"))?;
-        let outcome = text(row, 9)?;
-        let fields = FilterFields {
-            domain: &domain,
-            agent: &text(row, 7)?,
-            tags: &tags_from_bytes(
-                row.get_ref(8)
-                    .map_err(sqlite)?
-                    .as_blob()
-                    .map_err(|e| sqlite(e.into()))?,
-            )?,
-            outcome: outcome
-                .parse()
-                .map_err(|_| damaged(seq, &format!("an unknown outcome {outcome:?}")))?,
+        let outcome = row
+            .get_ref(9)
+            .map_err(sqlite)?
+            .as_str()
+            .map_err(|e| sqlite(e.into()))?;
+        let outcome = outcome
+            .parse()
+            .map_err(|_| damaged(seq, &format!("an unknown outcome {outcome:?}")))?;
+        let vector_row = VectorRow {
+            seq,
+            domain: batch.keep(domain),
+            agent: batch.keep(bytes(row, 7)?),
+            tags: batch.keep(bytes(row, 8)?),
+            outcome,
             confidence: row.get::<_, f64>(10).map_err(sqlite)? as f32,
             created,
             expires,
         };
-        let placement = restored
-            .get_mut(&domain)
-            .and_then(|r| r.placement(seq, kept_list.0, kept_list.1));
-        store.insert_fields(seq, &fields, &code, placement);
+        batch.rows.push(vector_row);
+        if batch.rows.len() == OPEN_BATCH
+            && vectors
+                .send(std::mem::replace(
+                    &mut batch,
+                    VectorRows::with_capacity(OPEN_BATCH),
+                ))
+                .is_err()
+        {
+            return Ok(index);
+        }
     }
-    drop(vecs);
+    if !batch.rows.is_empty() {
+        // Refused only if the vector side failed, which reports it.
+        let _ = vectors.send(batch);
+    }
+    Ok(index)
+}
+
+/// Builds the vector store from the packets `rows` sends (live, with a vector, in `seq` order)
+/// and the codes of the vectors file, read alongside in the same order, with the partitions the
+/// file keeps. A vector stored without a code (by a version that kept none) gets one, written
+/// back.
+fn load_vectors(
+    vectors: &mut Connection,
+    dimension: Option<usize>,
+    rows: std::sync::mpsc::Receiver<VectorRows>,
+) -> Result<VectorStore> {
+    let mut store = VectorStore::default();
+    if let Some(d) = dimension {
+        store.set_dimension(d);
+    }
+    let mut restored = restore_partitions(vectors, &mut store)?;
+    let mut stmt = vectors
+        .prepare("SELECT seq, code, list, generation FROM codes ORDER BY seq")
+        .map_err(sqlite)?;
+    let mut codes = stmt.query([]).map_err(sqlite)?;
+    type CodeRow = (i64, Vec<u8>, Option<i64>, Option<i64>);
+    let mut next_code = || -> Result<Option<CodeRow>> {
+        match codes.next().map_err(sqlite)? {
+            Some(r) => Ok(Some((
+                r.get(0).map_err(sqlite)?,
+                r.get(1).map_err(sqlite)?,
+                r.get(2).map_err(sqlite)?,
+                r.get(3).map_err(sqlite)?,
+            ))),
+            None => Ok(None),
+        }
+    };
+    let mut code_row = next_code()?;
+    let mut read_vector = vectors
+        .prepare("SELECT vector FROM vectors WHERE seq = ?1")
+        .map_err(sqlite)?;
+    // Codes written here, for vectors stored without one (by a version that kept no codes).
+    let mut missing: Vec<(i64, Code)> = Vec::new();
+    for batch in rows.iter() {
+        for row in &batch.rows {
+            let seq = row.seq;
+            // Vectors of packets gone (expired, or a crash between the two files' commits) are
+            // passed over.
+            while code_row.as_ref().is_some_and(|(s, ..)| *s < seq) {
+                code_row = next_code()?;
+            }
+            let mut kept_list = (None, None);
+            let code = match code_row.as_ref().filter(|(s, ..)| *s == seq) {
+                Some((_, bytes, list, generation)) => {
+                    kept_list = (*list, *generation);
+                    Code::from_bytes(bytes)
+                }
+                None => {
+                    let v: Option<Vec<u8>> = read_vector
+                        .query_row([seq], |r| r.get(0))
+                        .optional()
+                        .map_err(sqlite)?;
+                    let code = Code::of(&vector_from_bytes(
+                        &v.ok_or_else(|| damaged(seq, "no vector in the vectors file"))?,
+                    ));
+                    missing.push((seq, code.clone()));
+                    Some(code)
+                }
+            }
+            .filter(|c| store.dimension().is_none_or(|d| d == c.codes.len()))
+            .ok_or_else(|| damaged(seq, "a vector code of the wrong length"))?;
+            let domain = batch.text(seq, &row.domain)?;
+            let tags = tags_from_bytes(&batch.bytes[row.tags.clone()])?;
+            let fields = FilterFields {
+                domain,
+                agent: batch.text(seq, &row.agent)?,
+                tags: &tags,
+                outcome: row.outcome,
+                confidence: row.confidence,
+                created: row.created,
+                expires: row.expires,
+            };
+            let placement = restored
+                .get_mut(domain)
+                .and_then(|r| r.placement(seq, kept_list.0, kept_list.1));
+            store.insert_fields(seq, &fields, &code, placement);
+        }
+    }
+    drop(codes);
+    drop(stmt);
+    drop(read_vector);
     if !missing.is_empty() {
-        let tx = vectors.unchecked_transaction().map_err(sqlite)?;
+        let tx = vectors.transaction().map_err(sqlite)?;
         {
             let mut insert = tx
                 .prepare("INSERT OR REPLACE INTO codes (seq, code) VALUES (?1, ?2)")
@@ -344,5 +471,5 @@ pub(super) fn load_caches(
             "wrote the int8 codes of vectors stored without one"
         );
     }
-    Ok((store, index))
+    Ok(store)
 }

@@ -3,7 +3,10 @@
 //! holds the exact vectors: a search here finds candidates by their codes, and the query path
 //! scores them again on their vectors read from the vectors file (see `query_vector`).
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+/// The maps here are keyed by the store's own `seq`s and names: a fast hash, not a keyed one.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::partition::{self, Centroids};
 use crate::packet::{Millis, Outcome, Packet};
@@ -51,12 +54,12 @@ struct Meta {
 }
 
 /// The fields of a packet that vector search filters on, as a deposit has them or as the store's
-/// columns hold them.
+/// columns hold them (with the tags borrowed from the column's bytes, `T = &str`).
 #[derive(Debug)]
-pub(super) struct FilterFields<'a> {
+pub(super) struct FilterFields<'a, T = String> {
     pub(super) domain: &'a str,
     pub(super) agent: &'a str,
-    pub(super) tags: &'a [String],
+    pub(super) tags: &'a [T],
     pub(super) outcome: Outcome,
     pub(super) confidence: f32,
     pub(super) created: Millis,
@@ -158,7 +161,7 @@ struct Segment {
     centroids: Option<Centroids>,
     len: usize,
     /// The size at which partitioning was tried and declined (it would have cost recall, see
-    /// `partition::keeps_recall`): not tried again before the segment is four times larger.
+    /// `partition::recall`): not tried again before the segment is four times larger.
     declined_at: Option<usize>,
     /// Counts the partitions made or declined for this domain, kept with them in the vectors
     /// file: a code's list there counts only if written under the same generation.
@@ -317,7 +320,7 @@ impl VectorStore {
     pub(super) fn insert_fields(
         &mut self,
         seq: i64,
-        fields: &FilterFields<'_>,
+        fields: &FilterFields<'_, impl AsRef<str>>,
         code: &Code,
         placement: Option<Placement>,
     ) {
@@ -327,7 +330,11 @@ impl VectorStore {
         let meta = Meta {
             seq,
             agent: self.agents.intern(fields.agent),
-            tags: fields.tags.iter().map(|t| self.tags.intern(t)).collect(),
+            tags: fields
+                .tags
+                .iter()
+                .map(|t| self.tags.intern(t.as_ref()))
+                .collect(),
             outcome: fields.outcome,
             confidence: fields.confidence,
             created: fields.created,
