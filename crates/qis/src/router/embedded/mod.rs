@@ -507,7 +507,7 @@ impl Shared {
                             // Not installed: a list placed by it would not be found again.
                             tracing::warn!(
                                 error = %e,
-                                "cannot keep a domain's partition: it is searched whole until it grows fourfold"
+                                "cannot keep a domain's partition: it is searched whole until it doubles"
                             );
                             vectors.decline(&snapshot);
                         }
@@ -815,7 +815,7 @@ mod tests {
     }
 
     /// A domain whose partition was declined (vectors without clusters) stays declined when the
-    /// store opens again: no k-means runs on it before it has grown fourfold.
+    /// store opens again: no k-means runs on it before it has doubled.
     #[test]
     fn opening_keeps_a_declined_partition_declined() {
         use rand::{Rng, SeedableRng};

@@ -188,7 +188,7 @@ fn seed(sample: &[f32], dimension: usize, k: usize) -> Vec<f32> {
 pub(super) const RECALL_KEPT: f32 = 0.9;
 
 /// How much of what a whole scan finds searching `snapshot` in the lists `assigned` (around
-/// `centroids`) finds: 32 of its own vectors, drawn, are queries, and the share of the whole
+/// `centroids`) finds: 64 of its own vectors, drawn, are queries, and the share of the whole
 /// scan's top 10 that the partitioned search's top 10 holds is returned. It scores the nearest
 /// lists' share of the segment that a search will score when the segment has grown fourfold
 /// (when it is partitioned again), the smallest share these lists will serve. Vectors without
@@ -200,7 +200,7 @@ pub(super) fn recall(
     assigned: &[u32],
     scan_whole: usize,
 ) -> f32 {
-    const QUERIES: usize = 32;
+    const QUERIES: usize = 64;
     const K: usize = 10;
     let (d, n) = (snapshot.dimension, snapshot.seqs.len());
     let mut lists: Vec<Vec<usize>> = vec![Vec::new(); centroids.len()];

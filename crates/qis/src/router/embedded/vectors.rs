@@ -161,7 +161,7 @@ struct Segment {
     centroids: Option<Centroids>,
     len: usize,
     /// The size at which partitioning was tried and declined (it would have cost recall, see
-    /// `partition::recall`): not tried again before the segment is four times larger.
+    /// `partition::recall`): not tried again before the segment is twice as large.
     declined_at: Option<usize>,
     /// Counts the partitions made or declined for this domain, kept with them in the vectors
     /// file: a code's list there counts only if written under the same generation.
@@ -613,14 +613,16 @@ impl Segment {
     }
 
     /// Larger than `scan_whole` and not partitioned, or grown to four times the size its lists
-    /// were made at.
+    /// were made at; and, if partitioning was declined, grown to twice the size it was declined
+    /// at (a check of 64 queries can fail by chance where clusters exist, and the cost of trying
+    /// again is a k-means).
     fn wants_partition(&self, scan_whole: usize) -> bool {
         self.len > scan_whole
             && self
                 .centroids
                 .as_ref()
                 .is_none_or(|c| self.len >= 4 * c.trained_on)
-            && self.declined_at.is_none_or(|n| self.len >= 4 * n)
+            && self.declined_at.is_none_or(|n| self.len >= 2 * n)
     }
 }
 
