@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use qis::embed::{Embedder, EmbedderSpec};
-use qis::packet::{Address, Outcome, Packet, now_ms};
+use qis::packet::{Address, Outcome, Packet, PacketId, now_ms};
 use qis::router::embedded::{EmbeddedOptions, EmbeddedRouter};
 use qis::router::url::RouterSpec;
 use qis::router::{Filter, Hits, Query, Routed, Router};
@@ -194,18 +194,26 @@ impl Workload {
                 let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(i as u64));
                 let a = i % ADDRESSES;
                 let (d, _) = topic_of(a);
+                let confidence = rng.random_range(0.0..1.0);
+                let effect = rng.random_range(0.0..2.0);
+                let created = self.now - (self.total - i) as u64;
+                // The same packets, ids included, for every router of the run: recall compares
+                // ids.
+                let id =
+                    uuid::Builder::from_unix_timestamp_millis(created, &rng.random()).into_uuid();
                 let packet = Packet::builder(
                     format!("agent-{}", i % 5_000),
                     workload::domain_name(d),
                     self.addresses[a],
                 )
+                .id(PacketId::from_uuid(id)?)
                 .outcome(Outcome::ALL[i % 3])
-                .confidence(rng.random_range(0.0..1.0))
-                .result("effect", rng.random_range(0.0..2.0))
+                .confidence(confidence)
+                .result("effect", effect)
                 .result("protocol", if i % 2 == 0 { "weekly" } else { "daily" })
                 .tag(format!("tag-{}", i % 7))
                 .summary("benchmark packet")
-                .created(self.now - (self.total - i) as u64)
+                .created(created)
                 .build()?;
                 Ok(Routed::with_vector(packet, &v)?)
             })
@@ -358,6 +366,10 @@ struct Report {
     /// deposit, and after reopening (it runs in the background; queries are measured after).
     #[serde(default)]
     indexed_secs: Option<(f64, f64)>,
+    /// Seconds another engine (Qdrant) took to finish indexing in the background after the
+    /// last deposit: its queries are measured after, on its index.
+    #[serde(default)]
+    engine_indexed_secs: Option<f64>,
     /// Domains holding vectors, partitioned, and declined (searched whole for want of
     /// clusters), after the deposits and after reopening.
     #[serde(default)]
@@ -611,6 +623,32 @@ async fn run_queries(
     Ok(rows)
 }
 
+/// Waits, for an engine that indexes in the background after it has acknowledged the deposits
+/// (Qdrant: its optimizer builds the HNSW graph), until it has finished, so that its queries are
+/// measured on its index and not while it is still building it: the seconds it took. `None` for
+/// the other routers.
+async fn wait_engine_indexed(spec: &RouterSpec) -> Result<Option<f64>> {
+    #[cfg(feature = "qdrant")]
+    if let RouterSpec::Qdrant(config) = spec {
+        let qdrant = qis::router::qdrant::QdrantRouter::connect(config.clone()).await?;
+        let start = Instant::now();
+        let bar = ProgressBar::new_spinner().with_message("waiting for Qdrant to finish indexing");
+        loop {
+            bar.tick();
+            // Green once the optimizer is done; grey if it waits for a signal (none comes).
+            match qdrant.status().await?.as_str() {
+                "green" | "grey" => break,
+                "red" => bail!("Qdrant reports its collection red (an optimization failed)"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+        bar.finish_and_clear();
+        return Ok(Some(start.elapsed().as_secs_f64()));
+    }
+    let _ = spec;
+    Ok(None)
+}
+
 /// One size on the embedded store (or `--router`), then `--against`.
 async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Report>> {
     let work = Workload::new(args, total)?;
@@ -630,6 +668,7 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         rows: Vec::new(),
         reopen_secs: None,
         indexed_secs: None,
+        engine_indexed_secs: None,
         partitioned: None,
         rss_after_deposits_mb: None,
         rss_after_reopen_mb: None,
@@ -642,6 +681,7 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         let mut report = base(url.clone(), None);
         report.rows =
             vec![deposit_all(router.as_ref(), &work, args.batch, Some(&mut truth)).await?];
+        report.engine_indexed_secs = wait_engine_indexed(&spec).await?;
         report
             .rows
             .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
@@ -697,6 +737,7 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
         let router = crate::store::open_router(&spec).await?.router;
         let mut report = base(url.clone(), None);
         report.rows = vec![deposit_all(router.as_ref(), &work, args.batch, None).await?];
+        report.engine_indexed_secs = wait_engine_indexed(&spec).await?;
         report
             .rows
             .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
@@ -735,6 +776,9 @@ fn print_report(r: &Report) {
             "vector search partitioned in the background: {after_deposits:.2} s after the last \
              deposit, {after_reopen:.2} s after reopening began (queries measured after)"
         );
+    }
+    if let Some(s) = r.engine_indexed_secs {
+        println!("indexing after the last deposit: {s:.1} s (queries measured after)");
     }
     if let Some(states) = r.partitioned {
         for ((domains, partitioned, declined), when) in states
