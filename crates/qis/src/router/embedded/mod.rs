@@ -781,8 +781,8 @@ mod tests {
             let store = Shared::open(dir.path().into(), options.clone()).unwrap();
             deposit_vectors(&store, &vectors[..1_000]);
             store.wait_indexed();
-            // Fewer than four times as many: placed in the lists made, not partitioned again.
-            deposit_vectors(&store, &vectors[1_000..]);
+            // Fewer than twice as many: placed in the lists made, not partitioned again.
+            deposit_vectors(&store, &vectors[1_000..1_900]);
             store.wait_indexed();
             assert_eq!(store.vectors.read().unwrap().index_summary(), (1, 1, 0));
             answers(&store, &queries)
@@ -793,7 +793,7 @@ mod tests {
                 &vectors_file,
                 "SELECT COUNT(*) FROM codes WHERE list IS NOT NULL"
             ),
-            1_000,
+            900,
             "the codes deposited after the partition have their lists"
         );
         for _ in 0..2 {

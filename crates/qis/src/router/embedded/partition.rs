@@ -8,7 +8,7 @@
 //! (`stored::save_partition`).
 //! docs/decisions.md says why this and not a graph index.
 
-use super::vectors::{Code, Snapshot, dot, dot_i8, probed};
+use super::vectors::{Code, REGROW, Snapshot, dot, dot_i8, probed};
 
 /// k-means iterations over the sample.
 const ITERATIONS: usize = 8;
@@ -190,8 +190,8 @@ pub(super) const RECALL_KEPT: f32 = 0.9;
 /// How much of what a whole scan finds searching `snapshot` in the lists `assigned` (around
 /// `centroids`) finds: 64 of its own vectors, drawn, are queries, and the share of the whole
 /// scan's top 10 that the partitioned search's top 10 holds is returned. It scores the nearest
-/// lists' share of the segment that a search will score when the segment has grown fourfold
-/// (when it is partitioned again), the smallest share these lists will serve. Vectors without
+/// lists' share of the segment that a search will score when the segment has grown [`REGROW`]
+/// times (when it is partitioned again), the smallest share these lists will serve. Vectors without
 /// clusters (uniform random ones) keep far less than [`RECALL_KEPT`], and their segment is then
 /// scanned whole, as before partitioning.
 pub(super) fn recall(
@@ -208,7 +208,7 @@ pub(super) fn recall(
         lists[list as usize].push(i);
     }
     let code = |i: usize| &snapshot.codes[i * d..(i + 1) * d];
-    let at_least = probed(4 * n, scan_whole, K).div_ceil(4);
+    let at_least = probed(REGROW * n, scan_whole, K).div_ceil(REGROW);
     let mut draws = Draws(7);
     let (mut found, mut wanted) = (0, 0);
     for _ in 0..QUERIES.min(n) {

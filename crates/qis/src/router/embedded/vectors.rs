@@ -513,7 +513,7 @@ impl VectorStore {
     }
 
     /// A segment that should be partitioned (again), copied: one larger than `scan_whole`
-    /// that has none, or has grown to four times the size its lists were made at.
+    /// that has none, or has grown to [`REGROW`] times the size its lists were made at.
     pub(super) fn to_partition(&self, scan_whole: usize) -> Option<Snapshot> {
         let dimension = self.dimension?;
         let (domain, segment) = self
@@ -612,17 +612,17 @@ impl Segment {
         self.cells = regrouped;
     }
 
-    /// Larger than `scan_whole` and not partitioned, or grown to four times the size its lists
-    /// were made at; and, if partitioning was declined, grown to twice the size it was declined
-    /// at (a check of 64 queries can fail by chance where clusters exist, and the cost of trying
-    /// again is a k-means).
+    /// Larger than `scan_whole` and not partitioned, or grown to [`REGROW`] times the size its
+    /// lists were made at; and, if partitioning was declined, grown to that many times the size
+    /// it was declined at (a check of 64 queries can fail by chance where clusters exist, and
+    /// the cost of trying again is a k-means).
     fn wants_partition(&self, scan_whole: usize) -> bool {
         self.len > scan_whole
             && self
                 .centroids
                 .as_ref()
-                .is_none_or(|c| self.len >= 4 * c.trained_on)
-            && self.declined_at.is_none_or(|n| self.len >= 2 * n)
+                .is_none_or(|c| self.len >= REGROW * c.trained_on)
+            && self.declined_at.is_none_or(|n| self.len >= REGROW * n)
     }
 }
 
@@ -634,6 +634,11 @@ pub(super) fn probed(n: usize, scan_whole: usize, k: usize) -> usize {
 }
 
 const PROBE_SHARE: usize = 16;
+
+/// A partitioned segment is partitioned again once it holds this many times the vectors its
+/// lists were made from. Lists made from a quarter of the vectors they serve (4) measured recall
+/// 0.94–0.96 at 1M in `qis bench`; from a half, 0.98–0.99 (docs/decisions.md).
+pub(super) const REGROW: usize = 2;
 
 /// A search scores its codes on several threads once it has this many per thread.
 const PARALLEL_FROM: usize = 16_384;
