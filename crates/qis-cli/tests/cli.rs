@@ -433,3 +433,39 @@ fn bench_runs_in_the_data_directory_and_measures_recall() {
     );
     assert!(recalls.iter().all(|&r| r == 1.0), "{recalls:?}");
 }
+
+/// `qis bench --against URL` gives the second router the very packets the first got, ids
+/// included: recall compares ids, so the memory router's exact search finds every answer.
+#[test]
+fn bench_against_a_second_router_measures_it_on_the_same_packets() {
+    let data = tempfile::tempdir().unwrap();
+    let out = qis(&[
+        "--data",
+        data.path().to_str().unwrap(),
+        "bench",
+        "--packets",
+        "2000",
+        "--queries",
+        "10",
+        "--against",
+        "memory:",
+        "--report-only",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let against = &reports[1];
+    assert_eq!(against["router"], "memory:");
+    let recalls: Vec<f64> = against["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["recall"].as_f64())
+        .collect();
+    assert_eq!(recalls.len(), 3, "three filters");
+    assert!(recalls.iter().all(|&r| r == 1.0), "{recalls:?}");
+}

@@ -623,30 +623,79 @@ async fn run_queries(
     Ok(rows)
 }
 
-/// Waits, for an engine that indexes in the background after it has acknowledged the deposits
-/// (Qdrant: its optimizer builds the HNSW graph), until it has finished, so that its queries are
-/// measured on its index and not while it is still building it: the seconds it took. `None` for
-/// the other routers.
-async fn wait_engine_indexed(spec: &RouterSpec) -> Result<Option<f64>> {
+/// A router other than the embedded store (`--router`, `--against`), opened once, with what the
+/// bench needs to wait for an engine that indexes in the background after it has acknowledged
+/// the deposits (Qdrant: its optimizer builds the HNSW graph).
+struct Other {
+    router: Arc<dyn Router>,
     #[cfg(feature = "qdrant")]
-    if let RouterSpec::Qdrant(config) = spec {
-        let qdrant = qis::router::qdrant::QdrantRouter::connect(config.clone()).await?;
-        let start = Instant::now();
-        let bar = ProgressBar::new_spinner().with_message("waiting for Qdrant to finish indexing");
-        loop {
-            bar.tick();
-            // Green once the optimizer is done; grey if it waits for a signal (none comes).
-            match qdrant.status().await?.as_str() {
-                "green" | "grey" => break,
-                "red" => bail!("Qdrant reports its collection red (an optimization failed)"),
-                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-            }
+    qdrant: Option<Arc<qis::router::layer::Deadline<qis::router::qdrant::QdrantRouter>>>,
+}
+
+impl Other {
+    async fn open(spec: &RouterSpec) -> Result<Self> {
+        #[cfg(feature = "qdrant")]
+        if let RouterSpec::Qdrant(config) = spec {
+            let qdrant = Arc::new(
+                qis::router::qdrant::QdrantRouter::connect(config.clone())
+                    .await
+                    .context("cannot open the qdrant router")?,
+            );
+            return Ok(Other {
+                router: qdrant.clone(),
+                qdrant: Some(qdrant),
+            });
         }
-        bar.finish_and_clear();
-        return Ok(Some(start.elapsed().as_secs_f64()));
+        Ok(Other {
+            router: crate::store::open_router(spec).await?.router,
+            #[cfg(feature = "qdrant")]
+            qdrant: None,
+        })
     }
-    let _ = spec;
-    Ok(None)
+
+    /// Waits until the engine has finished indexing, so that its queries are measured on its
+    /// index and not while it is still building it: the seconds it took. `None` for routers that
+    /// index as they store.
+    async fn wait_indexed(&self) -> Result<Option<f64>> {
+        #[cfg(feature = "qdrant")]
+        if let Some(qdrant) = &self.qdrant {
+            let start = Instant::now();
+            let bar =
+                ProgressBar::new_spinner().with_message("waiting for Qdrant to finish indexing");
+            loop {
+                bar.tick();
+                // Green once the optimizer is done; grey if it waits for a signal (none comes).
+                match qdrant.status().await?.as_str() {
+                    "green" | "grey" => break,
+                    "red" => bail!("Qdrant reports its collection red (an optimization failed)"),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                }
+            }
+            bar.finish_and_clear();
+            return Ok(Some(start.elapsed().as_secs_f64()));
+        }
+        Ok(None)
+    }
+
+    /// Deposits the run's packets (adding them to `truth` when it is given, for the first router
+    /// of the run), waits for the engine's indexing, then runs every query: `report`'s rows.
+    async fn measure(
+        &self,
+        report: &mut Report,
+        work: &Workload,
+        args: &Args,
+        truth: &mut Truth,
+        build_truth: bool,
+    ) -> Result<()> {
+        let router = self.router.as_ref();
+        let deposits = deposit_all(router, work, args.batch, build_truth.then_some(&mut *truth));
+        report.rows = vec![deposits.await?];
+        report.engine_indexed_secs = self.wait_indexed().await?;
+        report
+            .rows
+            .extend(run_queries(router, work, args, truth).await?);
+        Ok(())
+    }
 }
 
 /// One size on the embedded store (or `--router`), then `--against`.
@@ -677,14 +726,11 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
 
     if let Some(url) = &global.router {
         let spec = global.router_spec(&global.file()?)?;
-        let router = crate::store::open_router(&spec).await?.router;
         let mut report = base(url.clone(), None);
-        report.rows =
-            vec![deposit_all(router.as_ref(), &work, args.batch, Some(&mut truth)).await?];
-        report.engine_indexed_secs = wait_engine_indexed(&spec).await?;
-        report
-            .rows
-            .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
+        Other::open(&spec)
+            .await?
+            .measure(&mut report, &work, args, &mut truth, true)
+            .await?;
         reports.push(report);
     } else {
         let dir = bench_dir(global)?;
@@ -734,13 +780,11 @@ async fn run_one(global: &Global, args: &Args, total: usize) -> Result<Vec<Repor
     if let Some(url) = &args.against {
         let spec: RouterSpec =
             qis::router::url::parse_url(url).with_context(|| format!("--against {url:?}"))?;
-        let router = crate::store::open_router(&spec).await?.router;
         let mut report = base(url.clone(), None);
-        report.rows = vec![deposit_all(router.as_ref(), &work, args.batch, None).await?];
-        report.engine_indexed_secs = wait_engine_indexed(&spec).await?;
-        report
-            .rows
-            .extend(run_queries(router.as_ref(), &work, args, &truth).await?);
+        Other::open(&spec)
+            .await?
+            .measure(&mut report, &work, args, &mut truth, false)
+            .await?;
         reports.push(report);
     }
     Ok(reports)
