@@ -191,9 +191,9 @@ pub(super) const RECALL_KEPT: f32 = 0.9;
 /// `centroids`) finds: 64 of its own vectors, drawn, are queries, and the share of the whole
 /// scan's top 10 that the partitioned search's top 10 holds is returned. It scores the nearest
 /// lists' share of the segment that a search will score when the segment has grown [`REGROW`]
-/// times (when it is partitioned again), the smallest share these lists will serve. Vectors without
-/// clusters (uniform random ones) keep far less than [`RECALL_KEPT`], and their segment is then
-/// scanned whole, as before partitioning.
+/// times (when it is partitioned again), the smallest share these lists will serve. Vectors
+/// without clusters (uniform random ones) keep far less than [`RECALL_KEPT`], and their segment
+/// is then scanned whole, as before partitioning.
 pub(super) fn recall(
     snapshot: &Snapshot,
     centroids: &Centroids,

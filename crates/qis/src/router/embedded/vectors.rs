@@ -637,7 +637,7 @@ const PROBE_SHARE: usize = 16;
 
 /// A partitioned segment is partitioned again once it holds this many times the vectors its
 /// lists were made from. Lists made from a quarter of the vectors they serve (4) measured recall
-/// 0.94–0.96 at 1M in `qis bench`; from a half, 0.98–0.99 (docs/decisions.md).
+/// 0.93–0.96 at 1M in `qis bench`; from a half, 0.98–0.99 (docs/decisions.md).
 pub(super) const REGROW: usize = 2;
 
 /// A search scores its codes on several threads once it has this many per thread.
@@ -787,6 +787,41 @@ mod tests {
         assert_eq!(Code::from_bytes(&[1, 2]), None, "shorter than its scale");
         let zero = Code::of(&[0.0; 4]);
         assert_eq!((zero.scale, zero.codes), (1.0, vec![0; 4]));
+    }
+
+    /// A partitioned segment is partitioned again, and a declined one tried again, once it holds
+    /// twice the vectors of the last try; never at or below `scan_whole`.
+    #[test]
+    fn a_segment_is_partitioned_again_once_it_has_doubled() {
+        let scan_whole = 100;
+        let made_at = |len: usize, trained_on: usize| Segment {
+            len,
+            centroids: Centroids::from_bytes(&1.0f32.to_le_bytes(), 1, trained_on),
+            ..Segment::default()
+        };
+        let declined_at = |len: usize, declined: usize| Segment {
+            len,
+            declined_at: Some(declined),
+            ..Segment::default()
+        };
+        assert!(
+            !Segment {
+                len: 100,
+                ..Segment::default()
+            }
+            .wants_partition(scan_whole)
+        );
+        assert!(
+            Segment {
+                len: 101,
+                ..Segment::default()
+            }
+            .wants_partition(scan_whole)
+        );
+        assert!(!made_at(1_999, 1_000).wants_partition(scan_whole));
+        assert!(made_at(2_000, 1_000).wants_partition(scan_whole));
+        assert!(!declined_at(1_999, 1_000).wants_partition(scan_whole));
+        assert!(declined_at(2_000, 1_000).wants_partition(scan_whole));
     }
 
     fn fields(domain: &str) -> FilterFields<'_> {
