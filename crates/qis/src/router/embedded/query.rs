@@ -6,11 +6,17 @@ use std::sync::{Arc, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::stored::{decode_stored, vector_from_bytes};
-use super::vectors::{Scored, dot};
+use super::vectors::{Code, Scored, code_error, dot};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, now_ms};
 use crate::router::{Hit, Query, Routed, Stats, Target};
+
+/// How many standard deviations of its score by codes ([`code_error`]) a candidate may lie below
+/// the k-th best exact score so far and still be read and scored again. At six, a vector of the
+/// true top k is passed over for this reason about once in a billion candidates; the rest of a
+/// query's candidates, which could only reach the answer by an error that large, cost no read.
+const CODE_ERRORS: f32 = 6.0;
 
 impl Shared {
     /// The packets stored as `seqs`, in order: from the cache, and those it lacks read from
@@ -109,8 +115,9 @@ impl Shared {
     }
 
     /// Vector queries take candidates from the codes in memory, score them again on their
-    /// vectors (read from the vectors file in one read transaction), and apply the filter to
-    /// the packets themselves.
+    /// vectors (read from the vectors file in one read transaction, best first, until the next
+    /// cannot reach the answer: see [`CODE_ERRORS`]), and apply the filter to the packets
+    /// themselves.
     fn query_vector(&self, target: &[f32], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
         let candidates: Vec<Scored> = {
@@ -134,6 +141,7 @@ impl Shared {
                 self.options.exact_below,
             )
         };
+        let query_scale = Code::of(target).scale;
         let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
         {
             let conn = self.reader();
@@ -141,7 +149,12 @@ impl Shared {
             let mut stmt = tx
                 .prepare_cached("SELECT vector FROM v.vectors WHERE seq = ?1")
                 .map_err(sqlite)?;
+            // The k-th best exact score so far, once k are scored.
+            let mut kth = f32::NEG_INFINITY;
             for c in candidates {
+                if c.score + CODE_ERRORS * code_error(query_scale, c.scale) < kth {
+                    continue;
+                }
                 // A forget or purge may have removed one since the search.
                 let Some(bytes) = stmt
                     .query_row([c.seq], |r| r.get::<_, Vec<u8>>(0))
@@ -153,6 +166,12 @@ impl Shared {
                 let score = dot(target, &vector_from_bytes(&bytes));
                 if score >= min_score {
                     scored.push(Scored { score, ..c });
+                    if query.limit > 0 && scored.len() >= query.limit {
+                        let mut scores: Vec<f32> = scored.iter().map(|s| s.score).collect();
+                        let (_, &mut nth, _) =
+                            scores.select_nth_unstable_by(query.limit - 1, |a, b| b.total_cmp(a));
+                        kth = nth;
+                    }
                 }
             }
         }
