@@ -170,6 +170,16 @@ mod two_pass {
         );
         let before = recall(&router, &stored, &queries).await;
         assert!(before >= 0.95, "recall@10 {before}");
+        // A batch deposited into the partition has its codes placed in its lists (on a second
+        // thread for a batch this large), and kept there across the restart.
+        let more: Vec<Vec<f32>> = (0..1000).map(|i| near(i % 40, 0.4)).collect();
+        let mut stored = stored;
+        stored.extend(deposit_all(&router, more.into_iter()).await);
+        router.wait_indexed().await.unwrap();
+        let index = router.vector_index();
+        assert_eq!(index.partitioned, 1);
+        let placed = recall(&router, &stored, &queries).await;
+        assert!(placed >= 0.95, "recall@10 after a second batch {placed}");
         drop(router);
         let router = EmbeddedRouter::open_with(dir.path(), options)
             .await
