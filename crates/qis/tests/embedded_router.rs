@@ -180,6 +180,24 @@ mod two_pass {
         assert_eq!(index.partitioned, 1);
         let placed = recall(&router, &stored, &queries).await;
         assert!(placed >= 0.95, "recall@10 after a second batch {placed}");
+        // Their lists are in the vectors file, under the partition's generation, so that opening
+        // does not place them again.
+        let file = rusqlite::Connection::open_with_flags(
+            dir.path().join(qis::router::embedded::VECTORS_FILE),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let (rows, placed_rows): (i64, i64) = file
+            .query_row(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE c.list IS NOT NULL \
+                 AND c.generation = (SELECT MAX(generation) FROM partitions)) \
+                 FROM (SELECT list, generation FROM codes ORDER BY seq DESC LIMIT 1000) c",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((rows, placed_rows), (1000, 1000));
+        drop(file);
         drop(router);
         let router = EmbeddedRouter::open_with(dir.path(), options)
             .await

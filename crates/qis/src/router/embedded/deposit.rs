@@ -44,97 +44,122 @@ impl Shared {
         };
         let place_all = || batch.iter().map(place).collect::<Vec<_>>();
         std::thread::scope(|scope| -> Result<()> {
-            let placer = (batch.len() >= PLACE_APART_FROM).then(|| scope.spawn(place_all));
-            let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
-                std::collections::HashMap::new();
-            let mut find = tx
-                .prepare_cached("SELECT seq, body, has_vector FROM packets WHERE id = ?1")
-                .map_err(sqlite)?;
-            let mut find_vector = vtx
-                .prepare_cached("SELECT vector FROM vectors WHERE seq = ?1")
-                .map_err(sqlite)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, tags, has_vector) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(sqlite)?;
-            let mut insert_vector = vtx
-                .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
-                .map_err(sqlite)?;
-            for (i, routed) in batch.iter().enumerate() {
-                let p = &routed.packet;
-                let body = p.to_msgpack();
-                let vector = routed.vector.as_deref().map(vector_bytes);
-                let id = p.id();
-                let previous = match in_batch.get(&id) {
-                    Some(prev) => Some(prev.clone()),
-                    None => {
-                        let row: Option<(i64, Vec<u8>, bool)> = find
-                            .query_row([id.as_uuid().as_bytes()], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                            })
-                            .optional()
-                            .map_err(sqlite)?;
-                        match row {
-                            Some((seq, b, true)) => {
-                                let v: Vec<u8> =
-                                    find_vector.query_row([seq], |r| r.get(0)).map_err(sqlite)?;
-                                Some((b, Some(v)))
+            // If the thread cannot start, the codes are placed here, after the rows.
+            let placer = (batch.len() >= PLACE_APART_FROM)
+                .then(|| {
+                    std::thread::Builder::new()
+                        .name("qis-place".into())
+                        .spawn_scoped(scope, place_all)
+                        .ok()
+                })
+                .flatten();
+            let rows = (|| -> Result<()> {
+                let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
+                    std::collections::HashMap::new();
+                let mut find = tx
+                    .prepare_cached("SELECT seq, body, has_vector FROM packets WHERE id = ?1")
+                    .map_err(sqlite)?;
+                let mut find_vector = vtx
+                    .prepare_cached("SELECT vector FROM vectors WHERE seq = ?1")
+                    .map_err(sqlite)?;
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, tags, has_vector) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )
+                    .map_err(sqlite)?;
+                let mut insert_vector = vtx
+                    .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
+                    .map_err(sqlite)?;
+                for (i, routed) in batch.iter().enumerate() {
+                    let p = &routed.packet;
+                    let body = p.to_msgpack();
+                    let vector = routed.vector.as_deref().map(vector_bytes);
+                    let id = p.id();
+                    let previous = match in_batch.get(&id) {
+                        Some(prev) => Some(prev.clone()),
+                        None => {
+                            let row: Option<(i64, Vec<u8>, bool)> = find
+                                .query_row([id.as_uuid().as_bytes()], |r| {
+                                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                                })
+                                .optional()
+                                .map_err(sqlite)?;
+                            match row {
+                                Some((seq, b, true)) => {
+                                    let v: Vec<u8> = find_vector
+                                        .query_row([seq], |r| r.get(0))
+                                        .map_err(sqlite)?;
+                                    Some((b, Some(v)))
+                                }
+                                Some((_, b, false)) => Some((b, None)),
+                                None => None,
                             }
-                            Some((_, b, false)) => Some((b, None)),
-                            None => None,
                         }
-                    }
-                };
-                let stored = match previous {
-                    Some((b, v)) if b == body && v == vector => false,
-                    Some(_) => return Err(Error::Conflict { id: id.to_string() }),
-                    None => {
-                        super::forget::check_not_forgotten(&tx, id, now)?;
-                        insert
-                            .execute(params![
-                                id.as_uuid().as_bytes(),
-                                p.address().as_bytes(),
-                                p.domain(),
-                                p.agent(),
-                                p.outcome().as_str(),
-                                p.confidence() as f64,
-                                p.created() as i64,
-                                p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
-                                &body,
-                                tags_bytes(p.tags()),
-                                vector.is_some(),
-                            ])
-                            .map_err(sqlite)?;
-                        let seq = tx.last_insert_rowid();
-                        if let Some(v) = &vector {
-                            insert_vector.execute(params![seq, v]).map_err(sqlite)?;
+                    };
+                    let stored = match previous {
+                        Some((b, v)) if b == body && v == vector => false,
+                        Some(_) => return Err(Error::Conflict { id: id.to_string() }),
+                        None => {
+                            super::forget::check_not_forgotten(&tx, id, now)?;
+                            insert
+                                .execute(params![
+                                    id.as_uuid().as_bytes(),
+                                    p.address().as_bytes(),
+                                    p.domain(),
+                                    p.agent(),
+                                    p.outcome().as_str(),
+                                    p.confidence() as f64,
+                                    p.created() as i64,
+                                    p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
+                                    &body,
+                                    tags_bytes(p.tags()),
+                                    vector.is_some(),
+                                ])
+                                .map_err(sqlite)?;
+                            let seq = tx.last_insert_rowid();
+                            if let Some(v) = &vector {
+                                insert_vector.execute(params![seq, v]).map_err(sqlite)?;
+                            }
+                            inserted.push(Inserted {
+                                seq,
+                                index: i,
+                                code: None,
+                                placement: None,
+                            });
+                            in_batch.insert(id, (body, vector));
+                            true
                         }
-                        inserted.push(Inserted {
-                            seq,
-                            index: i,
-                            code: None,
-                            placement: None,
-                        });
-                        in_batch.insert(id, (body, vector));
-                        true
-                    }
-                };
-                receipts.push(Receipt {
-                    id,
-                    address: *p.address(),
-                    stored,
-                });
-            }
-            let mut placed = match placer {
+                    };
+                    receipts.push(Receipt {
+                        id,
+                        address: *p.address(),
+                        stored,
+                    });
+                }
+                Ok(())
+            })();
+            // Joined before any error returns, so that the error is what the caller gets.
+            let placed = placer.map(|placer| placer.join());
+            rows?;
+            let mut placed = match placed {
+                Some(Ok(placed)) => placed,
                 // It cannot panic but by a bug; the batch then fails, unstored.
-                Some(placer) => placer.join().map_err(|_| Error::Backend {
-                    router: super::ROUTER,
-                    retryable: false,
-                    source: "placing the batch's vectors failed".into(),
-                })?,
-                None => place_all(),
+                Some(Err(_)) => {
+                    return Err(Error::Backend {
+                        router: super::ROUTER,
+                        retryable: false,
+                        source: "placing the batch's vectors failed".into(),
+                    });
+                }
+                // Only the packets stored, here.
+                None => {
+                    let mut placed: Vec<_> = batch.iter().map(|_| None).collect();
+                    for ins in &inserted {
+                        placed[ins.index] = place(&batch[ins.index]);
+                    }
+                    placed
+                }
             };
             let mut insert_code = vtx
                 .prepare_cached(

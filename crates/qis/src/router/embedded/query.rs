@@ -6,16 +6,18 @@ use std::sync::{Arc, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::stored::{decode_stored, vector_from_bytes};
-use super::vectors::{Code, Scored, code_error, dot};
+use super::vectors::{Code, Scored, TopK, code_error, dot};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, now_ms};
 use crate::router::{Hit, Query, Routed, Stats, Target};
 
 /// How many standard deviations of its score by codes ([`code_error`]) a candidate may lie below
-/// the k-th best exact score so far and still be read and scored again. At six, a vector of the
-/// true top k is passed over for this reason about once in a billion candidates; the rest of a
-/// query's candidates, which could only reach the answer by an error that large, cost no read.
+/// the k-th best exact score so far (or below `min_score`) and still be read and scored again.
+/// By the model of the codes' error (even rounding, independent components, unit vectors), a
+/// vector of the true top k is passed over for this reason about once in a billion candidates;
+/// a test checks the model's spread, not so thin a tail. The rest of a query's candidates, which
+/// could only reach the answer by an error that large, cost no read.
 const CODE_ERRORS: f32 = 6.0;
 
 impl Shared {
@@ -115,9 +117,9 @@ impl Shared {
     }
 
     /// Vector queries take candidates from the codes in memory, score them again on their
-    /// vectors (read from the vectors file in one read transaction, best first, until the next
-    /// cannot reach the answer: see [`CODE_ERRORS`]), and apply the filter to the packets
-    /// themselves.
+    /// vectors (read from the vectors file in one read transaction, best first, skipping those
+    /// whose codes' score puts them out of reach: see [`CODE_ERRORS`]), and apply the filter to
+    /// the packets themselves.
     fn query_vector(&self, target: &[f32], query: &Query, now: Millis) -> Result<Vec<Hit>> {
         let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
         let candidates: Vec<Scored> = {
@@ -141,18 +143,18 @@ impl Shared {
                 self.options.exact_below,
             )
         };
-        let query_scale = Code::of(target).scale;
-        let mut scored: Vec<Scored> = Vec::with_capacity(candidates.len());
+        let query_scale = Code::scale_of(target);
+        let mut best = TopK::new(query.limit);
         {
             let conn = self.reader();
             let tx = conn.unchecked_transaction().map_err(sqlite)?;
             let mut stmt = tx
                 .prepare_cached("SELECT vector FROM v.vectors WHERE seq = ?1")
                 .map_err(sqlite)?;
-            // The k-th best exact score so far, once k are scored.
-            let mut kth = f32::NEG_INFINITY;
             for c in candidates {
-                if c.score + CODE_ERRORS * code_error(query_scale, c.scale) < kth {
+                // What a candidate must reach: `min_score`, and once k are scored the k-th.
+                let reach = best.kth().map_or(min_score, |k| k.score.max(min_score));
+                if c.score + CODE_ERRORS * code_error(query_scale, c.scale) < reach {
                     continue;
                 }
                 // A forget or purge may have removed one since the search.
@@ -165,18 +167,11 @@ impl Shared {
                 };
                 let score = dot(target, &vector_from_bytes(&bytes));
                 if score >= min_score {
-                    scored.push(Scored { score, ..c });
-                    if query.limit > 0 && scored.len() >= query.limit {
-                        let mut scores: Vec<f32> = scored.iter().map(|s| s.score).collect();
-                        let (_, &mut nth, _) =
-                            scores.select_nth_unstable_by(query.limit - 1, |a, b| b.total_cmp(a));
-                        kth = nth;
-                    }
+                    best.offer(Scored { score, ..c });
                 }
             }
         }
-        scored.sort();
-        scored.truncate(query.limit);
+        let scored = best.into_sorted();
         let seqs: Vec<i64> = scored.iter().map(|s| s.seq).collect();
         let mut hits = Vec::with_capacity(scored.len());
         // A purge may have removed one since the search: then it has expired anyway.

@@ -209,7 +209,7 @@ pub(super) struct Scored {
     pub(super) seq: i64,
     pub(super) score: f32,
     pub(super) created: Millis,
-    /// Its code's scale, which bounds how far the score by codes may be off (see
+    /// Its code's scale, which sets how far the score by codes is likely off (see
     /// [`code_error`]).
     pub(super) scale: f32,
 }
@@ -232,20 +232,20 @@ impl Ord for Scored {
 }
 
 /// The best `k` of what it is offered, worst on top; offering costs one comparison once full.
-struct TopK {
+pub(super) struct TopK {
     k: usize,
     heap: BinaryHeap<Scored>,
 }
 
 impl TopK {
-    fn new(k: usize) -> Self {
+    pub(super) fn new(k: usize) -> Self {
         TopK {
             k,
             heap: BinaryHeap::with_capacity(k + 1),
         }
     }
 
-    fn offer(&mut self, s: Scored) {
+    pub(super) fn offer(&mut self, s: Scored) {
         if self.heap.len() < self.k {
             self.heap.push(s);
         } else if let Some(mut worst) = self.heap.peek_mut()
@@ -253,6 +253,18 @@ impl TopK {
         {
             *worst = s;
         }
+    }
+
+    /// The worst of the best `k`, once `k` have been offered.
+    pub(super) fn kth(&self) -> Option<&Scored> {
+        (self.heap.len() == self.k)
+            .then(|| self.heap.peek())
+            .flatten()
+    }
+
+    /// The best `k`, best first.
+    pub(super) fn into_sorted(self) -> Vec<Scored> {
+        self.heap.into_sorted_vec()
     }
 }
 
@@ -419,7 +431,9 @@ impl VectorStore {
     /// scores. The caller scores them again on their vectors: the answer is then the exact top
     /// k unless a true top-k vector ranked below that many others by its code, which int8 codes'
     /// error (about 1 % of a score) makes rare; `qis bench` measures the recall. Where the
-    /// filter passes at most that many, every one is a candidate and the answer is exact.
+    /// filter passes at most that many, every one is a candidate, and the answer is exact but
+    /// for the candidates the caller does not read because their codes' score puts them out of
+    /// reach (see `query::CODE_ERRORS`).
     ///
     /// A partitioned segment larger than `scan_whole` is searched in the lists nearest the
     /// query, until at least `scan_whole` codes (and a share of the segment, see
@@ -667,9 +681,14 @@ pub(super) struct Code {
 }
 
 impl Code {
-    pub(super) fn of(v: &[f32]) -> Self {
+    /// The scale of `v`'s code, without the code.
+    pub(super) fn scale_of(v: &[f32]) -> f32 {
         let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        if max > 0.0 { max / 127.0 } else { 1.0 }
+    }
+
+    pub(super) fn of(v: &[f32]) -> Self {
+        let scale = Self::scale_of(v);
         let codes = v
             .iter()
             .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
