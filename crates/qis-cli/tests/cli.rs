@@ -386,28 +386,38 @@ fn the_router_flag_picks_a_backend() {
     assert!(!o.status.success());
 }
 
-/// `qis bench` runs inside `--data` (and removes its directory), answers every row with its
-/// percentiles, and finds the exact answers on a store small enough to be searched exactly.
-#[test]
-fn bench_runs_in_the_data_directory_and_measures_recall() {
-    let data = tempfile::tempdir().unwrap();
-    let out = qis(&[
+/// `qis bench --data DIR --packets 2000 --queries 10 … --report-only`, which must succeed: its
+/// reports, one per router.
+fn bench_reports(data: &std::path::Path, more: &[&str]) -> serde_json::Value {
+    let data = data.to_str().unwrap();
+    let mut args = vec![
         "--data",
-        data.path().to_str().unwrap(),
+        data,
         "bench",
         "--packets",
         "2000",
         "--queries",
         "10",
-        "--report-only",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    ];
+    args.extend_from_slice(more);
+    args.push("--report-only");
+    let out = qis(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap()
+}
+
+/// The recall of every row of `report` that has one.
+fn recalls(report: &serde_json::Value) -> Vec<f64> {
+    let rows = report["rows"].as_array().unwrap();
+    rows.iter().filter_map(|r| r["recall"].as_f64()).collect()
+}
+
+/// `qis bench` runs inside `--data` (and removes its directory), answers every row with its
+/// percentiles, and finds the exact answers on a store small enough to be searched exactly.
+#[test]
+fn bench_runs_in_the_data_directory_and_measures_recall() {
+    let data = tempfile::tempdir().unwrap();
+    let reports = bench_reports(data.path(), &[]);
     let report = &reports[0];
     assert!(
         report["dir"]
@@ -425,7 +435,7 @@ fn bench_runs_in_the_data_directory_and_measures_recall() {
         rows.iter()
             .all(|r| r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap())
     );
-    let recalls: Vec<f64> = rows.iter().filter_map(|r| r["recall"].as_f64()).collect();
+    let recalls = recalls(report);
     assert_eq!(
         recalls.len(),
         6,
@@ -439,33 +449,10 @@ fn bench_runs_in_the_data_directory_and_measures_recall() {
 #[test]
 fn bench_against_a_second_router_measures_it_on_the_same_packets() {
     let data = tempfile::tempdir().unwrap();
-    let out = qis(&[
-        "--data",
-        data.path().to_str().unwrap(),
-        "bench",
-        "--packets",
-        "2000",
-        "--queries",
-        "10",
-        "--against",
-        "memory:",
-        "--report-only",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reports: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let reports = bench_reports(data.path(), &["--against", "memory:"]);
     let against = &reports[1];
     assert_eq!(against["router"], "memory:");
-    let recalls: Vec<f64> = against["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["recall"].as_f64())
-        .collect();
+    let recalls = recalls(against);
     assert_eq!(recalls.len(), 3, "three filters");
     assert!(recalls.iter().all(|&r| r == 1.0), "{recalls:?}");
 }
