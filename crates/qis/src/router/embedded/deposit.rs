@@ -29,8 +29,6 @@ impl Shared {
         let stored_dimension = placing.dimension();
         let dimension = batch_dimension(batch, stored_dimension)?;
         let tx = conn.transaction().map_err(sqlite)?;
-        let mut receipts = Vec::with_capacity(batch.len());
-        let mut inserted: Vec<Inserted> = Vec::new();
         let vtx = vconn.transaction().map_err(sqlite)?;
         // Each vector's code and the list it goes in, worked out on a second thread while this
         // one stores the packets and their vectors: placing a code scores every centroid of its
@@ -43,7 +41,7 @@ impl Shared {
             })
         };
         let place_all = || batch.iter().map(place).collect::<Vec<_>>();
-        std::thread::scope(|scope| -> Result<()> {
+        let (rows, placed) = std::thread::scope(|scope| {
             // If the thread cannot start, the codes are placed here, after the rows.
             let placer = (batch.len() >= PLACE_APART_FROM)
                 .then(|| {
@@ -53,137 +51,31 @@ impl Shared {
                         .ok()
                 })
                 .flatten();
-            let rows = (|| -> Result<()> {
-                let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
-                    std::collections::HashMap::new();
-                let mut find = tx
-                    .prepare_cached("SELECT seq, body, has_vector FROM packets WHERE id = ?1")
-                    .map_err(sqlite)?;
-                let mut find_vector = vtx
-                    .prepare_cached("SELECT vector FROM vectors WHERE seq = ?1")
-                    .map_err(sqlite)?;
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, tags, has_vector) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )
-                    .map_err(sqlite)?;
-                let mut insert_vector = vtx
-                    .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
-                    .map_err(sqlite)?;
-                for (i, routed) in batch.iter().enumerate() {
-                    let p = &routed.packet;
-                    let body = p.to_msgpack();
-                    let vector = routed.vector.as_deref().map(vector_bytes);
-                    let id = p.id();
-                    let previous = match in_batch.get(&id) {
-                        Some(prev) => Some(prev.clone()),
-                        None => {
-                            let row: Option<(i64, Vec<u8>, bool)> = find
-                                .query_row([id.as_uuid().as_bytes()], |r| {
-                                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                                })
-                                .optional()
-                                .map_err(sqlite)?;
-                            match row {
-                                Some((seq, b, true)) => {
-                                    let v: Vec<u8> = find_vector
-                                        .query_row([seq], |r| r.get(0))
-                                        .map_err(sqlite)?;
-                                    Some((b, Some(v)))
-                                }
-                                Some((_, b, false)) => Some((b, None)),
-                                None => None,
-                            }
-                        }
-                    };
-                    let stored = match previous {
-                        Some((b, v)) if b == body && v == vector => false,
-                        Some(_) => return Err(Error::Conflict { id: id.to_string() }),
-                        None => {
-                            super::forget::check_not_forgotten(&tx, id, now)?;
-                            insert
-                                .execute(params![
-                                    id.as_uuid().as_bytes(),
-                                    p.address().as_bytes(),
-                                    p.domain(),
-                                    p.agent(),
-                                    p.outcome().as_str(),
-                                    p.confidence() as f64,
-                                    p.created() as i64,
-                                    p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
-                                    &body,
-                                    tags_bytes(p.tags()),
-                                    vector.is_some(),
-                                ])
-                                .map_err(sqlite)?;
-                            let seq = tx.last_insert_rowid();
-                            if let Some(v) = &vector {
-                                insert_vector.execute(params![seq, v]).map_err(sqlite)?;
-                            }
-                            inserted.push(Inserted {
-                                seq,
-                                index: i,
-                                code: None,
-                                placement: None,
-                            });
-                            in_batch.insert(id, (body, vector));
-                            true
-                        }
-                    };
-                    receipts.push(Receipt {
-                        id,
-                        address: *p.address(),
-                        stored,
-                    });
-                }
-                Ok(())
-            })();
+            let rows = store_rows(&tx, &vtx, batch, now);
             // Joined before any error returns, so that the error is what the caller gets.
-            let placed = placer.map(|placer| placer.join());
-            rows?;
-            let mut placed = match placed {
-                Some(Ok(placed)) => placed,
-                // It cannot panic but by a bug; the batch then fails, unstored.
-                Some(Err(_)) => {
-                    return Err(Error::Backend {
-                        router: super::ROUTER,
-                        retryable: false,
-                        source: "placing the batch's vectors failed".into(),
-                    });
-                }
-                // Only the packets stored, here.
-                None => {
-                    let mut placed: Vec<_> = batch.iter().map(|_| None).collect();
-                    for ins in &inserted {
-                        placed[ins.index] = place(&batch[ins.index]);
-                    }
-                    placed
-                }
-            };
-            let mut insert_code = vtx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO codes (seq, code, list, generation) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(sqlite)?;
-            for ins in &mut inserted {
-                let Some((code, placement)) = placed[ins.index].take() else {
-                    continue;
-                };
-                insert_code
-                    .execute(params![
-                        ins.seq,
-                        code.to_bytes(),
-                        placement.map(|p| p.list),
-                        placement.map(|p| p.generation as i64),
-                    ])
-                    .map_err(sqlite)?;
-                ins.code = Some(code);
-                ins.placement = placement;
+            (rows, placer.map(|placer| placer.join()))
+        });
+        let (receipts, mut inserted) = rows?;
+        let placed = match placed {
+            Some(Ok(placed)) => placed,
+            // It cannot panic but by a bug; the batch then fails, unstored.
+            Some(Err(_)) => {
+                return Err(Error::Backend {
+                    router: super::ROUTER,
+                    retryable: false,
+                    source: "placing the batch's vectors failed".into(),
+                });
             }
-            Ok(())
-        })?;
+            // Only the packets stored, here.
+            None => {
+                let mut placed: Vec<_> = batch.iter().map(|_| None).collect();
+                for ins in &inserted {
+                    placed[ins.index] = place(&batch[ins.index]);
+                }
+                placed
+            }
+        };
+        store_codes(&vtx, &mut inserted, placed)?;
         if stored_dimension.is_none()
             && let Some(d) = dimension
         {
@@ -225,6 +117,133 @@ impl Shared {
             // (docs/decisions.md, "The packet cache holds what queries read").
         }
     }
+}
+
+/// Stores the batch's new packets and their vectors (each id once; a packet stored before, or
+/// earlier in the batch, must be the same): the receipts, and the packets stored, with their
+/// codes still to place.
+fn store_rows(
+    tx: &rusqlite::Transaction<'_>,
+    vtx: &rusqlite::Transaction<'_>,
+    batch: &[Routed],
+    now: crate::packet::Millis,
+) -> Result<(Vec<Receipt>, Vec<Inserted>)> {
+    let mut receipts = Vec::with_capacity(batch.len());
+    let mut inserted: Vec<Inserted> = Vec::new();
+    let mut in_batch: std::collections::HashMap<PacketId, (Vec<u8>, Option<Vec<u8>>)> =
+        std::collections::HashMap::new();
+    let mut find = tx
+        .prepare_cached("SELECT seq, body, has_vector FROM packets WHERE id = ?1")
+        .map_err(sqlite)?;
+    let mut find_vector = vtx
+        .prepare_cached("SELECT vector FROM vectors WHERE seq = ?1")
+        .map_err(sqlite)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO packets (id, address, domain, agent, outcome, confidence, created, expires, body, tags, has_vector) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sqlite)?;
+    let mut insert_vector = vtx
+        .prepare_cached("INSERT OR REPLACE INTO vectors (seq, vector) VALUES (?1, ?2)")
+        .map_err(sqlite)?;
+    for (i, routed) in batch.iter().enumerate() {
+        let p = &routed.packet;
+        let body = p.to_msgpack();
+        let vector = routed.vector.as_deref().map(vector_bytes);
+        let id = p.id();
+        let previous = match in_batch.get(&id) {
+            Some(prev) => Some(prev.clone()),
+            None => {
+                let row: Option<(i64, Vec<u8>, bool)> = find
+                    .query_row([id.as_uuid().as_bytes()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                    .map_err(sqlite)?;
+                match row {
+                    Some((seq, b, true)) => {
+                        let v: Vec<u8> =
+                            find_vector.query_row([seq], |r| r.get(0)).map_err(sqlite)?;
+                        Some((b, Some(v)))
+                    }
+                    Some((_, b, false)) => Some((b, None)),
+                    None => None,
+                }
+            }
+        };
+        let stored = match previous {
+            Some((b, v)) if b == body && v == vector => false,
+            Some(_) => return Err(Error::Conflict { id: id.to_string() }),
+            None => {
+                super::forget::check_not_forgotten(tx, id, now)?;
+                insert
+                    .execute(params![
+                        id.as_uuid().as_bytes(),
+                        p.address().as_bytes(),
+                        p.domain(),
+                        p.agent(),
+                        p.outcome().as_str(),
+                        p.confidence() as f64,
+                        p.created() as i64,
+                        p.expires_at().map(|e| e.min(i64::MAX as u64) as i64),
+                        &body,
+                        tags_bytes(p.tags()),
+                        vector.is_some(),
+                    ])
+                    .map_err(sqlite)?;
+                let seq = tx.last_insert_rowid();
+                if let Some(v) = &vector {
+                    insert_vector.execute(params![seq, v]).map_err(sqlite)?;
+                }
+                inserted.push(Inserted {
+                    seq,
+                    index: i,
+                    code: None,
+                    placement: None,
+                });
+                in_batch.insert(id, (body, vector));
+                true
+            }
+        };
+        receipts.push(Receipt {
+            id,
+            address: *p.address(),
+            stored,
+        });
+    }
+    Ok((receipts, inserted))
+}
+
+/// Stores the codes of the packets `inserted` stored, `placed` by their index in the batch, and
+/// gives each its code and placement.
+fn store_codes(
+    vtx: &rusqlite::Transaction<'_>,
+    inserted: &mut [Inserted],
+    mut placed: Vec<Option<(Code, Option<Placement>)>>,
+) -> Result<()> {
+    let mut insert_code = vtx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO codes (seq, code, list, generation) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sqlite)?;
+    for ins in inserted {
+        let Some((code, placement)) = placed[ins.index].take() else {
+            continue;
+        };
+        insert_code
+            .execute(params![
+                ins.seq,
+                code.to_bytes(),
+                placement.map(|p| p.list),
+                placement.map(|p| p.generation as i64),
+            ])
+            .map_err(sqlite)?;
+        ins.code = Some(code);
+        ins.placement = placement;
+    }
+    Ok(())
 }
 
 /// Batches of at least this many packets have their vectors placed on a second thread (see
