@@ -161,7 +161,7 @@ mod two_pass {
         let router = EmbeddedRouter::open_with(dir.path(), options.clone())
             .await
             .unwrap();
-        let stored = deposit_all(&router, vectors.into_iter()).await;
+        let mut stored = deposit_all(&router, vectors.into_iter()).await;
         router.wait_indexed().await.unwrap();
         let index = router.vector_index();
         assert_eq!(
@@ -173,7 +173,6 @@ mod two_pass {
         // A batch deposited into the partition has its codes placed in its lists (on a second
         // thread for a batch this large), and kept there across the restart.
         let more: Vec<Vec<f32>> = (0..1000).map(|i| near(i % 40, 0.4)).collect();
-        let mut stored = stored;
         stored.extend(deposit_all(&router, more.into_iter()).await);
         router.wait_indexed().await.unwrap();
         let index = router.vector_index();
