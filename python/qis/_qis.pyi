@@ -171,6 +171,7 @@ class Node(_NodeBase):
         exclude_self: bool = False,
         limit: int | None = None,
         min_score: float | None = None,
+        max_per_agent: int | None = None,
         verified_only: bool = False,
     ) -> Insight: ...
     def query(
@@ -187,6 +188,7 @@ class Node(_NodeBase):
         exclude_self: bool = False,
         limit: int | None = None,
         min_score: float | None = None,
+        max_per_agent: int | None = None,
         verified_only: bool = False,
     ) -> list[Hit]: ...
     def close_loop(
@@ -236,6 +238,7 @@ class AsyncNode(_NodeBase):
         exclude_self: bool = False,
         limit: int | None = None,
         min_score: float | None = None,
+        max_per_agent: int | None = None,
         verified_only: bool = False,
     ) -> Awaitable[Insight]: ...
     def query(
@@ -252,6 +255,7 @@ class AsyncNode(_NodeBase):
         exclude_self: bool = False,
         limit: int | None = None,
         min_score: float | None = None,
+        max_per_agent: int | None = None,
         verified_only: bool = False,
     ) -> Awaitable[list[Hit]]: ...
     def close_loop(

@@ -129,6 +129,7 @@ struct Select {
     exclude_self: bool,
     limit: Option<usize>,
     min_score: Option<f32>,
+    max_per_agent: Option<usize>,
 }
 
 impl Select {
@@ -154,6 +155,7 @@ impl Select {
         }
         s.limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         s.min_score = self.min_score;
+        s.max_per_agent = self.max_per_agent;
         Ok(s)
     }
 }
@@ -465,6 +467,7 @@ fn select_args(
     exclude_self: bool,
     limit: Option<usize>,
     min_score: Option<f32>,
+    max_per_agent: Option<usize>,
 ) -> PyResult<Select> {
     Ok(Select {
         domain,
@@ -481,6 +484,7 @@ fn select_args(
         exclude_self,
         limit,
         min_score,
+        max_per_agent,
     })
 }
 
@@ -604,7 +608,7 @@ impl Node {
     }
 
     /// What the peers' packets say about a problem: the synthesized insight.
-    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, method="weighted", per_agent="split", tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, verified_only=false))]
+    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, method="weighted", per_agent="split", tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, max_per_agent=None, verified_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn consult(
         &self,
@@ -622,6 +626,7 @@ impl Node {
         exclude_self: bool,
         limit: Option<usize>,
         min_score: Option<f32>,
+        max_per_agent: Option<usize>,
         verified_only: bool,
     ) -> PyResult<Insight> {
         let (method, options) = method_options(method, per_agent)?;
@@ -637,13 +642,14 @@ impl Node {
             exclude_self,
             limit,
             min_score,
+            max_per_agent,
         )?;
         block(py, self.0.consult(s, method, options, verified_only)?)
     }
 
     /// The packets themselves: newest first for a context or an address, most similar first
     /// for a problem text.
-    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, verified_only=false))]
+    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, max_per_agent=None, verified_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn query(
         &self,
@@ -659,6 +665,7 @@ impl Node {
         exclude_self: bool,
         limit: Option<usize>,
         min_score: Option<f32>,
+        max_per_agent: Option<usize>,
         verified_only: bool,
     ) -> PyResult<Vec<Hit>> {
         let s = select_args(
@@ -673,6 +680,7 @@ impl Node {
             exclude_self,
             limit,
             min_score,
+            max_per_agent,
         )?;
         block(py, self.0.select(s, verified_only)?)
     }
@@ -759,7 +767,7 @@ impl AsyncNode {
     }
 
     /// `Node.consult`, awaitable.
-    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, method="weighted", per_agent="split", tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, verified_only=false))]
+    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, method="weighted", per_agent="split", tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, max_per_agent=None, verified_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn consult<'py>(
         &self,
@@ -777,6 +785,7 @@ impl AsyncNode {
         exclude_self: bool,
         limit: Option<usize>,
         min_score: Option<f32>,
+        max_per_agent: Option<usize>,
         verified_only: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (method, options) = method_options(method, per_agent)?;
@@ -792,6 +801,7 @@ impl AsyncNode {
             exclude_self,
             limit,
             min_score,
+            max_per_agent,
         )?;
         pyo3_async_runtimes::tokio::future_into_py(
             py,
@@ -800,7 +810,7 @@ impl AsyncNode {
     }
 
     /// `Node.query`, awaitable.
-    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, verified_only=false))]
+    #[pyo3(signature = (domain=None, context=None, *, problem=None, address=None, tags_any=None, min_confidence=None, outcomes=None, within=None, exclude_self=false, limit=None, min_score=None, max_per_agent=None, verified_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn query<'py>(
         &self,
@@ -816,6 +826,7 @@ impl AsyncNode {
         exclude_self: bool,
         limit: Option<usize>,
         min_score: Option<f32>,
+        max_per_agent: Option<usize>,
         verified_only: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let s = select_args(
@@ -830,6 +841,7 @@ impl AsyncNode {
             exclude_self,
             limit,
             min_score,
+            max_per_agent,
         )?;
         pyo3_async_runtimes::tokio::future_into_py(py, self.0.select(s, verified_only)?)
     }

@@ -31,6 +31,8 @@ def test_async_node_runs_the_loop_without_blocking_the_event_loop(tmp_path):
             # The loop kept turning while the deposits ran on the extension's runtime.
             assert ticks > 0, ticks
             insight = await a.consult("d", {"k": 1})
+            assert insight.sample_size == 3 and insight.agents == 1, "3 per agent by default"
+            insight = await a.consult("d", {"k": 1}, max_per_agent=50)
             assert insight.sample_size == 50 and insight.agents == 1
             hits = await a.query("d", {"k": 1}, limit=5)
             assert len(hits) == 5

@@ -76,6 +76,25 @@ def test_two_agents_share_one_store(tmp_path):
     assert b.closed
 
 
+def test_one_agent_cannot_fill_a_consultation(tmp_path):
+    store = f"file:{tmp_path / 'store'}"
+    item = {"domain": "d", "context": {"k": 1}, "outcome": "resolved", "confidence": 0.8}
+    for site in ["site_a", "site_b", "site_c"]:
+        with qis.Node(site, router=store, embedder="hashed") as n:
+            n.deposit(**item, result={"x": "good"})
+    with qis.Node("flooder", router=store, embedder="hashed") as f:
+        f.deposit_many([{**item, "result": {"x": "bad"}}] * 60)
+    with qis.Node("newcomer", router=store, embedder="hashed") as n:
+        heard = n.consult("d", {"k": 1})
+        assert (heard.agents, heard.sample_size, heard.best) == (4, 6, {"x": "good"})
+        flooded = n.consult("d", {"k": 1}, max_per_agent=50)
+        assert (flooded.agents, flooded.best) == (1, {"x": "bad"})
+        hits = n.query("d", {"k": 1}, max_per_agent=2)
+        assert sorted(h.packet.agent for h in hits) == [
+            "flooder", "flooder", "site_a", "site_b", "site_c"]
+        assert len(n.query("d", {"k": 1})) == 50, "a plain query is not capped"
+
+
 @pytest.mark.parametrize(
     "change, field",
     [
@@ -120,6 +139,7 @@ def test_selection_errors_name_the_argument():
         ({"problem": "x", "per_agent": "each"}, "per_agent"),
         ({"problem": "x", "outcomes": ["done"]}, "outcomes[0]"),
         ({"problem": "x", "limit": 0}, "limit"),
+        ({"problem": "x", "max_per_agent": 0}, "max_per_agent"),
     ]:
         with pytest.raises(qis.InvalidPacket) as e:
             n.consult(**kwargs)

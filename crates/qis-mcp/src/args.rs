@@ -69,6 +69,9 @@ pub struct SelectArgs {
     pub limit: Option<usize>,
     /// Problem texts only: no packet less similar than this (cosine, -1 to 1).
     pub min_score: Option<f32>,
+    /// At most this many packets from one agent (its newest, or its nearest for a problem
+    /// text), so that no agent fills the answer.
+    pub max_per_agent: Option<usize>,
     /// Use only packets carrying their agent's valid signature (needs agents' keys).
     pub verified_only: Option<bool>,
 }

@@ -291,6 +291,7 @@ fn selection(agent: Option<&str>, a: SelectArgs) -> Result<(Selection, bool), Re
     }
     s.limit = a.limit.unwrap_or(DEFAULT_LIMIT);
     s.min_score = a.min_score;
+    s.max_per_agent = a.max_per_agent;
     Ok((s, a.verified_only.unwrap_or(false)))
 }
 

@@ -403,6 +403,16 @@ async fn every_bad_input_answers_a_stable_code_naming_the_field() {
             "limit",
         ),
         (
+            json!({"address": address, "max_per_agent": 0}),
+            "invalid_field",
+            "max_per_agent",
+        ),
+        (
+            json!({"address": address, "max_per_agent": -1}),
+            "decode_error",
+            "max_per_agent",
+        ),
+        (
             json!({"address": address, "filter": {"min_confidence": 2.0}}),
             "invalid_field",
             "filter.min_confidence",
@@ -442,6 +452,31 @@ async fn every_bad_input_answers_a_stable_code_naming_the_field() {
         "invalid_field",
         Some("address"),
     );
+    let (status, body, _) = call(
+        &s,
+        get(
+            &format!("/v1/addresses/{address}/packets?max_per_agent=0"),
+            Some(TOKEN_A),
+        ),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        Some("max_per_agent"),
+    );
+    let (status, body, _) = call(
+        &s,
+        get(
+            &format!("/v1/addresses/{address}/packets?max_per_agent=1"),
+            Some(TOKEN_A),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["hits"].as_array().map(Vec::len), Some(1), "{body}");
     let (status, body, _) = call(
         &s,
         get(

@@ -341,29 +341,34 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     let flood_labels: Vec<String> = volumes.iter().map(|v| v.to_string()).collect();
-    let floods = [PerAgent::Split, PerAgent::All]
+    let mut kinds: Vec<(PerAgent, Option<usize>)> = Vec::new();
+    for r in &report.flood {
+        if !kinds.contains(&(r.per_agent, r.max_per_agent)) {
+            kinds.push((r.per_agent, r.max_per_agent));
+        }
+    }
+    let floods = kinds
         .iter()
         .enumerate()
-        .map(|(i, &per_agent)| Series {
-            name: format!("one vote {}", per_agent_str(per_agent)),
+        .map(|(i, &(per_agent, cap))| Series {
+            name: format!(
+                "{}, {}",
+                match per_agent {
+                    PerAgent::All => "every packet a vote".to_owned(),
+                    other => format!("one vote per agent ({})", per_agent_str(other)),
+                },
+                cap.map_or_else(|| "no cap".to_owned(), |m| format!("at most {m} per agent"))
+            ),
             points: report
                 .flood
                 .iter()
-                .filter(|r| r.per_agent == per_agent)
+                .filter(|r| (r.per_agent, r.max_per_agent) == (per_agent, cap))
                 .map(|r| {
                     let at = volumes.iter().position(|&v| v == r.flood).unwrap_or(0);
                     (at as f64, r.flooded_best_late.mean)
                 })
                 .collect(),
-            color: COLORS[i * 3],
-        })
-        .map(|mut s| {
-            if s.name.ends_with("all") {
-                s.name = "every packet a vote (all)".into();
-            } else {
-                s.name = "one vote per agent (split)".into();
-            }
-            s
+            color: COLORS[i % COLORS.len()],
         })
         .collect();
     save(

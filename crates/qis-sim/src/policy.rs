@@ -102,6 +102,9 @@ pub struct QisConfig {
     pub feedback: bool,
     /// Packets pulled per consultation (the library's default is 50).
     pub limit: usize,
+    /// At most this many of them from one agent (`None`: any number; the library's default is
+    /// [`DEFAULT_MAX_PER_AGENT`](qis::router::DEFAULT_MAX_PER_AGENT)).
+    pub max_per_agent: Option<usize>,
     /// The confidence honest agents give their packets (dishonest ones claim 1.0).
     pub honest_confidence: f32,
 }
@@ -114,6 +117,7 @@ impl Default for QisConfig {
             per_agent: PerAgent::Split,
             feedback: false,
             limit: qis::router::DEFAULT_LIMIT,
+            max_per_agent: Some(qis::router::DEFAULT_MAX_PER_AGENT),
             honest_confidence: 0.8,
         }
     }

@@ -203,6 +203,7 @@ impl QisSide {
                 synthesizer.clone(),
             )?
             .with_limit(config.limit)
+            .with_max_per_agent(config.max_per_agent)
             .excluding_self(true);
             if let Some(e) = &embedder {
                 node = node.with_embedder(e.clone());

@@ -48,6 +48,9 @@ pub struct SweepConfig {
     pub dishonest: Vec<f64>,
     /// Flood volumes (packets per round per option address).
     pub flood: Vec<usize>,
+    /// The caps on packets per agent per consultation the flood experiment compares (`None`:
+    /// no cap, as before the cap existed).
+    pub flood_caps: Vec<Option<usize>>,
     /// Feedback loop settings compared.
     pub feedback: Vec<bool>,
     /// Agents in the feedback experiment.
@@ -74,6 +77,7 @@ impl SweepConfig {
             robustness_agents: 30,
             dishonest: vec![0.0, 0.3],
             flood: vec![0, 20],
+            flood_caps: vec![None, Some(qis::router::DEFAULT_MAX_PER_AGENT)],
             feedback: vec![false, true],
             feedback_agents: vec![20],
             limit: qis::router::DEFAULT_LIMIT,
@@ -97,6 +101,7 @@ impl SweepConfig {
             robustness_agents: 500,
             dishonest: vec![0.0, 0.1, 0.2, 0.3, 0.4],
             flood: vec![0, 10, 100, 1000],
+            flood_caps: vec![None, Some(qis::router::DEFAULT_MAX_PER_AGENT)],
             feedback: vec![false, true],
             feedback_agents: vec![10, 100, 1000],
             limit: qis::router::DEFAULT_LIMIT,
@@ -254,21 +259,25 @@ impl SweepConfig {
             }
         }
 
-        // One flooding agent: one vote per agent (split) against every packet a vote (all).
+        // One flooding agent: one vote per agent (split) against every packet a vote (all),
+        // with and without a cap on the packets one agent may place in a consultation.
         for per_agent in [PerAgent::Split, PerAgent::All] {
-            for &flood in &self.flood {
-                for rep in 0..self.replicates(n) {
-                    let s = Scenario {
-                        agents: n,
-                        rounds: self.rounds,
-                        flood,
-                        qis: QisConfig {
-                            per_agent,
-                            ..self.qis(main)
-                        },
-                        ..Scenario::default()
-                    };
-                    push(Experiment::Flood, s, Policy::Qis, rep);
+            for &max_per_agent in &self.flood_caps {
+                for &flood in &self.flood {
+                    for rep in 0..self.replicates(n) {
+                        let s = Scenario {
+                            agents: n,
+                            rounds: self.rounds,
+                            flood,
+                            qis: QisConfig {
+                                per_agent,
+                                max_per_agent,
+                                ..self.qis(main)
+                            },
+                            ..Scenario::default()
+                        };
+                        push(Experiment::Flood, s, Policy::Qis, rep);
+                    }
                 }
             }
         }

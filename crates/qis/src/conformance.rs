@@ -499,6 +499,153 @@ pub async fn check_vector_order(router: &dyn Router) {
     assert_eq!(ids(&confident), want, "filters apply to vector queries");
 }
 
+/// The first `limit` of `sorted` (in its order) with at most `cap` from one agent: what a query
+/// with `max_per_agent` answers.
+fn capped(sorted: &[Packet], cap: usize, limit: usize) -> Vec<PacketId> {
+    let mut given = std::collections::HashMap::new();
+    sorted
+        .iter()
+        .filter(|p| {
+            let n = given.entry(p.agent().to_owned()).or_insert(0);
+            *n += 1;
+            *n <= cap
+        })
+        .take(limit)
+        .map(Packet::id)
+        .collect()
+}
+
+/// `max_per_agent` caps each agent's hits, in the answer's order (newest first, or best
+/// first), after the filter and before `limit`: a flooding agent's packets cannot fill the
+/// answer, and the answer still holds `limit` hits when that many pass.
+pub async fn check_max_per_agent(router: &dyn Router) {
+    let (address, domain) = (random_address(), random_domain("per-agent"));
+    let base = now_ms() - 200_000;
+    let with_confidence = |p: Packet, c: f32| {
+        Packet::builder(p.agent(), p.domain(), *p.address())
+            .outcome(Outcome::Resolved)
+            .confidence(c)
+            .created(p.created())
+            .build()
+            .unwrap()
+    };
+    // Three honest agents, three packets each, older than a flood of 40 from one agent; the
+    // newest packet of `honest-0` is not confident enough for the filter below.
+    let mut packets = Vec::new();
+    for a in 0..3u64 {
+        for k in 0..3u64 {
+            let p = sample_packet(&format!("honest-{a}"), &domain, address, base + a * 10 + k);
+            packets.push(with_confidence(p, if a == 0 && k == 2 { 0.2 } else { 0.8 }));
+        }
+    }
+    for k in 0..40u64 {
+        packets.push(sample_packet("flooder", &domain, address, base + 1000 + k));
+    }
+    let routed: Vec<Routed> = packets.iter().cloned().map(Routed::new).collect();
+    router.deposit(&routed).await.unwrap();
+    let mut newest = packets.clone();
+    newest.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
+
+    let query = Query::exact(address).limit(7).max_per_agent(2);
+    let want = capped(&newest, 2, 7);
+    // Twice: a router may answer a repeated query from a snapshot.
+    for _ in 0..2 {
+        assert_eq!(
+            ids(&router.query(&query).await.unwrap()),
+            want,
+            "2 of the flood, then 2 of each honest agent, newest first"
+        );
+    }
+    let one = router.query(&query.clone().max_per_agent(1)).await.unwrap();
+    assert_eq!(
+        ids(&one),
+        capped(&newest, 1, 7),
+        "another cap, another answer"
+    );
+    assert_eq!(one.len(), 4, "fewer than the limit: only 4 agents");
+    let uncapped = router.query(&query.clone().max_per_agent(7)).await.unwrap();
+    let newest_7: Vec<PacketId> = newest[..7].iter().map(Packet::id).collect();
+    assert_eq!(ids(&uncapped), newest_7, "a cap of `limit` caps nothing");
+    let confident = Filter {
+        min_confidence: Some(0.5),
+        ..Filter::default()
+    };
+    let filtered = router
+        .query(&query.clone().filter(confident.clone()))
+        .await
+        .unwrap();
+    let passing: Vec<Packet> = newest
+        .iter()
+        .filter(|p| p.confidence() >= 0.5)
+        .cloned()
+        .collect();
+    assert_eq!(
+        ids(&filtered),
+        capped(&passing, 2, 7),
+        "a packet the filter leaves out does not count toward its agent's cap"
+    );
+    for bad in [0, crate::router::MAX_LIMIT + 1] {
+        let err = router
+            .query(&Query::exact(address).max_per_agent(bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { field, .. } if field == "max_per_agent"),
+            "{err:?}"
+        );
+    }
+
+    if !router.capabilities().vector {
+        return;
+    }
+    // The flooder's vectors are the nearest; the honest agents' a little further.
+    let dim = dimension(router);
+    let (address, domain) = (random_address(), random_domain("per-agent-vector"));
+    let mut routed = Vec::new();
+    for k in 0..30 {
+        let p = sample_packet("flooder", &domain, address, base + k);
+        routed.push(Routed::with_vector(p, &vector(dim, 0, 0.01 * k as f32)).unwrap());
+    }
+    for a in 0..4 {
+        for k in 0..3 {
+            let p = sample_packet(&format!("honest-{a}"), &domain, address, base + 100 + k);
+            let tilt = 0.5 + 0.1 * a as f32 + 0.02 * k as f32;
+            routed.push(Routed::with_vector(p, &vector(dim, 0, tilt)).unwrap());
+        }
+    }
+    router.deposit(&routed).await.unwrap();
+    let filter = Filter {
+        domain: Some(domain.clone()),
+        ..Filter::default()
+    };
+    let query = Query::nearest(&vector(dim, 0, 0.0), 8)
+        .unwrap()
+        .filter(filter)
+        .max_per_agent(2);
+    let hits = router.query(&query).await.unwrap();
+    let mut per_agent = std::collections::HashMap::new();
+    for h in &hits {
+        *per_agent.entry(h.packet.agent().to_owned()).or_insert(0) += 1;
+    }
+    assert!(
+        per_agent.values().all(|n| *n <= 2),
+        "at most 2 hits of one agent: {per_agent:?}"
+    );
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "best first");
+    }
+    if !router.capabilities().approximate {
+        // Best first by cosine, the flooder's 2 nearest, then each honest agent's 2 nearest.
+        let mut best: Vec<Packet> = routed.iter().map(|r| (*r.packet).clone()).collect();
+        let score = |p: &Packet| {
+            let i = routed.iter().position(|r| r.packet.id() == p.id()).unwrap();
+            crate::router::cosine(&vector(dim, 0, 0.0), routed[i].vector.as_deref().unwrap())
+        };
+        best.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        assert_eq!(ids(&hits), capped(&best, 2, 8), "the capped top k");
+    }
+}
+
 /// A vector of another dimension is refused, on deposit (storing nothing of the batch) and query.
 pub async fn check_dimension_mismatch(router: &dyn Router) {
     if !router.capabilities().vector {
@@ -965,6 +1112,7 @@ pub async fn check_all(router: Arc<dyn Router>) {
     check_ttl(&*router).await;
     check_batch_is_atomic(&*router).await;
     check_vector_order(&*router).await;
+    check_max_per_agent(&*router).await;
     check_dimension_mismatch(&*router).await;
     check_stats(&*router).await;
     check_forget(&*router).await;
@@ -994,6 +1142,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@one $mode, $make, check_ttl, ref);
         $crate::conformance_tests!(@one $mode, $make, check_batch_is_atomic, ref);
         $crate::conformance_tests!(@one $mode, $make, check_vector_order, ref);
+        $crate::conformance_tests!(@one $mode, $make, check_max_per_agent, ref);
         $crate::conformance_tests!(@one $mode, $make, check_dimension_mismatch, ref);
         $crate::conformance_tests!(@one $mode, $make, check_stats, ref);
         $crate::conformance_tests!(@one $mode, $make, check_forget, ref);

@@ -38,7 +38,9 @@ use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
 };
 use crate::router::layer::{Unsigned, VerifiedOnly};
-use crate::router::{DEFAULT_LIMIT, Filter, Hit, Hits, Query, Receipt, Routed, Router};
+use crate::router::{
+    DEFAULT_LIMIT, DEFAULT_MAX_PER_AGENT, Filter, Hit, Hits, Query, Receipt, Routed, Router,
+};
 use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Synthesizer};
 
@@ -117,6 +119,8 @@ pub struct Node {
     synthesizer: Arc<dyn Synthesizer>,
     /// How many packets a consultation pulls.
     limit: usize,
+    /// How many of them may come from one agent (none: any number).
+    max_per_agent: Option<usize>,
     /// Whether consultations leave out this node's own packets.
     exclude_self: bool,
     /// Turns shared problem texts into vectors, for semantic routing (none: exact only).
@@ -150,6 +154,7 @@ impl Node {
             router,
             synthesizer,
             limit: DEFAULT_LIMIT,
+            max_per_agent: Some(DEFAULT_MAX_PER_AGENT),
             exclude_self: false,
             embedder: None,
             signing_key: None,
@@ -160,6 +165,16 @@ impl Node {
     #[must_use]
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// Pull at most `max` packets from one agent per consultation, each agent's newest (default
+    /// [`DEFAULT_MAX_PER_AGENT`]; `None`: any number). One agent that deposits faster than the
+    /// rest then cannot push their packets out of the `limit` newest (docs/claim.md measures
+    /// this).
+    #[must_use]
+    pub fn with_max_per_agent(mut self, max: Option<usize>) -> Self {
+        self.max_per_agent = max;
         self
     }
 
@@ -332,13 +347,16 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        self.reader
-            .query(&Query::exact(address).filter(filter).limit(limit))
-            .await
+        let query = Query {
+            max_per_agent: self.max_per_agent,
+            ..Query::exact(address).filter(filter).limit(limit)
+        };
+        self.reader.query(&query).await
     }
 
-    /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first
-    /// (needs [`Node::with_embedder`] and a router with vector search).
+    /// The `top_k` packets whose shared problem text is nearest `text` in meaning, best first,
+    /// at most [`Node::with_max_per_agent`] from one agent (needs [`Node::with_embedder`] and a
+    /// router with vector search).
     pub async fn related(&self, text: &str, top_k: usize, filter: Filter) -> Result<Hits> {
         let embedder = self.embedder.as_ref().ok_or_else(|| {
             Error::Config("semantic queries need an embedder: use Node::with_embedder".into())
@@ -349,9 +367,11 @@ impl Node {
         if self.exclude_self {
             filter.exclude_agents.push(self.agent.clone());
         }
-        self.reader
-            .query(&Query::nearest(&vector, top_k)?.filter(filter))
-            .await
+        let query = Query {
+            max_per_agent: self.max_per_agent,
+            ..Query::nearest(&vector, top_k)?.filter(filter)
+        };
+        self.reader.query(&query).await
     }
 
     /// What the packets nearest `text` in meaning say (similarity weighs in `weighted` and

@@ -35,7 +35,7 @@ use crate::node::Node;
 use crate::packet::Address;
 use crate::router::layer::{Unsigned, VerifiedOnly};
 use crate::router::url::{RouterSpec, parse_url};
-use crate::router::{DEFAULT_LIMIT, Filter, Hits, Query, Router, TextQuery};
+use crate::router::{DEFAULT_LIMIT, DEFAULT_MAX_PER_AGENT, Filter, Hits, Query, Router, TextQuery};
 use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Method, Options};
 
@@ -195,6 +195,8 @@ pub struct Selection {
     pub limit: usize,
     /// Texts and vectors: no hit less similar than this.
     pub min_score: Option<f32>,
+    /// At most this many hits from one agent (see [`Query::max_per_agent`]).
+    pub max_per_agent: Option<usize>,
 }
 
 /// Where a [`Selection`] looks.
@@ -332,6 +334,7 @@ impl Selection {
             filter: Filter::default(),
             limit: DEFAULT_LIMIT,
             min_score: None,
+            max_per_agent: None,
         }
     }
 }
@@ -557,7 +560,9 @@ impl Qis {
         Ok(self.select(selection, false).await?.0)
     }
 
-    /// Selects, then synthesizes locally with `method` and `options`.
+    /// Selects, then synthesizes locally with `method` and `options`. As a [`Node`]'s
+    /// consultations do, it takes at most [`DEFAULT_MAX_PER_AGENT`] packets from one agent
+    /// unless the selection names its own `max_per_agent` (its `limit` lifts the cap).
     pub async fn synthesize(
         &self,
         selection: &Selection,
@@ -565,7 +570,11 @@ impl Qis {
         options: Options,
         verified_only: bool,
     ) -> Result<(Insight, u64)> {
-        let (hits, dropped) = self.select(selection, verified_only).await?;
+        let selection = Selection {
+            max_per_agent: selection.max_per_agent.or(Some(DEFAULT_MAX_PER_AGENT)),
+            ..selection.clone()
+        };
+        let (hits, dropped) = self.select(&selection, verified_only).await?;
         Ok((method.synthesizer(options).synthesize(&hits), dropped))
     }
 
@@ -578,6 +587,7 @@ impl Qis {
                         filter: s.filter.clone(),
                         limit: s.limit,
                         min_score: s.min_score,
+                        max_per_agent: s.max_per_agent,
                     })
                     .await;
             }
@@ -604,7 +614,10 @@ impl Qis {
                 Query::exact(address)
             }
         };
-        let query = query.limit(s.limit).filter(s.filter.clone());
+        let query = Query {
+            max_per_agent: s.max_per_agent,
+            ..query.limit(s.limit).filter(s.filter.clone())
+        };
         query.validate()?;
         router.query(&query).await
     }

@@ -104,6 +104,44 @@ async fn consult_synthesizes_peers_and_can_leave_itself_out() {
 }
 
 #[tokio::test]
+async fn a_flooding_agent_cannot_push_the_peers_out_of_a_consultation() {
+    let w = World::new(Method::Frequency);
+    w.seed_peers(9).await; // 6 say weekly, 3 daily
+    let flooder = w.node("flooder");
+    let address = flooder.address("trial", &w.context).unwrap();
+    let flood = (0..60)
+        .map(|_| {
+            let o = Observation::new(Outcome::Resolved, 0.8).result("protocol", "daily");
+            ("trial".to_owned(), address, o)
+        })
+        .collect();
+    flooder.deposit_many(flood).await.unwrap();
+
+    // Before the cap: the 50 newest packets are all the flooder's, and its answer wins.
+    let uncapped = w
+        .node("newcomer")
+        .with_max_per_agent(None)
+        .consult("trial", &w.context)
+        .await
+        .unwrap();
+    assert_eq!((uncapped.sample_size, uncapped.agents), (50, 1));
+    assert_eq!(uncapped.best.unwrap()["protocol"], "daily".into());
+
+    // By default a node takes at most 3 of one agent's packets: the peers are heard again.
+    let capped = w
+        .node("newcomer")
+        .consult("trial", &w.context)
+        .await
+        .unwrap();
+    assert_eq!(
+        (capped.sample_size, capped.agents),
+        (3 + 9, 10),
+        "the flooder's 3 newest and every peer's"
+    );
+    assert_eq!(capped.best.unwrap()["protocol"], "weekly".into());
+}
+
+#[tokio::test]
 async fn close_loop_cites_originals_and_is_never_counted_twice() {
     let w = World::new(Method::Weighted);
     w.seed_peers(6).await;

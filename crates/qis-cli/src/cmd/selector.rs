@@ -112,6 +112,9 @@ pub struct Selector {
     /// --text only: no packet less similar than this (cosine, -1 to 1).
     #[arg(long)]
     pub min_score: Option<f32>,
+    /// At most this many packets from one agent: its newest (or, for --text, its nearest).
+    #[arg(long)]
+    pub max_per_agent: Option<usize>,
     /// The embedder for --text [default: the best this build has]; with --remote, the node
     /// embeds the text.
     #[arg(long, value_enum)]
@@ -157,6 +160,7 @@ impl Selector {
         selection.filter = self.filters.filter(self.domain.as_deref());
         selection.limit = self.limit;
         selection.min_score = self.min_score;
+        selection.max_per_agent = self.max_per_agent;
         Ok(selection)
     }
 

@@ -49,6 +49,11 @@ pub struct Args {
     /// common context), comma-separated; 0 is the no-flood baseline.
     #[arg(long, value_delimiter = ',')]
     flood: Vec<usize>,
+    /// Caps on the packets one agent may place in a consultation, which the flood experiment
+    /// compares: numbers or `none`, comma-separated [default: none and the library's default,
+    /// 3]. Every other experiment uses the library's default.
+    #[arg(long, value_delimiter = ',', value_parser = parse_cap)]
+    max_per_agent: Vec<Cap>,
     /// The feedback loop (re-depositing synthesized packets): on, off, or both to compare.
     #[arg(long, value_enum)]
     feedback: Option<Feedback>,
@@ -68,6 +73,23 @@ pub struct Args {
     /// Skip the plots (CSV and the table only).
     #[arg(long)]
     no_plots: bool,
+}
+
+/// A cap on packets per agent, or none.
+#[derive(Clone, Copy, Debug)]
+struct Cap(Option<usize>);
+
+fn parse_cap(s: &str) -> Result<Cap, String> {
+    if s == "none" {
+        return Ok(Cap(None));
+    }
+    match s.parse::<usize>() {
+        Ok(m) if (1..=qis::router::MAX_LIMIT).contains(&m) => Ok(Cap(Some(m))),
+        _ => Err(format!(
+            "a cap is `none` or a number from 1 to {}, not {s:?}",
+            qis::router::MAX_LIMIT
+        )),
+    }
 }
 
 /// Feedback loop settings to compare.
@@ -105,6 +127,9 @@ impl Args {
         }
         if !self.flood.is_empty() {
             c.flood = self.flood.clone();
+        }
+        if !self.max_per_agent.is_empty() {
+            c.flood_caps = self.max_per_agent.iter().map(|c| c.0).collect();
         }
         if let Some(f) = self.feedback {
             c.feedback = match f {

@@ -254,6 +254,7 @@ pub(crate) async fn build_query(state: &AppState, req: QueryRequest) -> Result<Q
         filter: req.filter,
         limit: req.limit.unwrap_or(DEFAULT_LIMIT),
         min_score: req.min_score,
+        max_per_agent: req.max_per_agent,
     };
     query.validate().map_err(|e| match e {
         qis::Error::Invalid { ref field, .. }
@@ -313,6 +314,8 @@ pub(crate) async fn query(
 pub(crate) struct ExactParams {
     /// At most this many packets, newest first (default 50).
     limit: Option<usize>,
+    /// At most this many packets from one agent, its newest.
+    max_per_agent: Option<usize>,
     /// Only this domain.
     domain: Option<String>,
     /// Only packets with one of these tags (comma-separated).
@@ -385,6 +388,7 @@ pub(crate) async fn exact(
             exclude_agents: list(p.exclude_agents),
         },
         limit: p.limit,
+        max_per_agent: p.max_per_agent,
         ..QueryRequest::default()
     };
     // Named as the query string names them (`tags_any`, not the body's `filter.tags_any`).

@@ -45,9 +45,11 @@ pub(crate) async fn synth(
             .field("require_signed"));
         }
     };
+    // A synthesis is a consultation: capped per agent unless the query says otherwise.
     let query = super::packets::build_query(&state, req.query)
         .await
-        .map_err(|e| e.under("query"))?;
+        .map_err(|e| e.under("query"))?
+        .for_consultation();
     let hits = router.query(&query).await?;
     let mut options = Options::default();
     if let Some(per_agent) = req.per_agent {

@@ -149,11 +149,16 @@ impl Report {
         .collect();
 
         let flood = groups(&pairs, Experiment::Flood, |j| {
-            (j.scenario.qis.per_agent, j.scenario.flood)
+            (
+                j.scenario.qis.per_agent,
+                j.scenario.qis.max_per_agent,
+                j.scenario.flood,
+            )
         })
         .into_iter()
-        .map(|((per_agent, flood), m)| FloodRow {
+        .map(|((per_agent, max_per_agent, flood), m)| FloodRow {
             per_agent,
+            max_per_agent,
             flood,
             flooded_regret: stat(&m, |r| r.flooded_regret.mean()),
             flooded_best_late: stat(&m, |r| r.flooded_best_late.mean()),

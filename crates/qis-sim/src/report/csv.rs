@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Report, per_agent_str};
+use super::{Report, cap_str, per_agent_str};
 use crate::{Error, Result};
 
 impl Report {
@@ -107,13 +107,14 @@ impl Report {
         file("dishonest.csv", t)?;
 
         let mut t = String::from(
-            "per_agent,flood,flooded_regret,flooded_regret_ci95,flooded_best_late,flooded_best_late_ci95,regret,regret_ci95\n",
+            "per_agent,max_per_agent,flood,flooded_regret,flooded_regret_ci95,flooded_best_late,flooded_best_late_ci95,regret,regret_ci95\n",
         );
         for r in &self.flood {
             let _ = writeln!(
                 t,
-                "{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{}",
                 per_agent_str(r.per_agent),
+                cap_str(r.max_per_agent),
                 r.flood,
                 c6(r.flooded_regret.mean),
                 c6(r.flooded_regret.ci),

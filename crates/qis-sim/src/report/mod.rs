@@ -41,3 +41,8 @@ pub struct Report {
 pub fn per_agent_str(p: PerAgent) -> &'static str {
     p.as_str()
 }
+
+/// A cap on packets per agent: its number, or `none`.
+pub fn cap_str(cap: Option<usize>) -> String {
+    cap.map_or_else(|| "none".to_owned(), |m| m.to_string())
+}

@@ -112,6 +112,8 @@ pub struct DishonestRow {
 pub struct FloodRow {
     /// How an agent's packets count.
     pub per_agent: PerAgent,
+    /// At most this many packets of one agent per consultation (`None`: any number).
+    pub max_per_agent: Option<usize>,
     /// Flood packets per round per option address.
     pub flood: usize,
     /// Regret per decision in the flooded context.

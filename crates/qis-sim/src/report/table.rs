@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Stat, per_agent_str};
+use super::{Report, Stat, cap_str, per_agent_str};
 use crate::world::K;
 
 impl Report {
@@ -166,14 +166,20 @@ impl Report {
         );
         let _ = writeln!(
             w,
-            "{:<9}  {:>6}  {:>17}  {:>17}  {:>17}",
-            "per-agent", "flood", "flooded regret", "flooded best late", "all regret"
+            "{:<9}  {:>13}  {:>6}  {:>17}  {:>17}  {:>17}",
+            "per-agent",
+            "max per agent",
+            "flood",
+            "flooded regret",
+            "flooded best late",
+            "all regret"
         );
         for r in &self.flood {
             let _ = writeln!(
                 w,
-                "{:<9}  {:>6}  {:>17}  {:>17}  {:>17}",
+                "{:<9}  {:>13}  {:>6}  {:>17}  {:>17}  {:>17}",
                 per_agent_str(r.per_agent),
+                cap_str(r.max_per_agent),
                 r.flood,
                 pm(r.flooded_regret),
                 pm(r.flooded_best_late),

@@ -9,7 +9,6 @@
 //! the address or a purge drops it; once a packet in it expires, the next query builds it again.
 //! Addresses that are deposited to between every two queries never build one.
 
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -17,6 +16,7 @@ use async_trait::async_trait;
 // Seeded per process like SipHash, and several times faster on 16- and 33-byte keys.
 use foldhash::HashMap;
 
+use super::agent_cap::{AgentCap, CappedTop};
 use super::{
     AddressInfo, AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query,
     Receipt, Routed, Router, Stats, Target, Vector, batch_dimension, cosine,
@@ -70,14 +70,16 @@ struct Snapshot {
     /// The domain of every hit, when they all share one (a query filtered by that domain alone
     /// can then share the snapshot too).
     domain: Option<String>,
+    /// The cap per agent it was built with: it answers queries with that cap only.
+    per_agent: Option<usize>,
 }
 
 impl Snapshot {
-    /// The first `limit` hits, for a query filtered by `domain` alone (or not at all), when this
-    /// snapshot holds them.
-    fn answer(&self, limit: usize, domain: Option<&str>) -> Option<Hits> {
+    /// The first `limit` hits, for a query filtered by `domain` alone (or not at all) and
+    /// capped at `per_agent`, when this snapshot holds them.
+    fn answer(&self, limit: usize, domain: Option<&str>, per_agent: Option<usize>) -> Option<Hits> {
         let domain_ok = domain.is_none_or(|d| self.domain.as_deref() == Some(d));
-        (domain_ok && (self.complete || limit <= self.hits.len()))
+        (domain_ok && per_agent == self.per_agent && (self.complete || limit <= self.hits.len()))
             .then(|| Hits::shared(self.hits.clone(), limit))
     }
 }
@@ -90,12 +92,21 @@ impl AddressList {
     }
 
     /// The shared answer of a query of `limit` at `now` filtered by `domain` alone (or not at
-    /// all), if there is (or now should be) a snapshot that covers it.
-    fn shared(&self, limit: usize, now: Millis, domain: Option<&str>) -> Option<Hits> {
+    /// all) and capped at `per_agent`, if there is (or now should be) a snapshot that covers
+    /// it. A snapshot holds one cap: a query with another builds it again.
+    fn shared(
+        &self,
+        limit: usize,
+        now: Millis,
+        domain: Option<&str>,
+        per_agent: Option<usize>,
+    ) -> Option<Hits> {
         {
             let current = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
             match current.as_ref() {
-                Some(s) if now < s.valid_until => return s.answer(limit, domain),
+                Some(s) if now < s.valid_until && s.per_agent == per_agent => {
+                    return s.answer(limit, domain, per_agent);
+                }
                 // The first unfiltered query since the last change only marks the address.
                 None if !self.asked.swap(true, Ordering::Relaxed) => return None,
                 _ => {}
@@ -103,17 +114,25 @@ impl AddressList {
         }
         // Asked again since the last change, or a packet in the snapshot has expired: build it.
         let mut current = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_none_or(|s| now >= s.valid_until) {
-            *current = Some(self.build_snapshot(now));
+        if current
+            .as_ref()
+            .is_none_or(|s| now >= s.valid_until || s.per_agent != per_agent)
+        {
+            *current = Some(self.build_snapshot(now, per_agent));
         }
-        current.as_ref()?.answer(limit, domain)
+        current.as_ref()?.answer(limit, domain, per_agent)
     }
 
-    fn build_snapshot(&self, now: Millis) -> Snapshot {
+    fn build_snapshot(&self, now: Millis, per_agent: Option<usize>) -> Snapshot {
         let mut hits = Vec::with_capacity(SNAPSHOT_HITS.min(self.stored.len()));
         let mut valid_until = Millis::MAX;
         let mut domain = self.stored.last().map(|s| s.packet.domain());
-        let mut live = self.stored.iter().rev().filter(|s| s.expires > now);
+        let mut cap = AgentCap::new(per_agent);
+        let mut live = self
+            .stored
+            .iter()
+            .rev()
+            .filter(|s| s.expires > now && cap.admit(s.packet.agent()));
         for s in live.by_ref().take(SNAPSHOT_HITS) {
             valid_until = valid_until.min(s.expires);
             if domain != Some(s.packet.domain()) {
@@ -129,6 +148,7 @@ impl AddressList {
             hits: hits.into(),
             valid_until,
             domain: domain.map(str::to_owned),
+            per_agent,
         }
     }
 }
@@ -240,6 +260,7 @@ impl Inner {
 }
 
 /// A vector hit in the top-k heap: the heap keeps the *worst* on top.
+#[derive(Clone, Debug)]
 struct Ranked {
     score: f32,
     created: Millis,
@@ -270,6 +291,27 @@ impl Ord for Ranked {
         b.0.total_cmp(&a.0)
             .then_with(|| b.1.cmp(&a.1))
             .then_with(|| b.2.cmp(&a.2))
+    }
+}
+impl super::agent_cap::Ranked for Ranked {
+    type Agent = AgentOf;
+    fn agent(&self) -> AgentOf {
+        AgentOf(self.packet.clone())
+    }
+}
+
+/// A packet's agent, compared by name without copying it.
+#[derive(Clone, Debug)]
+struct AgentOf(Arc<Packet>);
+impl PartialEq for AgentOf {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.agent() == other.0.agent()
+    }
+}
+impl Eq for AgentOf {}
+impl std::hash::Hash for AgentOf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.agent().hash(state);
     }
 }
 
@@ -334,19 +376,23 @@ impl Router for MemoryRouter {
                     && outcomes.is_empty()
                     && since.is_none()
                     && exclude_agents.is_empty();
-                if shareable && let Some(hits) = entry.shared(query.limit, now, domain.as_deref()) {
+                if shareable
+                    && let Some(hits) =
+                        entry.shared(query.limit, now, domain.as_deref(), query.max_per_agent)
+                {
                     return Ok(hits);
                 }
                 let unfiltered = shareable && domain.is_none();
                 let list = &entry.stored;
                 let mut hits = Vec::with_capacity(query.limit.min(list.len()));
+                let mut cap = AgentCap::new(query.max_per_agent);
                 for s in list.iter().rev() {
                     let keep = if unfiltered {
                         s.expires > now
                     } else {
                         query.filter.matches(&s.packet, now)
                     };
-                    if keep {
+                    if keep && cap.admit(s.packet.agent()) {
                         hits.push(Hit {
                             packet: s.packet.clone(),
                             score: 1.0,
@@ -370,25 +416,22 @@ impl Router for MemoryRouter {
                     Some(_) => {}
                 }
                 let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
-                let mut heap = BinaryHeap::with_capacity(query.limit + 1);
+                let mut heap = CappedTop::new(query.limit, query.max_per_agent);
                 for stored in inner.by_address.values().flat_map(|l| &l.stored) {
                     let Some(v) = &stored.vector else { continue };
                     let score = cosine(target, v);
                     if score < min_score || !query.filter.matches(&stored.packet, now) {
                         continue;
                     }
-                    heap.push(Ranked {
+                    heap.offer(Ranked {
                         score,
                         created: stored.packet.created(),
                         id: stored.packet.id(),
                         packet: stored.packet.clone(),
                     });
-                    if heap.len() > query.limit {
-                        heap.pop();
-                    }
                 }
                 Ok(heap
-                    .into_sorted_vec()
+                    .into_sorted()
                     .into_iter()
                     .map(|r| Hit {
                         packet: r.packet,

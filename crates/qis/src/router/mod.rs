@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::packet::{Address, MAX_NAME_BYTES, Millis, Outcome, Packet, PacketId};
 
 mod addresses;
+pub(crate) mod agent_cap;
 mod forget;
 pub mod layer;
 pub mod memory;
@@ -51,6 +52,10 @@ pub use forget::{Forget, MAX_FORGET_IDS};
 pub const MAX_LIMIT: usize = 10_000;
 /// The default `limit`: the seed's.
 pub const DEFAULT_LIMIT: usize = 50;
+/// How many packets of one agent a consultation takes by default ([`Query::max_per_agent`]):
+/// `Node` and [`Qis::synthesize`](crate::setup::Qis::synthesize) use it, plain queries do not.
+/// docs/claim.md measures the choice.
+pub const DEFAULT_MAX_PER_AGENT: usize = 3;
 /// How far in the future a packet's `created` may be (clock skew between agents).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
@@ -269,6 +274,11 @@ pub struct Query {
     pub limit: usize,
     /// Vector queries only: no hit scores below this cosine similarity.
     pub min_score: Option<f32>,
+    /// At most this many hits from one agent (1 to [`MAX_LIMIT`]), each agent's first in the
+    /// answer's order (its newest, or its best scored), so that one agent's packets cannot fill
+    /// the answer. The answer still holds `limit` hits when that many pass this cap and the
+    /// filter. `None`: any number.
+    pub max_per_agent: Option<usize>,
 }
 
 impl Query {
@@ -279,6 +289,7 @@ impl Query {
             filter: Filter::default(),
             limit: DEFAULT_LIMIT,
             min_score: None,
+            max_per_agent: None,
         }
     }
 
@@ -289,6 +300,7 @@ impl Query {
             filter: Filter::default(),
             limit: top_k,
             min_score: None,
+            max_per_agent: None,
         })
     }
 
@@ -313,14 +325,25 @@ impl Query {
         self
     }
 
-    /// Checks the limit, the filter and `min_score`. Routers call this before anything else.
+    /// Gives at most `max` hits from one agent (see [`Query::max_per_agent`]).
+    #[must_use]
+    pub fn max_per_agent(mut self, max: usize) -> Self {
+        self.max_per_agent = Some(max);
+        self
+    }
+
+    /// The query a consultation sends: capped at [`DEFAULT_MAX_PER_AGENT`] packets per agent
+    /// unless it names its own `max_per_agent`.
+    #[must_use]
+    pub fn for_consultation(mut self) -> Self {
+        self.max_per_agent.get_or_insert(DEFAULT_MAX_PER_AGENT);
+        self
+    }
+
+    /// Checks the limit, `max_per_agent`, the filter and `min_score`. Routers call this before
+    /// anything else.
     pub fn validate(&self) -> Result<()> {
-        if self.limit == 0 || self.limit > MAX_LIMIT {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be 1 to {MAX_LIMIT}, got {}", self.limit),
-            ));
-        }
+        check_limits(self.limit, self.max_per_agent)?;
         if let Some(s) = self.min_score {
             if !(s.is_finite() && (-1.0..=1.0).contains(&s)) {
                 return Err(Error::invalid(
@@ -337,6 +360,25 @@ impl Query {
         }
         self.filter.validate()
     }
+}
+
+/// Checks a query's `limit` and `max_per_agent`: each 1 to [`MAX_LIMIT`].
+fn check_limits(limit: usize, max_per_agent: Option<usize>) -> Result<()> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be 1 to {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    if let Some(m) = max_per_agent
+        && (m == 0 || m > MAX_LIMIT)
+    {
+        return Err(Error::invalid(
+            "max_per_agent",
+            format!("must be 1 to {MAX_LIMIT} hits per agent, got {m}"),
+        ));
+    }
+    Ok(())
 }
 
 /// One packet a query returned.
@@ -474,6 +516,16 @@ pub struct TextQuery {
     pub limit: usize,
     /// No hit below this cosine similarity.
     pub min_score: Option<f32>,
+    /// At most this many hits from one agent (see [`Query::max_per_agent`]).
+    pub max_per_agent: Option<usize>,
+}
+
+impl TextQuery {
+    /// Checks the limit, `max_per_agent` and the filter, as [`Query::validate`] does.
+    pub fn validate(&self) -> Result<()> {
+        check_limits(self.limit, self.max_per_agent)?;
+        self.filter.validate()
+    }
 }
 
 /// What a router holds.

@@ -111,6 +111,10 @@ pub struct QueryRequest {
     /// Vector and text queries: no hit below this cosine similarity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_score: Option<f32>,
+    /// At most this many hits from one agent, 1 to 10,000: each agent's newest (address) or
+    /// best scored (vector, text). Absent: any number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_agent: Option<usize>,
 }
 
 /// What a query answers.

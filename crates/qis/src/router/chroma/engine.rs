@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::ChromaConfig;
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
+use crate::router::agent_cap::{cap_sorted, over_read};
 use crate::router::layer::{Deadline, Deadlines};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
@@ -371,11 +372,11 @@ impl ChromaRouter {
                     }
                 }
                 packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                packets.truncate(query.limit);
-                Ok(packets
+                let hits = packets
                     .into_iter()
                     .map(|packet| Hit { packet, score: 1.0 })
-                    .collect())
+                    .collect();
+                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 match self.held_dimension().await? {
@@ -388,49 +389,65 @@ impl ChromaRouter {
                     }
                     Some(_) => {}
                 }
-                let body = json!({
-                    "query_embeddings": [&target[..]],
-                    "n_results": query.limit,
-                    "where": all_of(filter_clauses(&query.filter, now)),
-                    "include": ["documents", "distances"],
-                });
-                let answer = self
-                    .call(
-                        reqwest::Method::POST,
-                        &self.url(&self.vectors, "query"),
-                        Some(&body),
-                    )
-                    .await?;
-                let docs = answer["documents"][0]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let distances = answer["distances"][0]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
-                let now = now_ms();
-                let mut hits = Vec::with_capacity(docs.len());
-                for (doc, distance) in docs.iter().zip(&distances) {
-                    let p = decode_document(doc)?;
-                    let score = 1.0 - distance.as_f64().unwrap_or(2.0) as f32;
-                    if score >= min_score && query.filter.matches(&p, now) {
-                        hits.push(Hit {
-                            packet: Arc::new(p),
-                            score,
-                        });
-                    }
-                }
-                hits.sort_by(|a, b| {
-                    b.score
-                        .total_cmp(&a.score)
-                        .then_with(|| b.packet.created().cmp(&a.packet.created()))
-                        .then_with(|| b.packet.id().cmp(&a.packet.id()))
-                });
-                Ok(hits)
+                // Chroma cannot cap by agent: a capped query reads more, then caps.
+                over_read(query.limit, query.max_per_agent, |n| {
+                    self.nearest(target, query, now, n)
+                })
+                .await
             }
         }
+    }
+
+    /// The `n` packets nearest `target` that pass the query's filter, best first, and whether
+    /// Chroma may hold more.
+    async fn nearest(
+        &self,
+        target: &[f32],
+        query: &Query,
+        now: Millis,
+        n: usize,
+    ) -> Result<(Vec<Hit>, bool)> {
+        let body = json!({
+            "query_embeddings": [target],
+            "n_results": n,
+            "where": all_of(filter_clauses(&query.filter, now)),
+            "include": ["documents", "distances"],
+        });
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &self.url(&self.vectors, "query"),
+                Some(&body),
+            )
+            .await?;
+        let docs = answer["documents"][0]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let distances = answer["distances"][0]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
+        let now = now_ms();
+        let mut hits = Vec::with_capacity(docs.len());
+        for (doc, distance) in docs.iter().zip(&distances) {
+            let p = decode_document(doc)?;
+            let score = 1.0 - distance.as_f64().unwrap_or(2.0) as f32;
+            if score >= min_score && query.filter.matches(&p, now) {
+                hits.push(Hit {
+                    packet: Arc::new(p),
+                    score,
+                });
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| b.packet.created().cmp(&a.packet.created()))
+                .then_with(|| b.packet.id().cmp(&a.packet.id()))
+        });
+        Ok((hits, docs.len() == n))
     }
 
     async fn stats_inner(&self) -> Result<Stats> {

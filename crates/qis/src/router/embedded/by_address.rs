@@ -19,8 +19,11 @@ pub(super) struct Entry {
     pub(super) seq: i64,
     /// `Millis::MAX` for "never".
     pub(super) expires: Millis,
-    /// The packet's domain, interned (see [`AddressIndex::domain_name`]).
+    /// The packet's domain, interned.
     domain: u32,
+    /// The packet's agent, interned: a query capped per agent passes over an agent's packets
+    /// once it has its share, before reading them.
+    pub(super) agent: u32,
 }
 
 impl Entry {
@@ -41,6 +44,7 @@ pub(super) struct Row<'a> {
     pub(super) address: Address,
     pub(super) id: [u8; 16],
     pub(super) domain: &'a str,
+    pub(super) agent: &'a str,
     pub(super) created: Millis,
     pub(super) expires: Option<Millis>,
 }
@@ -52,6 +56,7 @@ impl<'a> Row<'a> {
             address: *packet.address(),
             id: *packet.id().as_uuid().as_bytes(),
             domain: packet.domain(),
+            agent: packet.agent(),
             created: packet.created(),
             expires: packet.expires_at(),
         }
@@ -66,8 +71,27 @@ pub(super) type Cursor = (Millis, [u8; 16]);
 #[derive(Debug, Default)]
 pub(super) struct AddressIndex {
     addresses: HashMap<Address, Vec<Entry>, foldhash::fast::RandomState>,
-    domains: Vec<String>,
-    domain_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    domains: Names,
+    agents: Names,
+}
+
+/// Interned names: each distinct one stored once, known by its number.
+#[derive(Debug, Default)]
+struct Names {
+    names: Vec<String>,
+    ids: HashMap<String, u32, foldhash::fast::RandomState>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
 }
 
 /// An address's live packets: how many, the newest's `created`, and its domain.
@@ -81,21 +105,13 @@ pub(super) struct Activity<'a> {
 
 impl AddressIndex {
     pub(super) fn insert(&mut self, row: &Row<'_>) {
-        let domain = match self.domain_ids.get(row.domain) {
-            Some(&d) => d,
-            None => {
-                let d = self.domains.len() as u32;
-                self.domains.push(row.domain.to_owned());
-                self.domain_ids.insert(row.domain.to_owned(), d);
-                d
-            }
-        };
         let entry = Entry {
             created: row.created,
             id: row.id,
             seq: row.seq,
             expires: row.expires.unwrap_or(Millis::MAX),
-            domain,
+            domain: self.domains.intern(row.domain),
+            agent: self.agents.intern(row.agent),
         };
         let entries = self.addresses.entry(row.address).or_default();
         // Deposits, and opening, are mostly the newest packet of their address: then this is a
@@ -128,7 +144,8 @@ impl AddressIndex {
     }
 
     /// Up to `n` live packets at `address` created at `since` or later, newest first, starting
-    /// after `after` (from the newest when `None`).
+    /// after `after` (from the newest when `None`), passing over those whose agent `full` says
+    /// has its share.
     pub(super) fn newest(
         &self,
         address: &Address,
@@ -136,6 +153,7 @@ impl AddressIndex {
         now: Millis,
         after: Option<Cursor>,
         n: usize,
+        full: impl Fn(u32) -> bool,
     ) -> Vec<Entry> {
         let Some(entries) = self.addresses.get(address) else {
             return Vec::new();
@@ -147,7 +165,7 @@ impl AddressIndex {
             .iter()
             .rev()
             .take_while(|e| e.created >= since)
-            .filter(|e| e.live(now))
+            .filter(|e| e.live(now) && !full(e.agent))
             .take(n)
             .copied()
             .collect()
@@ -172,7 +190,7 @@ impl AddressIndex {
                     address: *address,
                     packets: 1 + live.count() as u64,
                     last: newest.created,
-                    domain: &self.domains[newest.domain as usize],
+                    domain: &self.domains.names[newest.domain as usize],
                 })
             })
             .collect()
@@ -204,6 +222,7 @@ mod tests {
             } else {
                 "odd"
             },
+            agent: if id < 4 { "few" } else { "many" },
             created,
             expires,
         }
@@ -227,15 +246,24 @@ mod tests {
             index.insert(&r);
         }
         let at = Address::from_bytes(&[1; 8]).unwrap();
-        let all = index.newest(&at, 0, 0, None, 10);
+        let all = index.newest(&at, 0, 0, None, 10, |_| false);
         assert_eq!(seqs(&all), [3, 4, 1, 2]);
-        let first = index.newest(&at, 0, 0, None, 2);
+        let first = index.newest(&at, 0, 0, None, 2, |_| false);
         assert_eq!(seqs(&first), [3, 4]);
-        let rest = index.newest(&at, 0, 0, Some(first[1].cursor()), 10);
+        let rest = index.newest(&at, 0, 0, Some(first[1].cursor()), 10, |_| false);
         assert_eq!(seqs(&rest), [1, 2]);
-        assert_eq!(seqs(&index.newest(&at, 20, 0, None, 10)), [3, 4, 1]);
+        assert_eq!(
+            seqs(&index.newest(&at, 20, 0, None, 10, |_| false)),
+            [3, 4, 1]
+        );
+        let few = all[0].agent;
+        assert_eq!(
+            seqs(&index.newest(&at, 0, 0, None, 10, |a| a == few)),
+            [4],
+            "an agent that has its share is passed over"
+        );
         let nowhere = Address::from_bytes(&[7; 8]).unwrap();
-        assert!(index.newest(&nowhere, 0, 0, None, 10).is_empty());
+        assert!(index.newest(&nowhere, 0, 0, None, 10, |_| false).is_empty());
     }
 
     #[test]
@@ -250,14 +278,14 @@ mod tests {
             index.insert(&r);
         }
         let at = Address::from_bytes(&[1; 8]).unwrap();
-        assert_eq!(seqs(&index.newest(&at, 0, 60, None, 10)), [2, 1]);
+        assert_eq!(seqs(&index.newest(&at, 0, 60, None, 10, |_| false)), [2, 1]);
         assert_eq!(index.len(), 2);
         let mut activity = index.activity(60);
         assert_eq!(activity.len(), 1, "address 3's only packet has expired");
         let a = activity.pop().unwrap();
         assert_eq!((a.packets, a.last, a.domain), (2, 20, "odd"));
         index.remove([(at, 2), (at, 3), (Address::from_bytes(&[3; 8]).unwrap(), 4)]);
-        assert_eq!(seqs(&index.newest(&at, 0, 0, None, 10)), [1]);
+        assert_eq!(seqs(&index.newest(&at, 0, 0, None, 10, |_| false)), [1]);
         assert_eq!(index.seqs_at(&at), [1]);
         assert_eq!(index.len(), 1, "an address without packets is dropped");
     }

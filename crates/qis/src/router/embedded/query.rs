@@ -10,6 +10,7 @@ use super::vectors::{Code, Scored, TopK, code_error, dot};
 use super::{Shared, lock, sqlite};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Millis, Packet, now_ms};
+use crate::router::agent_cap::AgentCap;
 use crate::router::{Hit, Query, Routed, Stats, Target};
 
 /// How many standard deviations of its score by codes ([`code_error`]) a candidate may lie below
@@ -87,6 +88,8 @@ impl Shared {
         let since = f.since.unwrap_or(0);
         let mut hits = Vec::with_capacity(query.limit.min(64));
         let mut after = None;
+        // An agent that has its share is passed over in the index, before its packets are read.
+        let mut cap = AgentCap::new(query.max_per_agent);
         while hits.len() < query.limit {
             // A filter may pass over some: read a little more than the answer still lacks.
             let want = (query.limit - hits.len()).max(16);
@@ -94,15 +97,16 @@ impl Shared {
                 .by_address
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .newest(address, since, now, after, want);
+                .newest(address, since, now, after, want, |a| cap.is_full(&a));
             let Some(last) = chunk.last() else {
                 break;
             };
             after = Some(last.cursor());
             let exhausted = chunk.len() < want;
             let seqs: Vec<i64> = chunk.iter().map(|e| e.seq).collect();
-            for packet in self.packets(&seqs)?.into_iter().flatten() {
-                if f.matches(&packet, now) {
+            for (entry, packet) in chunk.iter().zip(self.packets(&seqs)?) {
+                let Some(packet) = packet else { continue };
+                if f.matches(&packet, now) && cap.admit(entry.agent) {
                     hits.push(Hit { packet, score: 1.0 });
                     if hits.len() == query.limit {
                         break;
@@ -141,10 +145,11 @@ impl Shared {
                 min_score,
                 &filter,
                 self.options.exact_below,
+                query.max_per_agent,
             )
         };
         let query_scale = Code::scale_of(target);
-        let mut best = TopK::new(query.limit);
+        let mut best = TopK::new(query.limit, query.max_per_agent);
         {
             let conn = self.reader();
             let tx = conn.unchecked_transaction().map_err(sqlite)?;

@@ -325,6 +325,8 @@ fn load_index(
             id,
             domain: std::str::from_utf8(domain)
                 .map_err(|_| damaged(seq, "a domain that is not UTF-8"))?,
+            agent: std::str::from_utf8(bytes(row, 7)?)
+                .map_err(|_| damaged(seq, "an agent that is not UTF-8"))?,
             created,
             expires,
         });

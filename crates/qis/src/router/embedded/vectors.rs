@@ -3,14 +3,13 @@
 //! holds the exact vectors: a search here finds candidates by their codes, and the query path
 //! scores them again on their vectors read from the vectors file (see `query_vector`).
 
-use std::collections::BinaryHeap;
-
 /// The maps here are keyed by the store's own `seq`s and names: a fast hash, not a keyed one.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::partition::{self, Centroids};
 use crate::packet::{Millis, Outcome, Packet};
 use crate::router::Filter;
+use crate::router::agent_cap::{CappedTop, Ranked};
 
 /// Interned strings (domains, agents, tags), so filters compare integers.
 #[derive(Debug, Default)]
@@ -127,6 +126,7 @@ impl Cell {
                     score: approx,
                     created: meta.created,
                     scale: *scale,
+                    agent: meta.agent,
                 });
             }
         }
@@ -212,6 +212,8 @@ pub(super) struct Scored {
     /// Its code's scale, which sets how far the score by codes is likely off (see
     /// [`code_error`]).
     pub(super) scale: f32,
+    /// Its packet's agent, interned.
+    pub(super) agent: u32,
 }
 
 impl Eq for Scored {}
@@ -231,40 +233,13 @@ impl Ord for Scored {
     }
 }
 
-/// The best `k` of what it is offered, worst on top; offering costs one comparison once full.
-pub(super) struct TopK {
-    k: usize,
-    heap: BinaryHeap<Scored>,
-}
+/// The best `k` of what it is offered, worst on top (at most so many per agent, if capped).
+pub(super) type TopK = CappedTop<Scored>;
 
-impl TopK {
-    pub(super) fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    pub(super) fn offer(&mut self, s: Scored) {
-        if self.heap.len() < self.k {
-            self.heap.push(s);
-        } else if let Some(mut worst) = self.heap.peek_mut()
-            && s < *worst
-        {
-            *worst = s;
-        }
-    }
-
-    /// The worst of the best `k`, once `k` have been offered.
-    pub(super) fn kth(&self) -> Option<&Scored> {
-        (self.heap.len() == self.k)
-            .then(|| self.heap.peek())
-            .flatten()
-    }
-
-    /// The best `k`, best first.
-    pub(super) fn into_sorted(self) -> Vec<Scored> {
-        self.heap.into_sorted_vec()
+impl Ranked for Scored {
+    type Agent = u32;
+    fn agent(&self) -> u32 {
+        self.agent
     }
 }
 
@@ -445,6 +420,7 @@ impl VectorStore {
         min_score: f32,
         filter: &CompiledFilter,
         scan_whole: usize,
+        per_agent: Option<usize>,
     ) -> Vec<Scored> {
         let Some(d) = self.dimension else {
             return Vec::new();
@@ -473,7 +449,9 @@ impl VectorStore {
         let threads = (total / PARALLEL_FROM).clamp(1, cores());
         // The codes' score can be off by a little: keep candidates a margin below `min_score`.
         let scan = |cells: &[&Cell]| {
-            let mut top = TopK::new(candidates(k));
+            // A cap per agent holds for the candidates too, as loosely as their number: twice
+            // the cap, so that the true best of an agent are among its candidates.
+            let mut top = TopK::new(candidates(k), per_agent.map(|m| (2 * m).max(4)));
             for cell in cells {
                 cell.score(&q, min_score - 0.05, filter, d, &mut top);
             }
@@ -503,13 +481,16 @@ impl VectorStore {
                     // A scan cannot panic but by a bug; its candidates are then lost, not the
                     // query.
                     if let Ok(theirs) = other.join() {
-                        theirs.heap.into_iter().for_each(|s| top.offer(s));
+                        theirs
+                            .into_unsorted()
+                            .into_iter()
+                            .for_each(|s| top.offer(s));
                     }
                 }
                 top
             })
         };
-        top.heap.into_sorted_vec()
+        top.into_sorted()
     }
 
     /// How the domains holding vectors are searched: `(domains, partitioned, declined)`, where
@@ -942,7 +923,7 @@ mod tests {
         // k = 1 asks for `candidates(1)`: the query's own list (100 codes) is enough.
         // The query is seq 7's own vector (and 1's, 13's, 19's, …).
         let q7 = axis(0, 0.08);
-        let near_0 = seqs(store.search(&q7, 1, f32::MIN, &filter, 10));
+        let near_0 = seqs(store.search(&q7, 1, f32::MIN, &filter, 10, None));
         assert_eq!(near_0.len(), candidates(1));
         assert!(
             near_0.iter().all(|&s| s < 100),
@@ -951,7 +932,7 @@ mod tests {
         assert!(near_0.contains(&13), "{near_0:?}");
         assert!(!near_0.contains(&7), "seq 7 sits in axis 1's list");
         // Scanned whole (scan_whole past the segment), 7 is found again.
-        let whole = seqs(store.search(&q7, 1, f32::MIN, &filter, 1000));
+        let whole = seqs(store.search(&q7, 1, f32::MIN, &filter, 1000, None));
         assert!(whole.contains(&7), "{whole:?}");
 
         // Removals move codes inside their lists; an insert goes to its nearest list.
@@ -959,7 +940,7 @@ mod tests {
             store.remove(seq);
         }
         store.insert_fields(500, &fields("d"), &Code::of(&axis(0, 0.0)), None);
-        let after = seqs(store.search(&axis(0, 0.0), 10, f32::MIN, &filter, 10));
+        let after = seqs(store.search(&axis(0, 0.0), 10, f32::MIN, &filter, 10, None));
         assert_eq!(after[0], 500, "the new exact match comes first");
         assert!(
             after.iter().all(|&s| s % 3 != 0 || s == 500),
@@ -968,18 +949,18 @@ mod tests {
         assert!(after.iter().all(|&s| s < 100 || s == 500));
         // The stray is removed from the list it sat in; a whole scan sees everything else.
         store.remove(7);
-        let all = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 1000));
+        let all = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 1000, None));
         assert_eq!(all.len(), 200 - 34 + 1 - 1);
         assert!(!all.contains(&7) && all.contains(&500) && all.contains(&199));
 
         // Declined (as for vectors without clusters): scanned whole again, whatever
         // `scan_whole` says, with every code where the position map says.
         store.decline(&snapshot);
-        let again = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 10));
+        let again = seqs(store.search(&axis(1, 0.0), 100, f32::MIN, &filter, 10, None));
         assert_eq!(again.len(), all.len());
         store.remove(199);
         store.remove(500);
-        let left = seqs(store.search(&axis(0, 0.0), 100, f32::MIN, &filter, 10));
+        let left = seqs(store.search(&axis(0, 0.0), 100, f32::MIN, &filter, 10, None));
         assert_eq!(left.len(), all.len() - 2);
         assert!(!left.contains(&199) && !left.contains(&500));
     }

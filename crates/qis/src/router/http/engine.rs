@@ -438,12 +438,14 @@ impl Router for HttpRouter {
             filter: query.filter.clone(),
             limit: Some(query.limit),
             min_score: query.min_score,
+            max_per_agent: query.max_per_agent,
         })
         .await
         .map(Hits::from)
     }
 
     async fn query_text(&self, query: &TextQuery) -> Result<Hits> {
+        query.validate()?;
         if self.node.embedder.is_none() {
             return Err(Error::NotSupported {
                 router: NAME,
@@ -457,6 +459,7 @@ impl Router for HttpRouter {
             filter: query.filter.clone(),
             limit: Some(query.limit),
             min_score: query.min_score,
+            max_per_agent: query.max_per_agent,
         })
         .await
         .map(Hits::from)

@@ -17,6 +17,7 @@ use super::record::{
 use super::{NatsConfig, ROUTER};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Packet, PacketId, now_ms};
+use crate::router::agent_cap::cap_sorted;
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router,
@@ -439,11 +440,11 @@ impl NatsRouter {
                     .filter(|p| query.filter.matches(p, now))
                     .collect();
                 packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                packets.truncate(query.limit);
-                Ok(packets
+                let hits = packets
                     .into_iter()
                     .map(|packet| Hit { packet, score: 1.0 })
-                    .collect())
+                    .collect();
+                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 let Some(d) = self.read_dimension().await? else {
@@ -479,8 +480,7 @@ impl NatsRouter {
                         .then_with(|| b.packet.created().cmp(&a.packet.created()))
                         .then_with(|| b.packet.id().cmp(&a.packet.id()))
                 });
-                hits.truncate(query.limit);
-                Ok(hits)
+                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
             }
         }
     }

@@ -9,15 +9,16 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FieldType, Filter as QFilter, GetPointsBuilder,
-    PayloadIncludeSelector, PointId, PointStruct, QueryPointsBuilder, Range, RetrievedPoint,
-    ScrollPointsBuilder, UpdateMode, UpsertPointsBuilder, Value, VectorParamsBuilder,
-    VectorsConfigBuilder, point_id::PointIdOptions, vectors_config::Config as VectorsConfigKind,
-    with_payload_selector::SelectorOptions,
+    PayloadIncludeSelector, PointId, PointStruct, QueryPointGroupsBuilder, QueryPointsBuilder,
+    Range, RetrievedPoint, ScoredPoint, ScrollPointsBuilder, UpdateMode, UpsertPointsBuilder,
+    Value, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    vectors_config::Config as VectorsConfigKind, with_payload_selector::SelectorOptions,
 };
 
 use super::QdrantConfig;
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
+use crate::router::agent_cap::cap_sorted;
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
@@ -397,11 +398,11 @@ impl QdrantRouter {
                     }
                 }
                 packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                packets.truncate(query.limit);
-                Ok(packets
+                let hits = packets
                     .into_iter()
                     .map(|packet| Hit { packet, score: 1.0 })
-                    .collect())
+                    .collect();
+                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 if target.len() != self.config.dimension {
@@ -410,23 +411,13 @@ impl QdrantRouter {
                         got: target.len(),
                     });
                 }
-                let mut request = QueryPointsBuilder::new(&self.collection)
-                    .query(qdrant_client::qdrant::Query::new_nearest(target.to_vec()))
-                    .using(VECTOR_NAME)
-                    .filter(filter)
-                    .limit(query.limit as u64)
-                    .with_payload(true);
-                if let Some(s) = query.min_score {
-                    request = request.score_threshold(s);
-                }
-                let answer = self
-                    .client
-                    .query(request)
-                    .await
-                    .map_err(|e| backend("searching vectors", e))?;
+                let points = match query.max_per_agent.filter(|m| *m < query.limit) {
+                    None => self.nearest(target, filter, query).await?,
+                    Some(m) => self.nearest_per_agent(target, filter, query, m).await?,
+                };
                 let now = now_ms();
                 let mut hits = Vec::new();
-                for point in answer.result {
+                for point in points {
                     let p = decode(&point.payload)?;
                     if query.filter.matches(&p, now) {
                         hits.push(Hit {
@@ -441,9 +432,67 @@ impl QdrantRouter {
                         .then_with(|| b.packet.created().cmp(&a.packet.created()))
                         .then_with(|| b.packet.id().cmp(&a.packet.id()))
                 });
-                Ok(hits)
+                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
             }
         }
+    }
+
+    /// The `limit` points nearest `target` that pass `filter`.
+    async fn nearest(
+        &self,
+        target: &[f32],
+        filter: QFilter,
+        query: &Query,
+    ) -> Result<Vec<ScoredPoint>> {
+        let mut request = QueryPointsBuilder::new(&self.collection)
+            .query(qdrant_client::qdrant::Query::new_nearest(target.to_vec()))
+            .using(VECTOR_NAME)
+            .filter(filter)
+            .limit(query.limit as u64)
+            .with_payload(true);
+        if let Some(s) = query.min_score {
+            request = request.score_threshold(s);
+        }
+        Ok(self
+            .client
+            .query(request)
+            .await
+            .map_err(|e| backend("searching vectors", e))?
+            .result)
+    }
+
+    /// The points nearest `target` that pass `filter`, grouped by agent in Qdrant: the `limit`
+    /// agents with the nearest points, each with its nearest `per_agent`. The best `limit` of
+    /// them with at most `per_agent` from one agent are among these (an agent whose best point
+    /// is not among the best `limit` agents' cannot place one in the answer).
+    async fn nearest_per_agent(
+        &self,
+        target: &[f32],
+        filter: QFilter,
+        query: &Query,
+        per_agent: usize,
+    ) -> Result<Vec<ScoredPoint>> {
+        let mut request = QueryPointGroupsBuilder::new(&self.collection, "agent")
+            .query(qdrant_client::qdrant::Query::new_nearest(target.to_vec()))
+            .using(VECTOR_NAME)
+            .filter(filter)
+            .limit(query.limit as u64)
+            .group_size(per_agent as u64)
+            .with_payload(true);
+        if let Some(s) = query.min_score {
+            request = request.score_threshold(s);
+        }
+        let answer = self
+            .client
+            .query_groups(request)
+            .await
+            .map_err(|e| backend("searching vectors by agent", e))?;
+        Ok(answer
+            .result
+            .into_iter()
+            .flat_map(|groups| groups.groups)
+            .flat_map(|group| group.hits)
+            .collect())
     }
 
     async fn count(&self, filter: Option<QFilter>) -> Result<u64> {
