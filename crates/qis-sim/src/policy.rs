@@ -105,6 +105,9 @@ pub struct QisConfig {
     /// At most this many of them from one agent (`None`: any number; the library's default is
     /// [`DEFAULT_MAX_PER_AGENT`](qis::router::DEFAULT_MAX_PER_AGENT)).
     pub max_per_agent: Option<usize>,
+    /// Each node learns how far to trust each peer and weighs its packets by it
+    /// (`Node::with_trust`).
+    pub trust: bool,
     /// The confidence honest agents give their packets (dishonest ones claim 1.0).
     pub honest_confidence: f32,
 }
@@ -118,6 +121,7 @@ impl Default for QisConfig {
             feedback: false,
             limit: qis::router::DEFAULT_LIMIT,
             max_per_agent: Some(qis::router::DEFAULT_MAX_PER_AGENT),
+            trust: false,
             honest_confidence: 0.8,
         }
     }

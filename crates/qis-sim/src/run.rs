@@ -208,6 +208,9 @@ impl QisSide {
             if let Some(e) = &embedder {
                 node = node.with_embedder(e.clone());
             }
+            if config.trust {
+                node = node.with_trust(Arc::new(qis::trust::Trust::default()));
+            }
             Ok(node)
         };
         let nodes = (0..scenario.agents)

@@ -74,6 +74,7 @@ pub mod router;
 pub mod setup;
 pub mod sign;
 pub mod synth;
+pub mod trust;
 pub mod vector;
 pub mod wire;
 

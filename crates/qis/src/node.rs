@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{Context, Fingerprint, text_address};
 use crate::packet::{
     Address, MAX_DERIVED_FROM, MAX_NAME_BYTES, Outcome, Packet, PacketId, ResultMap, ResultValue,
+    now_ms,
 };
 use crate::router::layer::{Unsigned, VerifiedOnly};
 use crate::router::{
@@ -43,6 +44,7 @@ use crate::router::{
 };
 use crate::sign::{AgentKey, KeyRing};
 use crate::synth::{Insight, Synthesizer};
+use crate::trust::Trust;
 
 /// What an agent observed, before it becomes a packet.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +132,8 @@ pub struct Node {
     /// What consultations read: the router, or the router seen through a key ring
     /// ([`Node::requiring_signatures`]).
     reader: Arc<dyn Router>,
+    /// How far this node trusts each peer, learned from its own outcomes ([`Node::with_trust`]).
+    trust: Option<Arc<Trust>>,
 }
 
 impl Node {
@@ -158,6 +162,7 @@ impl Node {
             exclude_self: false,
             embedder: None,
             signing_key: None,
+            trust: None,
         })
     }
 
@@ -175,6 +180,16 @@ impl Node {
     #[must_use]
     pub fn with_max_per_agent(mut self, max: Option<usize>) -> Self {
         self.max_per_agent = max;
+        self
+    }
+
+    /// Learns how far each peer's reports agree with this node's own outcomes and with the
+    /// evidence around them, and weighs each peer's packets by it in every synthesis
+    /// ([`crate::trust`]): a liar's packets stop counting. The trust may be kept in a file
+    /// ([`Trust::open`]) to survive a restart. Default: none (every peer counts whole).
+    #[must_use]
+    pub fn with_trust(mut self, trust: Arc<Trust>) -> Self {
+        self.trust = Some(trust);
         self
     }
 
@@ -302,7 +317,31 @@ impl Node {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.router.deposit(&batch).await
+        let receipts = self.router.deposit(&batch).await?;
+        for r in &batch {
+            self.observed(&r.packet);
+        }
+        Ok(receipts)
+    }
+
+    /// Tells the trust (if any) of this node's own outcome in `packet` (not of a derived one:
+    /// that is the peers' word, not an observation).
+    fn observed(&self, packet: &Packet) {
+        if let Some(trust) = &self.trust
+            && !packet.is_derived()
+        {
+            trust.observe(*packet.address(), packet.outcome());
+        }
+    }
+
+    /// Synthesizes `hits`, weighing each peer by this node's trust in it, if it has one.
+    fn synthesize(&self, hits: &[Hit]) -> Insight {
+        match &self.trust {
+            Some(trust) => self
+                .synthesizer
+                .synthesize_weighing(hits, now_ms(), &|agent| trust.weight(agent)),
+            None => self.synthesizer.synthesize(hits),
+        }
     }
 
     /// A packet signed (when the node has a key) and with its problem's vector (when it has an
@@ -324,7 +363,8 @@ impl Node {
 
     async fn deposit_packet(&self, packet: Packet) -> Result<Receipt> {
         let routed = self.routed(packet)?;
-        let mut receipts = self.router.deposit(&[routed]).await?;
+        let mut receipts = self.router.deposit(std::slice::from_ref(&routed)).await?;
+        self.observed(&routed.packet);
         receipts.pop().ok_or_else(|| Error::Backend {
             router: self.router.capabilities().name,
             retryable: false,
@@ -335,7 +375,10 @@ impl Node {
     /// The packets at the problem's address, newest first, and what they say.
     pub async fn consult(&self, domain: &str, context: &Context) -> Result<Insight> {
         let hits = self.pull(domain, context, self.limit).await?;
-        Ok(self.synthesizer.synthesize(&hits))
+        if let Some(trust) = &self.trust {
+            trust.learn(&self.address(domain, context)?, &self.agent, &hits);
+        }
+        Ok(self.synthesize(&hits))
     }
 
     async fn pull(&self, domain: &str, context: &Context, limit: usize) -> Result<Hits> {
@@ -378,7 +421,7 @@ impl Node {
     /// `bayesian` synthesis).
     pub async fn consult_text(&self, text: &str, top_k: usize, filter: Filter) -> Result<Insight> {
         let hits = self.related(text, top_k, filter).await?;
-        Ok(self.synthesizer.synthesize(&hits))
+        Ok(self.synthesize(&hits))
     }
 
     /// The feedback loop: consults, then re-deposits the insight as a derived packet whose
@@ -439,7 +482,7 @@ impl Node {
         // The derived packet must also fit the size budget: cite fewer (the oldest go first)
         // until it does.
         loop {
-            let insight = self.synthesizer.synthesize(&cited);
+            let insight = self.synthesize(&cited);
             let Some(best) = insight.best.clone() else {
                 return Ok(None);
             };

@@ -264,6 +264,24 @@ pub trait Synthesizer: Send + Sync + fmt::Debug {
     fn synthesize(&self, hits: &[Hit]) -> Insight {
         self.synthesize_at(hits, now_ms())
     }
+
+    /// Synthesizes `hits` as of `now` with each agent's vote scaled by `weigh(agent)` (0 to 1):
+    /// how far this node trusts that peer ([`crate::trust::Trust`]). A vote weighed 0 does not
+    /// count. Synthesizers that cannot weigh peers ignore it (the default).
+    fn synthesize_weighing(
+        &self,
+        hits: &[Hit],
+        now: Millis,
+        weigh: &dyn Fn(&str) -> f64,
+    ) -> Insight {
+        let _ = weigh;
+        self.synthesize_at(hits, now)
+    }
+}
+
+/// No weighing: every agent's vote counts whole.
+fn whole(_: &str) -> f64 {
+    1.0
 }
 
 /// One counted packet: its index in the hits and its share of its agent's vote.
@@ -281,8 +299,9 @@ struct Selection {
     skipped_derived: usize,
 }
 
-/// Applies the two counting rules (module docs) to `hits`, keeping their order.
-fn select(hits: &[Hit], per_agent: PerAgent) -> Selection {
+/// Applies the two counting rules (module docs) to `hits`, keeping their order, and scales each
+/// agent's votes by `weigh(agent)` (votes weighed 0 are left out).
+fn select(hits: &[Hit], per_agent: PerAgent, weigh: &dyn Fn(&str) -> f64) -> Selection {
     // Rule 1: originals always count; a derived packet only if none of its sources is counted yet.
     let any_derived = hits.iter().any(|h| h.packet.is_derived());
     let mut covered: HashSet<PacketId> = if any_derived {
@@ -327,23 +346,32 @@ fn select(hits: &[Hit], per_agent: PerAgent) -> Selection {
             }
         }
     }
+    let mut weights: HashMap<&str, f64> = HashMap::default();
     let votes = kept
         .into_iter()
         .filter_map(|index| {
-            let (count, newest) = per[hits[index].packet.agent()];
+            let agent = hits[index].packet.agent();
+            let (count, newest) = per[agent];
+            let w = *weights
+                .entry(agent)
+                .or_insert_with(|| weigh(agent).clamp(0.0, 1.0));
+            if w <= 0.0 {
+                return None;
+            }
             match per_agent {
-                PerAgent::All => Some(Vote { index, share: 1.0 }),
+                PerAgent::All => Some(Vote { index, share: w }),
                 PerAgent::Split => Some(Vote {
                     index,
-                    share: 1.0 / count as f64,
+                    share: w / count as f64,
                 }),
-                PerAgent::Newest => (newest == index).then_some(Vote { index, share: 1.0 }),
+                PerAgent::Newest => (newest == index).then_some(Vote { index, share: w }),
             }
         })
         .collect();
     Selection {
         votes,
-        agents: per.len(),
+        // The agents that count: those weighed above 0.
+        agents: weights.values().filter(|w| **w > 0.0).count(),
         skipped_derived,
     }
 }
@@ -419,8 +447,17 @@ impl Synthesizer for Frequency {
         Method::Frequency
     }
 
-    fn synthesize_at(&self, hits: &[Hit], _now: Millis) -> Insight {
-        let sel = select(hits, self.0.per_agent);
+    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
+        self.synthesize_weighing(hits, now, &whole)
+    }
+
+    fn synthesize_weighing(
+        &self,
+        hits: &[Hit],
+        _now: Millis,
+        weigh: &dyn Fn(&str) -> f64,
+    ) -> Insight {
+        let sel = select(hits, self.0.per_agent, weigh);
         let mut insight = base_insight(Method::Frequency, hits, &sel);
         if sel.votes.is_empty() {
             return insight;
@@ -585,8 +622,9 @@ fn weighted_common(
     options: &Options,
     hits: &[Hit],
     now: Millis,
+    weigh: &dyn Fn(&str) -> f64,
 ) -> (Insight, Vec<Vote>, Vec<f64>) {
-    let sel = select(hits, options.per_agent);
+    let sel = select(hits, options.per_agent, weigh);
     let mut insight = base_insight(method, hits, &sel);
     let weights: Vec<f64> = sel
         .votes
@@ -639,7 +677,16 @@ impl Synthesizer for Weighted {
     }
 
     fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
-        weighted_common(Method::Weighted, &self.0, hits, now).0
+        self.synthesize_weighing(hits, now, &whole)
+    }
+
+    fn synthesize_weighing(
+        &self,
+        hits: &[Hit],
+        now: Millis,
+        weigh: &dyn Fn(&str) -> f64,
+    ) -> Insight {
+        weighted_common(Method::Weighted, &self.0, hits, now, weigh).0
     }
 }
 
@@ -649,7 +696,17 @@ impl Synthesizer for Bayesian {
     }
 
     fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
-        let (mut insight, votes, weights) = weighted_common(Method::Bayesian, &self.0, hits, now);
+        self.synthesize_weighing(hits, now, &whole)
+    }
+
+    fn synthesize_weighing(
+        &self,
+        hits: &[Hit],
+        now: Millis,
+        weigh: &dyn Fn(&str) -> f64,
+    ) -> Insight {
+        let (mut insight, votes, weights) =
+            weighted_common(Method::Bayesian, &self.0, hits, now, weigh);
         let (mut alpha, mut beta) = (1.0, 1.0);
         for (v, w) in votes.iter().zip(&weights) {
             match hits[v.index].packet.outcome() {
