@@ -56,7 +56,8 @@ impl Default for Limits {
 const PRIOR_LOG_ODDS: f64 = 1.386_294_361_119_890_6;
 /// How much a unit of evidence moves a peer's log-odds. The reports a node sees are not
 /// independent (they share the reference they are judged against), so 1 undersells them: in
-/// `qis simulate`'s world with 40 % liars (200 agents), honest agents' regret was 0.114 / 0.141 /
+/// the simulator's world with 40 % liars (200 agents, 30 rounds; docs/decisions.md), honest
+/// agents' regret was 0.114 / 0.141 /
 /// 0.157 (frequency / weighted / bayesian) at 1, 0.103 / 0.092 / 0.101 at 3, 0.102 / 0.096 / 0.094
 /// at 8, against 0.156 / 0.206 / 0.210 without trust.
 const SHARPNESS: f64 = 3.0;
