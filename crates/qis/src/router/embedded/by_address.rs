@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::interner::Interner;
 use crate::packet::{Address, Millis, Packet};
 
 /// One packet, in its address's order: `(created, id)` ascending, so newest last.
@@ -25,6 +26,9 @@ pub(super) struct Entry {
     /// once it has its share, before reading them.
     pub(super) agent: u32,
 }
+
+// The agent sits in what was the padding after the domain: an entry is still 48 bytes.
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
 
 impl Entry {
     /// Its place in its address's order, and where a read that ended at this packet resumes.
@@ -71,27 +75,8 @@ pub(super) type Cursor = (Millis, [u8; 16]);
 #[derive(Debug, Default)]
 pub(super) struct AddressIndex {
     addresses: HashMap<Address, Vec<Entry>, foldhash::fast::RandomState>,
-    domains: Names,
-    agents: Names,
-}
-
-/// Interned names: each distinct one stored once, known by its number.
-#[derive(Debug, Default)]
-struct Names {
-    names: Vec<String>,
-    ids: HashMap<String, u32, foldhash::fast::RandomState>,
-}
-
-impl Names {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_owned());
-        self.ids.insert(name.to_owned(), id);
-        id
-    }
+    domains: Interner,
+    agents: Interner,
 }
 
 /// An address's live packets: how many, the newest's `created`, and its domain.
@@ -190,7 +175,7 @@ impl AddressIndex {
                     address: *address,
                     packets: 1 + live.count() as u64,
                     last: newest.created,
-                    domain: &self.domains.names[newest.domain as usize],
+                    domain: self.domains.name(newest.domain),
                 })
             })
             .collect()

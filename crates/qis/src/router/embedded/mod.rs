@@ -55,6 +55,7 @@ use crate::packet::Packet;
 mod by_address;
 mod deposit;
 mod forget;
+mod interner;
 mod lock;
 mod partition;
 mod purge;

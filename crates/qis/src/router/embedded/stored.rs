@@ -314,6 +314,7 @@ fn load_index(
             .try_into()
             .map_err(|_| damaged(seq, "an id that is not 16 bytes"))?;
         let domain = bytes(row, 3)?;
+        let agent = bytes(row, 7)?;
         let created = row.get::<_, i64>(4).map_err(sqlite)? as u64;
         let expires = row
             .get::<_, Option<i64>>(5)
@@ -325,7 +326,7 @@ fn load_index(
             id,
             domain: std::str::from_utf8(domain)
                 .map_err(|_| damaged(seq, "a domain that is not UTF-8"))?,
-            agent: std::str::from_utf8(bytes(row, 7)?)
+            agent: std::str::from_utf8(agent)
                 .map_err(|_| damaged(seq, "an agent that is not UTF-8"))?,
             created,
             expires,
@@ -345,7 +346,7 @@ fn load_index(
         let vector_row = VectorRow {
             seq,
             domain: batch.keep(domain),
-            agent: batch.keep(bytes(row, 7)?),
+            agent: batch.keep(agent),
             tags: batch.keep(bytes(row, 8)?),
             outcome,
             confidence: row.get::<_, f64>(10).map_err(sqlite)? as f32,

@@ -6,38 +6,11 @@
 /// The maps here are keyed by the store's own `seq`s and names: a fast hash, not a keyed one.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+use super::interner::Interner;
 use super::partition::{self, Centroids};
 use crate::packet::{Millis, Outcome, Packet};
 use crate::router::Filter;
 use crate::router::agent_cap::{CappedTop, Ranked};
-
-/// Interned strings (domains, agents, tags), so filters compare integers.
-#[derive(Debug, Default)]
-struct Interner {
-    ids: HashMap<String, u32>,
-    /// By id.
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.ids.len() as u32;
-        self.ids.insert(s.to_owned(), id);
-        self.names.push(s.to_owned());
-        id
-    }
-
-    fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
-    }
-
-    fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-}
 
 /// What a filter needs to know about one packet (its domain is its segment's).
 #[derive(Debug, Clone)]
