@@ -15,8 +15,26 @@
 
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use super::{Hit, MAX_LIMIT};
+use crate::packet::Packet;
+
+/// A packet's agent, compared and hashed by name without copying it.
+#[derive(Clone, Debug)]
+pub(crate) struct AgentOf(pub(crate) Arc<Packet>);
+
+impl PartialEq for AgentOf {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.agent() == other.0.agent()
+    }
+}
+impl Eq for AgentOf {}
+impl Hash for AgentOf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.agent().hash(state);
+    }
+}
 
 /// Counts the hits given to each agent, in the order of the answer.
 #[derive(Debug)]
@@ -68,11 +86,43 @@ pub(crate) fn cap_sorted(hits: Vec<Hit>, per_agent: Option<usize>, limit: usize)
         if kept.len() == limit {
             break;
         }
-        if cap.admit(hit.packet.agent().to_owned()) {
+        if cap.admit(AgentOf(hit.packet.clone())) {
             kept.push(hit);
         }
     }
     kept
+}
+
+/// Sorts hits best first: by score, then newest (`created`, then id), as vector answers are.
+pub(crate) fn sort_best_first(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| b.packet.created().cmp(&a.packet.created()))
+            .then_with(|| b.packet.id().cmp(&a.packet.id()))
+    });
+}
+
+/// The answer of an exact query from every packet it may hold, read in any order: newest first,
+/// at most `per_agent` of one agent, the first `limit`.
+pub(crate) fn newest_first(
+    mut packets: Vec<Arc<Packet>>,
+    per_agent: Option<usize>,
+    limit: usize,
+) -> Vec<Hit> {
+    packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
+    let hits = packets
+        .into_iter()
+        .map(|packet| Hit { packet, score: 1.0 })
+        .collect();
+    cap_sorted(hits, per_agent, limit)
+}
+
+/// The answer of a vector query from scored hits in any order: best first, at most `per_agent`
+/// of one agent, the first `limit`.
+pub(crate) fn best_first(mut hits: Vec<Hit>, per_agent: Option<usize>, limit: usize) -> Vec<Hit> {
+    sort_best_first(&mut hits);
+    cap_sorted(hits, per_agent, limit)
 }
 
 /// How much more than it answers a capped query asks an engine that cannot cap, each time it
@@ -274,6 +324,53 @@ mod tests {
             prop_assert_eq!(top.kth().cloned(), (want.len() == k).then(|| want[k - 1].clone()));
             prop_assert_eq!(top.into_sorted(), want);
         }
+    }
+
+    fn hit(agent: &str, score: f32) -> Hit {
+        let address = crate::packet::Address::from_hex("1dd96c30c27fe860").unwrap();
+        Hit {
+            packet: Arc::new(Packet::builder(agent, "d", address).build().unwrap()),
+            score,
+        }
+    }
+
+    #[test]
+    fn an_over_read_asks_again_while_the_cap_leaves_the_answer_short() {
+        // The engine's best: 100 of one agent, then 10 agents of one packet each.
+        let mut all: Vec<Hit> = (0..100)
+            .map(|i| hit("flooder", 2.0 - i as f32 / 100.0))
+            .collect();
+        all.extend((0..10).map(|i| hit(&format!("peer-{i}"), 0.5 - i as f32 / 100.0)));
+        let asked = std::cell::RefCell::new(Vec::new());
+        let read = |n: usize| {
+            asked.borrow_mut().push(n);
+            let page: Vec<Hit> = all.iter().take(n).cloned().collect();
+            let more = n < all.len();
+            async move { Ok((page, more)) }
+        };
+        use futures::executor::block_on as block;
+        let got = block(over_read(8, Some(2), read)).unwrap();
+        assert_eq!(*asked.borrow(), [32, 128], "4x the limit, then 4x more");
+        let agents: Vec<&str> = got.iter().map(|h| h.packet.agent()).collect();
+        assert_eq!(
+            agents,
+            [
+                "flooder", "flooder", "peer-0", "peer-1", "peer-2", "peer-3", "peer-4", "peer-5"
+            ]
+        );
+        // Uncapped (or a cap of the limit): one read of the limit.
+        asked.borrow_mut().clear();
+        assert_eq!(block(over_read(8, Some(8), read)).unwrap().len(), 8);
+        assert_eq!(*asked.borrow(), [8]);
+        // An engine with no more stops the reads, however short the answer.
+        asked.borrow_mut().clear();
+        let few = |n: usize| {
+            asked.borrow_mut().push(n);
+            let page: Vec<Hit> = all.iter().take(n.min(40)).cloned().collect();
+            async move { Ok((page, false)) }
+        };
+        assert_eq!(block(over_read(8, Some(2), few)).unwrap().len(), 2);
+        assert_eq!(*asked.borrow(), [32]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 // Seeded per process like SipHash, and several times faster on 16- and 33-byte keys.
 use foldhash::HashMap;
 
-use super::agent_cap::{AgentCap, CappedTop};
+use super::agent_cap::{AgentCap, AgentOf, CappedTop};
 use super::{
     AddressInfo, AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query,
     Receipt, Routed, Router, Stats, Target, Vector, batch_dimension, cosine,
@@ -76,10 +76,10 @@ struct Snapshot {
 
 impl Snapshot {
     /// The first `limit` hits, for a query filtered by `domain` alone (or not at all) and
-    /// capped at `per_agent`, when this snapshot holds them.
-    fn answer(&self, limit: usize, domain: Option<&str>, per_agent: Option<usize>) -> Option<Hits> {
+    /// capped as this snapshot was built, when this snapshot holds them.
+    fn answer(&self, limit: usize, domain: Option<&str>) -> Option<Hits> {
         let domain_ok = domain.is_none_or(|d| self.domain.as_deref() == Some(d));
-        (domain_ok && per_agent == self.per_agent && (self.complete || limit <= self.hits.len()))
+        (domain_ok && (self.complete || limit <= self.hits.len()))
             .then(|| Hits::shared(self.hits.clone(), limit))
     }
 }
@@ -105,7 +105,7 @@ impl AddressList {
             let current = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
             match current.as_ref() {
                 Some(s) if now < s.valid_until && s.per_agent == per_agent => {
-                    return s.answer(limit, domain, per_agent);
+                    return s.answer(limit, domain);
                 }
                 // The first unfiltered query since the last change only marks the address.
                 None if !self.asked.swap(true, Ordering::Relaxed) => return None,
@@ -120,7 +120,7 @@ impl AddressList {
         {
             *current = Some(self.build_snapshot(now, per_agent));
         }
-        current.as_ref()?.answer(limit, domain, per_agent)
+        current.as_ref()?.answer(limit, domain)
     }
 
     fn build_snapshot(&self, now: Millis, per_agent: Option<usize>) -> Snapshot {
@@ -297,21 +297,6 @@ impl super::agent_cap::Ranked for Ranked {
     type Agent = AgentOf;
     fn agent(&self) -> AgentOf {
         AgentOf(self.packet.clone())
-    }
-}
-
-/// A packet's agent, compared by name without copying it.
-#[derive(Clone, Debug)]
-struct AgentOf(Arc<Packet>);
-impl PartialEq for AgentOf {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.agent() == other.0.agent()
-    }
-}
-impl Eq for AgentOf {}
-impl std::hash::Hash for AgentOf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.agent().hash(state);
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ChromaConfig;
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
-use crate::router::agent_cap::{cap_sorted, over_read};
+use crate::router::agent_cap::{newest_first, over_read, sort_best_first};
 use crate::router::layer::{Deadline, Deadlines};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
@@ -371,12 +371,7 @@ impl ChromaRouter {
                         packets.push(Arc::new(p));
                     }
                 }
-                packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                let hits = packets
-                    .into_iter()
-                    .map(|packet| Hit { packet, score: 1.0 })
-                    .collect();
-                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
+                Ok(newest_first(packets, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 match self.held_dimension().await? {
@@ -441,12 +436,7 @@ impl ChromaRouter {
                 });
             }
         }
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| b.packet.created().cmp(&a.packet.created()))
-                .then_with(|| b.packet.id().cmp(&a.packet.id()))
-        });
+        sort_best_first(&mut hits);
         Ok((hits, docs.len() == n))
     }
 

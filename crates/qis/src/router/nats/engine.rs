@@ -17,7 +17,7 @@ use super::record::{
 use super::{NatsConfig, ROUTER};
 use crate::error::{Error, Result};
 use crate::packet::{Address, Packet, PacketId, now_ms};
-use crate::router::agent_cap::cap_sorted;
+use crate::router::agent_cap::{best_first, newest_first};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Forget, Hit, Hits, Query, Receipt, Routed, Router,
@@ -434,17 +434,12 @@ impl NatsRouter {
                     .read_subjects(vec![self.address_subject(address)])
                     .await?;
                 let now = now_ms();
-                let mut packets: Vec<Arc<Packet>> = Self::packets(&reads, now)?
+                let packets: Vec<Arc<Packet>> = Self::packets(&reads, now)?
                     .into_iter()
                     .map(|(p, _)| p)
                     .filter(|p| query.filter.matches(p, now))
                     .collect();
-                packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                let hits = packets
-                    .into_iter()
-                    .map(|packet| Hit { packet, score: 1.0 })
-                    .collect();
-                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
+                Ok(newest_first(packets, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 let Some(d) = self.read_dimension().await? else {
@@ -466,7 +461,7 @@ impl NatsRouter {
                 let reads = self.read_subjects(subjects).await?;
                 let now = now_ms();
                 let min_score = query.min_score.unwrap_or(f32::NEG_INFINITY);
-                let mut hits: Vec<Hit> = Self::packets(&reads, now)?
+                let hits: Vec<Hit> = Self::packets(&reads, now)?
                     .into_iter()
                     .filter_map(|(packet, vector)| {
                         let score = cosine(target, vector.as_deref()?);
@@ -474,13 +469,7 @@ impl NatsRouter {
                             .then_some(Hit { packet, score })
                     })
                     .collect();
-                hits.sort_by(|a, b| {
-                    b.score
-                        .total_cmp(&a.score)
-                        .then_with(|| b.packet.created().cmp(&a.packet.created()))
-                        .then_with(|| b.packet.id().cmp(&a.packet.id()))
-                });
-                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
+                Ok(best_first(hits, query.max_per_agent, query.limit))
             }
         }
     }

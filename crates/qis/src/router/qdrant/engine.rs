@@ -18,7 +18,7 @@ use qdrant_client::qdrant::{
 use super::QdrantConfig;
 use crate::error::{Error, Result};
 use crate::packet::{Millis, Packet, now_ms};
-use crate::router::agent_cap::cap_sorted;
+use crate::router::agent_cap::{best_first, newest_first};
 use crate::router::layer::{Deadline, Deadlines, within};
 use crate::router::{
     AddressPage, AddressQuery, Capabilities, Filter, Forget, Hit, Hits, Query, Receipt, Routed,
@@ -397,12 +397,7 @@ impl QdrantRouter {
                         packets.push(Arc::new(p));
                     }
                 }
-                packets.sort_by_key(|p| std::cmp::Reverse((p.created(), p.id())));
-                let hits = packets
-                    .into_iter()
-                    .map(|packet| Hit { packet, score: 1.0 })
-                    .collect();
-                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
+                Ok(newest_first(packets, query.max_per_agent, query.limit))
             }
             Target::Vector(target) => {
                 if target.len() != self.config.dimension {
@@ -426,13 +421,7 @@ impl QdrantRouter {
                         });
                     }
                 }
-                hits.sort_by(|a, b| {
-                    b.score
-                        .total_cmp(&a.score)
-                        .then_with(|| b.packet.created().cmp(&a.packet.created()))
-                        .then_with(|| b.packet.id().cmp(&a.packet.id()))
-                });
-                Ok(cap_sorted(hits, query.max_per_agent, query.limit))
+                Ok(best_first(hits, query.max_per_agent, query.limit))
             }
         }
     }
