@@ -257,25 +257,25 @@ pub trait Synthesizer: Send + Sync + fmt::Debug {
     /// The method.
     fn method(&self) -> Method;
 
-    /// Synthesizes `hits` as of `now` (ms; recency decay counts from it).
-    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight;
-
-    /// Synthesizes `hits` as of now.
-    fn synthesize(&self, hits: &[Hit]) -> Insight {
-        self.synthesize_at(hits, now_ms())
-    }
-
-    /// Synthesizes `hits` as of `now` with each agent's vote scaled by `weigh(agent)` (0 to 1):
-    /// how far this node trusts that peer ([`crate::trust::Trust`]). A vote weighed 0 does not
-    /// count. Synthesizers that cannot weigh peers ignore it (the default).
+    /// Synthesizes `hits` as of `now` (ms; recency decay counts from it), each agent's vote
+    /// scaled by `weigh(agent)` (0 to 1): how far this node trusts that peer
+    /// ([`crate::trust::Trust`]). A vote weighed 0 does not count. A synthesizer that cannot
+    /// weigh peers ignores `weigh`.
     fn synthesize_weighing(
         &self,
         hits: &[Hit],
         now: Millis,
         weigh: &dyn Fn(&str) -> f64,
-    ) -> Insight {
-        let _ = weigh;
-        self.synthesize_at(hits, now)
+    ) -> Insight;
+
+    /// Synthesizes `hits` as of `now`, every agent's vote whole.
+    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
+        self.synthesize_weighing(hits, now, &whole)
+    }
+
+    /// Synthesizes `hits` as of now.
+    fn synthesize(&self, hits: &[Hit]) -> Insight {
+        self.synthesize_at(hits, now_ms())
     }
 }
 
@@ -445,10 +445,6 @@ pub struct Frequency(pub Options);
 impl Synthesizer for Frequency {
     fn method(&self) -> Method {
         Method::Frequency
-    }
-
-    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
-        self.synthesize_weighing(hits, now, &whole)
     }
 
     fn synthesize_weighing(
@@ -676,10 +672,6 @@ impl Synthesizer for Weighted {
         Method::Weighted
     }
 
-    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
-        self.synthesize_weighing(hits, now, &whole)
-    }
-
     fn synthesize_weighing(
         &self,
         hits: &[Hit],
@@ -693,10 +685,6 @@ impl Synthesizer for Weighted {
 impl Synthesizer for Bayesian {
     fn method(&self) -> Method {
         Method::Bayesian
-    }
-
-    fn synthesize_at(&self, hits: &[Hit], now: Millis) -> Insight {
-        self.synthesize_weighing(hits, now, &whole)
     }
 
     fn synthesize_weighing(

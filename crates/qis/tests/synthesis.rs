@@ -286,3 +286,37 @@ fn per_agent_names_round_trip_and_a_wrong_one_lists_all_three() {
         "{e}"
     );
 }
+
+/// A node's trust scales each agent's vote: weighed 0, an agent's packets do not count, and the
+/// answer changes under every method; weighed 1, nothing changes.
+#[test]
+fn a_weighed_out_agent_does_not_count() {
+    let hits = hits(honest()); // 6 say weekly, 4 daily
+    let liars = |agent: &str| {
+        let i: usize = agent.trim_start_matches("site_").parse().unwrap();
+        if i < 6 { 0.0 } else { 1.0 }
+    };
+    for s in all_methods(Options::default()) {
+        let whole = s.synthesize_at(&hits, NOW);
+        assert_close(&whole, &s.synthesize_weighing(&hits, NOW, &|_| 1.0));
+        let weighed = s.synthesize_weighing(&hits, NOW, &liars);
+        assert_eq!(
+            winner(&whole, "protocol"),
+            "weekly".into(),
+            "{:?}",
+            s.method()
+        );
+        assert_eq!(
+            winner(&weighed, "protocol"),
+            "daily".into(),
+            "{:?}",
+            s.method()
+        );
+        assert_eq!(
+            (weighed.agents, weighed.sample_size),
+            (4, 4),
+            "{:?}",
+            s.method()
+        );
+    }
+}
