@@ -374,15 +374,17 @@ impl Node {
 
     /// The packets at the problem's address, newest first, and what they say.
     pub async fn consult(&self, domain: &str, context: &Context) -> Result<Insight> {
-        let hits = self.pull(domain, context, self.limit).await?;
+        let address = self.address(domain, context)?;
+        let hits = self.pull(domain, address).await?;
         if let Some(trust) = &self.trust {
-            trust.learn(&self.address(domain, context)?, &self.agent, &hits);
+            trust.learn(&address, &self.agent, &hits);
         }
         Ok(self.synthesize(&hits))
     }
 
-    async fn pull(&self, domain: &str, context: &Context, limit: usize) -> Result<Hits> {
-        let address = self.address(domain, context)?;
+    /// The packets of `domain` at `address` a consultation reads: newest first, at most `limit`,
+    /// capped per agent, this node's own left out if it says so.
+    async fn pull(&self, domain: &str, address: Address) -> Result<Hits> {
         let mut filter = Filter {
             domain: Some(domain.to_owned()),
             ..Filter::default()
@@ -392,7 +394,7 @@ impl Node {
         }
         let query = Query {
             max_per_agent: self.max_per_agent,
-            ..Query::exact(address).filter(filter).limit(limit)
+            ..Query::exact(address).filter(filter).limit(self.limit)
         };
         self.reader.query(&query).await
     }
@@ -436,7 +438,7 @@ impl Node {
         context: &Context,
     ) -> Result<Option<(Insight, Receipt)>> {
         let address = self.address(domain, context)?;
-        let hits = self.pull(domain, context, self.limit).await?;
+        let hits = self.pull(domain, address).await?;
         self.close_loop_on(domain, address, None, hits).await
     }
 
