@@ -225,6 +225,34 @@ fn runs_are_reproducible() {
     assert!(a.derived_deposited > 0);
 }
 
+/// The figures of docs/decisions.md (2026-12-08, local trust), on a larger world than
+/// `trust_in_peers_discounts_liars` (minutes in the dev profile, so left out of `cargo test`):
+/// `cargo test --release -p qis-sim --test invariants -- --ignored --nocapture trust`.
+#[test]
+#[ignore = "minutes in the dev profile; the figures of docs/decisions.md"]
+fn trust_at_200_agents() {
+    for method in Method::ALL {
+        let scenario = |trust, dishonest| Scenario {
+            agents: 200,
+            rounds: 30,
+            dishonest,
+            qis: QisConfig {
+                method,
+                trust,
+                ..QisConfig::default()
+            },
+            ..Scenario::default()
+        };
+        let off = mean_regret(&scenario(false, 0.4), Policy::Qis);
+        let on = mean_regret(&scenario(true, 0.4), Policy::Qis);
+        let off0 = mean_regret(&scenario(false, 0.0), Policy::Qis);
+        let on0 = mean_regret(&scenario(true, 0.0), Policy::Qis);
+        eprintln!("{method}: 40 % liars {off:.4} -> {on:.4}; none {off0:.4} -> {on0:.4}");
+        assert!(on < 0.8 * off, "{method}: {off:.4} -> {on:.4}");
+        assert!(on0 <= 1.05 * off0, "{method}: {off0:.4} -> {on0:.4}");
+    }
+}
+
 /// Local trust (`Node::with_trust`): with 40 % liars it lowers honest agents' regret under every
 /// method, by changing their decisions; with none it costs nothing.
 #[test]

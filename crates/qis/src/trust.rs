@@ -56,8 +56,8 @@ impl Default for Limits {
 const PRIOR_LOG_ODDS: f64 = 1.386_294_361_119_890_6;
 /// How much a unit of evidence moves a peer's log-odds. The reports a node sees are not
 /// independent (they share the reference they are judged against), so 1 undersells them: in
-/// the simulator's world with 40 % liars (200 agents, 30 rounds; docs/decisions.md), honest
-/// agents' regret was 0.114 / 0.141 /
+/// the simulator's world with 40 % liars (`trust_at_200_agents` in qis-sim's invariants, run with
+/// this set to 1, 3 and 8; docs/decisions.md), honest agents' regret was 0.114 / 0.141 /
 /// 0.157 (frequency / weighted / bayesian) at 1, 0.103 / 0.092 / 0.101 at 3, 0.102 / 0.096 / 0.094
 /// at 8, against 0.156 / 0.206 / 0.210 without trust.
 const SHARPNESS: f64 = 3.0;
@@ -477,6 +477,19 @@ mod tests {
         // A packet scored before the restart is not scored again.
         trust.learn(&address, "me", &again);
         assert_eq!(trust.summary(), before.2);
+        // Dropped without a save: what it learned since is written anyway.
+        let address = Address::from_bytes(&[4; 8]).unwrap();
+        trust.learn(
+            &address,
+            "me",
+            &[hit("liar-9", address, Outcome::Contradicted)],
+        );
+        let dropped = trust.summary();
+        drop(trust);
+        assert_eq!(
+            Trust::open(&file, Limits::default()).unwrap().summary(),
+            dropped
+        );
         std::fs::write(&file, b"not a trust file").unwrap();
         let err = Trust::open(&file, Limits::default()).unwrap_err();
         assert!(err.to_string().contains("not a qis trust file"), "{err}");
