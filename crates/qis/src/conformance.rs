@@ -64,6 +64,15 @@ fn ids(hits: &[Hit]) -> Vec<PacketId> {
     hits.iter().map(|h| h.packet.id()).collect()
 }
 
+/// Asserts that `router` refuses `query` as invalid, naming `field`.
+async fn refused(router: &dyn Router, query: &Query, field: &str) {
+    let err = router.query(query).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { field: f, .. } if f == field),
+        "{err:?}"
+    );
+}
+
 async fn exact(router: &dyn Router, address: Address, limit: usize) -> Hits {
     router
         .query(&Query::exact(address).limit(limit))
@@ -181,14 +190,7 @@ pub async fn check_exact_order_and_limit(router: &dyn Router) {
     assert_eq!(exact(router, address, 1).await.len(), 1);
 
     for bad in [0, crate::router::MAX_LIMIT + 1] {
-        let err = router
-            .query(&Query::exact(address).limit(bad))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Invalid { field, .. } if field == "limit"),
-            "{err:?}"
-        );
+        refused(router, &Query::exact(address).limit(bad), "limit").await;
     }
 }
 
@@ -307,14 +309,7 @@ pub async fn check_filters(router: &dyn Router) {
         min_confidence: Some(1.5),
         ..Filter::default()
     };
-    let err = router
-        .query(&Query::exact(address).filter(bad))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Invalid { field, .. } if field == "min_confidence"),
-        "{err:?}"
-    );
+    refused(router, &Query::exact(address).filter(bad), "min_confidence").await;
 }
 
 /// Expired packets are never returned; depositing one is refused; a purge removes them.
@@ -585,14 +580,12 @@ pub async fn check_max_per_agent(router: &dyn Router) {
         "a packet the filter leaves out does not count toward its agent's cap"
     );
     for bad in [0, crate::router::MAX_LIMIT + 1] {
-        let err = router
-            .query(&Query::exact(address).max_per_agent(bad))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Invalid { field, .. } if field == "max_per_agent"),
-            "{err:?}"
-        );
+        refused(
+            router,
+            &Query::exact(address).max_per_agent(bad),
+            "max_per_agent",
+        )
+        .await;
     }
 
     if !router.capabilities().vector {
